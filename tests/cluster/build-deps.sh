@@ -1,0 +1,146 @@
+#!/usr/bin/env bash
+# Builds the upstream binaries orkestra's tests run against, at the versions pinned in lib.sh:
+# etcd, kube-apiserver, kube-controller-manager (and kubectl when none is on PATH), optionally krew.
+#
+#   tests/cluster/build-deps.sh              # etcd, kube-apiserver, kube-controller-manager[, kubectl]
+#   tests/cluster/build-deps.sh krew         # only the named components
+#
+# Binaries land in ${ORKESTRA_CACHE:-$HOME/.cache/orkestra}/bin/<component>-<version>/<component>.
+# A component whose binary is already there is skipped without running Go at all, so a warm run
+# takes milliseconds and needs neither Go nor the network. Progress goes to stderr.
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+components=("$@")
+if [ ${#components[@]} -eq 0 ]; then
+	components=(etcd kube-apiserver kube-controller-manager)
+	command -v kubectl >/dev/null 2>&1 || components+=(kubectl)
+fi
+
+missing=()
+for c in "${components[@]}"; do
+	bin="$(component_bin "$c")"
+	if [ -x "$bin" ]; then
+		log "$c: cached at $bin"
+	else
+		missing+=("$c")
+	fi
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+# --- from here on Go is needed ---------------------------------------------------------------
+command -v go >/dev/null 2>&1 ||
+	die "go is not on PATH; it is needed to build ${missing[*]} (install Go >= 1.26, or put prebuilt binaries in $ORKESTRA_BIN/<component>-<version>/)"
+log "building ${missing[*]} with $(go version)"
+# Shared build and module caches outside the repository (Go's own defaults unless set).
+GOCACHE="$(go env GOCACHE)"
+GOMODCACHE="$(go env GOMODCACHE)"
+export GOCACHE GOMODCACHE GOFLAGS="${GOFLAGS:--buildvcs=false}"
+workroot="$ORKESTRA_CACHE/build"
+mkdir -p "$workroot" "$ORKESTRA_BIN"
+
+proxy_fail() {
+	die "could not fetch $1 from the Go module proxy ($(go env GOPROXY)); is the proxy reachable and does it serve this version? See the go output above."
+}
+
+# Builds PACKAGE from wrapper module WORKDIR into the cache dir of COMPONENT (atomic: temp then rename).
+go_build() {
+	local workdir="$1" component="$2" package="$3" ldflags="$4"
+	local dest tmp start
+	dest="$(component_dir "$component")"
+	tmp="$dest.tmp.$$"
+	mkdir -p "$tmp"
+	start=$(date +%s)
+	log "$component: go build $package (this takes minutes on a cold cache)"
+	(cd "$workdir" && go build -trimpath -ldflags="-s -w $ldflags" -o "$tmp/$component" "$package") ||
+		{
+			rm -rf "$tmp"
+			die "$component: go build $package failed"
+		}
+	rm -rf "$dest"
+	mv "$tmp" "$dest"
+	log "$component: built in $(($(date +%s) - start))s -> $dest/$component"
+}
+
+# A wrapper module per upstream project: dependencies' replace directives are ignored by Go,
+# so the upstream main packages build as dependencies of this tiny module.
+new_wrapper() {
+	local dir="$1"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	printf 'module orkestra.test/build\n\ngo 1.26\n' >"$dir/go.mod"
+}
+
+build_etcd() {
+	local dir="$workroot/etcd-$ETCD_VERSION"
+	new_wrapper "$dir"
+	log "etcd: fetching go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+	(cd "$dir" && go get "go.etcd.io/etcd/server/v3@$ETCD_VERSION") || proxy_fail "go.etcd.io/etcd/server/v3@$ETCD_VERSION"
+	go_build "$dir" etcd go.etcd.io/etcd/server/v3 ""
+}
+
+kube_wrapper_ready=""
+prepare_kube_wrapper() {
+	[ -n "$kube_wrapper_ready" ] && return 0
+	local dir="$workroot/kubernetes-$KUBE_VERSION" gomod staging_version
+	log "kubernetes: fetching k8s.io/kubernetes@$KUBE_VERSION module metadata"
+	gomod="$(cd /tmp && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" |
+		sed -n 's/^[[:space:]]*"GoMod": "\(.*\)",$/\1/p')" || proxy_fail "k8s.io/kubernetes@$KUBE_VERSION"
+	[ -f "$gomod" ] || proxy_fail "k8s.io/kubernetes@$KUBE_VERSION"
+	# Staging modules are required at v0.0.0 and replaced by ./staging paths upstream; they are
+	# published as k8s.io/<name> v0.<minor>.<patch>.
+	staging_version="v0.${KUBE_VERSION#v1.}"
+	new_wrapper "$dir"
+	{
+		printf '\nrequire k8s.io/kubernetes %s\n\n' "$KUBE_VERSION"
+		awk '$1 ~ /^k8s\.io\// && $2 == "v0.0.0" { print $1 }' "$gomod" | sort -u |
+			while read -r m; do printf 'replace %s => %s %s\n' "$m" "$m" "$staging_version"; done
+	} >>"$dir/go.mod"
+	local n
+	n="$(grep -c '^replace ' "$dir/go.mod")"
+	[ "$n" -gt 0 ] || die "found no staging modules in $gomod"
+	log "kubernetes: wrapper module with $n staging replaces at $staging_version"
+	(cd "$dir" && go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" \
+		"k8s.io/kubernetes/cmd/kube-controller-manager@$KUBE_VERSION" \
+		"k8s.io/kubernetes/cmd/kubectl@$KUBE_VERSION") || proxy_fail "k8s.io/kubernetes@$KUBE_VERSION dependencies"
+	kube_wrapper_ready="$dir"
+}
+
+kube_ldflags() {
+	local minor="${KUBE_VERSION#v1.}"
+	minor="${minor%%.*}"
+	local f="" pkg
+	# Without these the binaries report v0.0.0-master, which breaks version checks in clients.
+	for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+		f+=" -X $pkg.gitVersion=$KUBE_VERSION -X $pkg.gitMajor=1 -X $pkg.gitMinor=$minor"
+		f+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=1970-01-01T00:00:00Z"
+	done
+	printf '%s' "$f"
+}
+
+build_kube() {
+	local component="$1"
+	prepare_kube_wrapper
+	go_build "$kube_wrapper_ready" "$component" "k8s.io/kubernetes/cmd/$component" "$(kube_ldflags)"
+}
+
+build_krew() {
+	local dir="$workroot/krew-$KREW_VERSION"
+	new_wrapper "$dir"
+	log "krew: fetching sigs.k8s.io/krew@$KREW_VERSION"
+	(cd "$dir" && go get "sigs.k8s.io/krew/cmd/krew@$KREW_VERSION") || proxy_fail "sigs.k8s.io/krew@$KREW_VERSION"
+	go_build "$dir" krew sigs.k8s.io/krew/cmd/krew ""
+}
+
+total_start=$(date +%s)
+for c in "${missing[@]}"; do
+	case "$c" in
+	etcd) build_etcd ;;
+	kube-apiserver | kube-controller-manager | kubectl) build_kube "$c" ;;
+	krew) build_krew ;;
+	esac
+done
+log "done in $(($(date +%s) - total_start))s"

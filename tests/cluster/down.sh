@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Stops the processes that tests/cluster/up.sh DIR started (exactly those recorded in DIR/pids)
+# and removes their data. Safe to run twice, and on a DIR whose start failed halfway.
+#
+#   tests/cluster/down.sh DIR
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+[ $# -eq 1 ] || die "usage: $0 DIR"
+dir="$1"
+[ -d "$dir" ] || exit 0
+dir="$(cd "$dir" && pwd)"
+
+# Only act on what up.sh made: a DIR with a pids folder (or nothing of ours at all).
+if [ ! -d "$dir/pids" ]; then
+	log "$dir has no pids/ (not started by up.sh, or already down)"
+	exit 0
+fi
+
+# A recorded PID is ours if it still leads the process group setsid gave it; a PID reused by
+# an unrelated process after ours exited fails this test and is left alone.
+ours() {
+	local pid="$1" pgid
+	pgid="$(ps -o pgid= -p "$pid" 2>/dev/null | tr -d ' ')" || return 1
+	[ "$pgid" = "$pid" ]
+}
+
+stop() { # stop NAME SIGNAL
+	local name="$1" sig="$2" f="$dir/pids/$1" pid deadline
+	[ -f "$f" ] || return 0
+	pid="$(cat "$f")"
+	if [ "$pid" != "$$" ] && ours "$pid"; then
+		kill "-$sig" -- "-$pid" 2>/dev/null || true
+		deadline=$(($(date +%s) + 30))
+		while kill -0 "$pid" 2>/dev/null; do
+			if [ "$(date +%s)" -ge "$deadline" ]; then
+				log "$name (pid $pid) did not stop on SIG$sig; killing"
+				kill -KILL -- "-$pid" 2>/dev/null || true
+				break
+			fi
+			sleep 0.1
+		done
+	fi
+	rm -f "$f"
+}
+
+# Reverse start order: the controller manager and API server before etcd.
+stop watchdog TERM
+stop kube-controller-manager TERM
+stop kube-apiserver TERM
+stop etcd TERM
+stop moto TERM
+stop postgres INT # fast shutdown: does not wait for clients to disconnect
+for f in "$dir"/pids/*; do
+	[ -f "$f" ] && stop "$(basename "$f")" TERM
+done
+
+rm -rf "$dir/etcd" "$dir/postgres" "$dir/pki" "$dir/logs" "$dir/pids" \
+	"$dir/env" "$dir/env.tmp" "$dir/kubeconfig" "$dir/controller-manager.kubeconfig" "$dir/components"
+rmdir "$dir" 2>/dev/null || true
+log "down: $dir"

@@ -1,0 +1,316 @@
+#!/usr/bin/env bash
+# Starts orkestra's private test systems on free loopback ports, with all state in DIR:
+#   etcd + kube-apiserver (own CA, RBAC, service-account keys) + kube-controller-manager,
+#   a moto server (AWS APIs), and PostgreSQL.
+#
+#   tests/cluster/up.sh [--only kube,moto,postgres] DIR
+#
+# Writes DIR/kubeconfig and DIR/env (NAME=value lines), records PIDs in DIR/pids/, and returns
+# with the processes running. `tests/cluster/down.sh DIR` stops them and removes the data.
+# Running it again on a DIR that is up is a no-op; a failed start cleans up after itself and
+# prints the failing component's log tail.
+#
+# ORKESTRA_OWNER_PID=PID  also start a watchdog that runs down.sh DIR once PID has exited.
+# UP_TIMEOUT=SECONDS      how long to wait for each component to become ready (default 120).
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+# shellcheck source=lib.sh
+. "$here/lib.sh"
+
+usage() { die "usage: $0 [--only kube,moto,postgres] DIR"; }
+only="kube,moto,postgres"
+dir=""
+while [ $# -gt 0 ]; do
+	case "$1" in
+	--only) [ $# -ge 2 ] || usage; only="$2"; shift 2 ;;
+	--only=*) only="${1#--only=}"; shift ;;
+	-h | --help) sed -n '2,15p' "$0" >&2; exit 0 ;;
+	-*) usage ;;
+	*) [ -z "$dir" ] || usage; dir="$1"; shift ;;
+	esac
+done
+[ -n "$dir" ] || usage
+want() { [[ ",$only," == *",$1,"* ]]; }
+for c in ${only//,/ }; do
+	case "$c" in kube | moto | postgres) ;; *) die "--only: unknown component '$c' (kube, moto, postgres)" ;; esac
+done
+timeout_s="${UP_TIMEOUT:-120}"
+
+mkdir -p "$dir"
+dir="$(cd "$dir" && pwd)"
+
+# --- already up? ---------------------------------------------------------------------------
+if [ -f "$dir/env" ] && [ -d "$dir/pids" ]; then
+	all_alive=1
+	for f in "$dir"/pids/*; do
+		[ -f "$f" ] || continue
+		[ "$(basename "$f")" = watchdog ] && continue
+		kill -0 "$(cat "$f")" 2>/dev/null || all_alive=0
+	done
+	if [ "$all_alive" = 1 ]; then
+		log "already up in $dir"
+		exit 0
+	fi
+	log "$dir has a partly running environment; stopping it first"
+	"$here/down.sh" "$dir"
+fi
+if [ -n "$(ls -A "$dir" 2>/dev/null)" ] && [ ! -d "$dir/pids" ]; then
+	die "$dir is not empty and was not made by up.sh; use an empty or new directory"
+fi
+
+mkdir -p "$dir/pids" "$dir/logs"
+echo "$only" >"$dir/components"
+started=$(date +%s)
+current=""
+
+on_exit() {
+	local rc=$?
+	[ $rc -eq 0 ] && return
+	log "start failed${current:+ while starting $current} (exit $rc)"
+	if [ -n "$current" ] && [ -f "$dir/logs/$current.log" ]; then
+		log "last lines of $dir/logs/$current.log:"
+		tail -n 40 "$dir/logs/$current.log" >&2 || true
+	fi
+	"$here/down.sh" "$dir" >&2 || true
+	exit $rc
+}
+trap on_exit EXIT
+
+# Free loopback ports: bind port 0 for all at once (so they differ), then release.
+free_ports() {
+	python3 - "$1" <<'PY'
+import socket, sys
+socks = []
+for _ in range(int(sys.argv[1])):
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    socks.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in socks))
+PY
+}
+
+# start NAME CMD...: runs CMD detached with its own session, output in logs/NAME.log.
+# stdin/stdout/stderr are files so a caller reading up.sh's output is not held open by it.
+start() {
+	local name="$1"
+	shift
+	current="$name"
+	setsid "$@" </dev/null >>"$dir/logs/$name.log" 2>&1 &
+	echo $! >"$dir/pids/$name"
+}
+
+# wait_until WHAT CMD...: polls CMD until it succeeds, fails after $timeout_s or when the
+# current component's process has exited.
+wait_until() {
+	local what="$1" deadline=$(($(date +%s) + timeout_s))
+	shift
+	until "$@" >/dev/null 2>&1; do
+		if [ -n "$current" ] && ! kill -0 "$(cat "$dir/pids/$current")" 2>/dev/null; then
+			die "$current exited while waiting for $what"
+		fi
+		[ "$(date +%s)" -lt "$deadline" ] || die "timed out after ${timeout_s}s waiting for $what"
+		sleep 0.2
+	done
+	log "$what: ready after $(($(date +%s) - started))s"
+}
+
+env_lines=()
+
+# --- Kubernetes control plane --------------------------------------------------------------
+pki="$dir/pki"
+b64() { base64 -w0 <"$1"; }
+
+make_cert() { # make_cert NAME SUBJECT EXT  (signed by the test CA)
+	local name="$1" subj="$2" ext="$3"
+	openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$pki/$name.key" -out "$pki/$name.csr" -subj "$subj" 2>/dev/null
+	printf '%s\n' "$ext" >"$pki/$name.ext"
+	openssl x509 -req -in "$pki/$name.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" -CAcreateserial \
+		-days 30 -sha256 -extfile "$pki/$name.ext" -out "$pki/$name.crt" 2>/dev/null
+}
+
+write_kubeconfig() { # write_kubeconfig FILE USER-CERT-NAME
+	cat >"$1" <<KC
+apiVersion: v1
+kind: Config
+clusters:
+- name: orkestra-test
+  cluster:
+    server: https://127.0.0.1:$apiserver_port
+    certificate-authority-data: $(b64 "$pki/ca.crt")
+users:
+- name: $2
+  user:
+    client-certificate-data: $(b64 "$pki/$2.crt")
+    client-key-data: $(b64 "$pki/$2.key")
+contexts:
+- name: orkestra-test
+  context:
+    cluster: orkestra-test
+    user: $2
+current-context: orkestra-test
+KC
+	chmod 600 "$1"
+}
+
+start_kube() {
+	command -v openssl >/dev/null || die "openssl is needed to make the test cluster's certificates"
+	command -v kubectl >/dev/null || [ -x "$(component_bin kubectl)" ] ||
+		die "kubectl is not on PATH; run tests/cluster/build-deps.sh kubectl and put $(component_dir kubectl) on PATH"
+	"$here/build-deps.sh" etcd kube-apiserver kube-controller-manager
+	local kubectl_bin
+	kubectl_bin="$(command -v kubectl || component_bin kubectl)"
+
+	read -r etcd_port etcd_peer_port apiserver_port kcm_port <<<"$(free_ports 4)"
+
+	current=pki
+	mkdir -p "$pki"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
+		-keyout "$pki/ca.key" -out "$pki/ca.crt" -subj "/CN=orkestra-test-ca" 2>/dev/null
+	make_cert apiserver "/CN=kube-apiserver" \
+		"subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+extendedKeyUsage=serverAuth
+keyUsage=critical,digitalSignature,keyEncipherment"
+	make_cert admin "/O=system:masters/CN=orkestra-admin" "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature,keyEncipherment"
+	# The controller manager gets system:masters so its controllers (garbage collector above all)
+	# may act on every resource without per-controller service accounts.
+	make_cert controller-manager "/O=system:masters/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature,keyEncipherment"
+	openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
+	openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
+	chmod 600 "$pki"/*.key
+
+	start etcd "$(component_bin etcd)" --name orkestra-test --data-dir "$dir/etcd" \
+		--listen-client-urls "http://127.0.0.1:$etcd_port" --advertise-client-urls "http://127.0.0.1:$etcd_port" \
+		--listen-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+		--initial-advertise-peer-urls "http://127.0.0.1:$etcd_peer_port" \
+		--initial-cluster "orkestra-test=http://127.0.0.1:$etcd_peer_port" \
+		--unsafe-no-fsync --log-level warn
+	wait_until "etcd on 127.0.0.1:$etcd_port" curl -sf "http://127.0.0.1:$etcd_port/health"
+
+	start kube-apiserver "$(component_bin kube-apiserver)" \
+		--etcd-servers "http://127.0.0.1:$etcd_port" \
+		--bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$apiserver_port" \
+		--cert-dir "$pki" --tls-cert-file "$pki/apiserver.crt" --tls-private-key-file "$pki/apiserver.key" \
+		--client-ca-file "$pki/ca.crt" \
+		--service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
+		--service-account-issuer "https://127.0.0.1:$apiserver_port" \
+		--service-cluster-ip-range 10.0.0.0/24 \
+		--authorization-mode Node,RBAC --allow-privileged=true
+	write_kubeconfig "$dir/kubeconfig" admin
+	wait_until "kube-apiserver on https://127.0.0.1:$apiserver_port" \
+		"$kubectl_bin" --kubeconfig "$dir/kubeconfig" get --raw /readyz
+
+	write_kubeconfig "$dir/controller-manager.kubeconfig" controller-manager
+	start kube-controller-manager "$(component_bin kube-controller-manager)" \
+		--kubeconfig "$dir/controller-manager.kubeconfig" \
+		--authentication-kubeconfig "$dir/controller-manager.kubeconfig" \
+		--authorization-kubeconfig "$dir/controller-manager.kubeconfig" \
+		--bind-address 127.0.0.1 --secure-port "$kcm_port" --cert-dir "$dir/pki/controller-manager-serving" \
+		--leader-elect=false \
+		--service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
+		--controllers "$KCM_CONTROLLERS"
+	wait_until "kube-controller-manager on https://127.0.0.1:$kcm_port" \
+		curl -skf "https://127.0.0.1:$kcm_port/healthz"
+	# The service-account controller making the default namespace's account shows that the
+	# controllers run against the API server, not just that the process serves /healthz.
+	wait_until "kube-controller-manager controllers (default/default service account)" \
+		"$kubectl_bin" --kubeconfig "$dir/kubeconfig" -n default get serviceaccount default
+	env_lines+=("KUBECONFIG=$dir/kubeconfig")
+}
+
+# Controllers that make the API behave like a cluster's (no nodes, so none about nodes or pods'
+# scheduling). "namespace" finalizes deleted namespaces, "garbage-collector" follows ownerReferences.
+KCM_CONTROLLERS="${KCM_CONTROLLERS:-namespace,garbage-collector,serviceaccount,serviceaccount-token,root-ca-certificate-publisher,deployment,replicaset,statefulset,job,cronjob,endpointslice,ttl-after-finished,resourcequota,clusterrole-aggregation}"
+
+# --- moto ----------------------------------------------------------------------------------
+moto_venv="$ORKESTRA_CACHE/moto-$MOTO_VERSION"
+ensure_moto() {
+	[ -f "$moto_venv/.complete" ] && return 0
+	current=moto-install
+	mkdir -p "$ORKESTRA_CACHE"
+	# Two up.sh runs at once must not build the same venv together.
+	exec 9>"$ORKESTRA_CACHE/moto.lock"
+	flock 9
+	if [ ! -f "$moto_venv/.complete" ]; then
+		log "moto: installing moto[server]==$MOTO_VERSION into $moto_venv"
+		rm -rf "$moto_venv"
+		{ python3 -m venv "$moto_venv" &&
+			"$moto_venv/bin/pip" install --quiet --disable-pip-version-check "moto[server]==$MOTO_VERSION"; } \
+			>>"$dir/logs/moto-install.log" 2>&1 || {
+			rm -rf "$moto_venv"
+			die "installing moto[server]==$MOTO_VERSION failed: is PyPI reachable, and python3-venv installed?"
+		}
+		touch "$moto_venv/.complete"
+	fi
+	exec 9>&-
+}
+
+start_moto() {
+	command -v python3 >/dev/null || die "python3 is needed for moto"
+	ensure_moto
+	local port
+	port="$(free_ports 1)"
+	start moto "$moto_venv/bin/moto_server" -H 127.0.0.1 -p "$port"
+	wait_until "moto on http://127.0.0.1:$port" curl -sf "http://127.0.0.1:$port/moto-api/data.json"
+	env_lines+=("AWS_ENDPOINT_URL=http://127.0.0.1:$port" "AWS_ACCESS_KEY_ID=testing"
+		"AWS_SECRET_ACCESS_KEY=testing" "AWS_REGION=us-east-1" "AWS_DEFAULT_REGION=us-east-1")
+}
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
+start_postgres() {
+	local bindir
+	bindir="$(pg_bindir)"
+	if [ -z "$bindir" ] || [ ! -x "$bindir/postgres" ]; then
+		current=postgres-install
+		[ "$(id -u)" = 0 ] || die "PostgreSQL is not installed and installing it needs root: apt-get install postgresql"
+		log "postgres: installing Debian's postgresql package"
+		{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends postgresql; } \
+			>>"$dir/logs/postgres-install.log" 2>&1 || die "apt-get install postgresql failed"
+		bindir="$(pg_bindir)"
+	fi
+	local port pgdir="$dir/postgres" password=orkestra
+	port="$(free_ports 1)"
+	mkdir -p "$pgdir"
+	# PostgreSQL refuses to run as root: run it as the postgres user, which must reach DIR.
+	local as=()
+	if [ "$(id -u)" = 0 ]; then
+		id postgres >/dev/null 2>&1 || useradd --system --home-dir /var/lib/postgresql postgres
+		chown postgres: "$pgdir"
+		chmod o+x "$dir"
+		as=(setpriv --reuid=postgres --regid="$(id -g postgres)" --init-groups --)
+		"${as[@]}" test -w "$pgdir" ||
+			die "user postgres cannot write $pgdir (a parent directory of $dir is not searchable by others)"
+	fi
+	current=postgres
+	printf '%s\n' "$password" >"$pgdir/pwfile"
+	[ "$(id -u)" = 0 ] && chown postgres: "$pgdir/pwfile"
+	"${as[@]}" "$bindir/initdb" -D "$pgdir/data" -U postgres --pwfile "$pgdir/pwfile" \
+		--auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --no-sync \
+		>>"$dir/logs/postgres.log" 2>&1 || die "initdb failed"
+	rm -f "$pgdir/pwfile"
+	start postgres "${as[@]}" "$bindir/postgres" -D "$pgdir/data" -p "$port" \
+		-c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off \
+		-c synchronous_commit=off -c full_page_writes=off
+	wait_until "postgres on 127.0.0.1:$port" "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port"
+	env_lines+=("DATABASE_URL=postgres://postgres:$password@127.0.0.1:$port/postgres")
+}
+
+want kube && start_kube
+want moto && start_moto
+want postgres && start_postgres
+current=""
+
+printf '%s\n' "${env_lines[@]}" >"$dir/env.tmp"
+mv "$dir/env.tmp" "$dir/env"
+
+if [ -n "${ORKESTRA_OWNER_PID:-}" ]; then
+	# tail --pid returns once the owner has exited; then down.sh replaces the watchdog.
+	setsid bash -c 'tail --pid="$1" -f /dev/null; exec "$2" "$3"' orkestra-watchdog \
+		"$ORKESTRA_OWNER_PID" "$here/down.sh" "$dir" </dev/null >>"$dir/logs/watchdog.log" 2>&1 &
+	echo $! >"$dir/pids/watchdog"
+fi
+log "up in $(($(date +%s) - started))s: $dir/env"
