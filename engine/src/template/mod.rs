@@ -1,0 +1,375 @@
+//! Templates: Katalog values written in Go-template syntax, rendered with handlebars.
+//!
+//! Each templated scalar is parsed once (when the Katalog loads) by [`parse`], checked against the
+//! function table, translated to a handlebars template and registered in the Katalog's
+//! [`TemplateSet`]. Rendering a CR then evaluates each compiled scalar against the CR's JSON:
+//!
+//! - a scalar that is exactly one expression yields the expression's own JSON value (an integer
+//!   stays an integer, a map stays a map);
+//! - anything else yields a string;
+//! - rendering is per scalar after YAML parsing, so a CR value can never add YAML structure.
+
+pub mod functions;
+pub mod parse;
+
+use handlebars::{
+    Context, Handlebars, Helper, HelperDef, RenderContext, RenderError, RenderErrorReason,
+    ScopedJson,
+};
+use serde_json::Value;
+
+pub use parse::{Expr, Part};
+
+/// Why a template could not be compiled; `offset` is a byte offset in the scalar.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompileError {
+    pub offset: usize,
+    /// `template-syntax`, `unknown-function` or `wrong-arity`.
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// A compiled scalar.
+#[derive(Debug, Clone)]
+pub enum Template {
+    /// No `{{` in it: the value as written.
+    Literal(Value),
+    /// Exactly one expression: renders to the expression's own JSON value.
+    Single { key: String, expr: Expr },
+    /// Text with expressions: renders to a string.
+    Mixed { key: String, parts: Vec<Part> },
+}
+
+impl Template {
+    /// The CR paths this template reads.
+    pub fn paths(&self) -> Vec<&[String]> {
+        let mut out = Vec::new();
+        match self {
+            Template::Literal(_) => {}
+            Template::Single { expr, .. } => expr.paths(&mut out),
+            Template::Mixed { parts, .. } => parts.iter().for_each(|p| {
+                if let Part::Expr(e) = p {
+                    e.paths(&mut out)
+                }
+            }),
+        }
+        out
+    }
+
+    /// The single expression, if the template is one.
+    pub fn single(&self) -> Option<&Expr> {
+        match self {
+            Template::Single { expr, .. } => Some(expr),
+            _ => None,
+        }
+    }
+}
+
+/// All compiled templates of one Katalog, in one handlebars registry.
+pub struct TemplateSet {
+    hb: Handlebars<'static>,
+    next: usize,
+}
+
+impl std::fmt::Debug for TemplateSet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "TemplateSet({} templates)", self.next)
+    }
+}
+
+impl Default for TemplateSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The data a CR's templates render against, converted once per render.
+pub struct Scope(Context);
+
+impl Scope {
+    /// `root` is the CR (plus whatever else the caller exposes, e.g. `children`).
+    pub fn new(root: &Value) -> Self {
+        Scope(Context::from(root.clone()))
+    }
+}
+
+impl TemplateSet {
+    pub fn new() -> Self {
+        let mut hb = Handlebars::new();
+        hb.set_strict_mode(false);
+        hb.register_escape_fn(handlebars::no_escape);
+        for f in functions::FUNCTIONS {
+            hb.register_helper(f.name, Box::new(FuncHelper(f)));
+        }
+        hb.register_helper(JSON_HELPER, Box::new(OutHelper { json: true }));
+        hb.register_helper(TEXT_HELPER, Box::new(OutHelper { json: false }));
+        Self { hb, next: 0 }
+    }
+
+    /// Compile one scalar.
+    pub fn compile(&mut self, src: &str) -> Result<Template, CompileError> {
+        if !src.contains("{{") && !src.contains("}}") {
+            return Ok(Template::Literal(Value::String(src.to_string())));
+        }
+        let parts = parse::parse(src).map_err(|e| CompileError {
+            offset: e.offset,
+            code: "template-syntax",
+            message: e.message,
+        })?;
+        let mut hbs = String::new();
+        for p in &parts {
+            if let Part::Expr(e) = p {
+                check(e)?;
+            }
+        }
+        let key = format!("t{}", self.next);
+        self.next += 1;
+        let single = match parts.as_slice() {
+            [Part::Expr(e)] => Some(e.clone()),
+            _ => None,
+        };
+        if let Some(e) = &single {
+            hbs.push_str(&format!("{{{{{{{JSON_HELPER} {}}}}}}}", to_hbs(e, true)));
+        } else {
+            for p in &parts {
+                match p {
+                    Part::Text(t) => hbs.push_str(&escape_text(t)),
+                    Part::Expr(e) => {
+                        hbs.push_str(&format!("{{{{{{{TEXT_HELPER} {}}}}}}}", to_hbs(e, true)))
+                    }
+                }
+            }
+        }
+        self.hb.register_template_string(&key, &hbs).map_err(|e| CompileError {
+            offset: 0,
+            code: "template-syntax",
+            message: format!("cannot compile template: {e}"),
+        })?;
+        Ok(match single {
+            Some(expr) => Template::Single { key, expr },
+            None => Template::Mixed { key, parts },
+        })
+    }
+
+    /// Render one compiled scalar against a scope. Errors are function errors (`required`,
+    /// `b64dec` of bad input, …) as a message.
+    pub fn render(&self, t: &Template, scope: &Scope) -> Result<Value, String> {
+        match t {
+            Template::Literal(v) => Ok(v.clone()),
+            Template::Single { key, .. } => {
+                let out = self.hb.render_with_context(key, &scope.0).map_err(render_msg)?;
+                Ok(serde_json::from_str(&out).unwrap_or(Value::String(out)))
+            }
+            Template::Mixed { key, .. } => {
+                self.hb.render_with_context(key, &scope.0).map(Value::String).map_err(render_msg)
+            }
+        }
+    }
+}
+
+fn render_msg(e: RenderError) -> String {
+    match e.reason() {
+        RenderErrorReason::Other(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Check every call against the function table.
+fn check(e: &Expr) -> Result<(), CompileError> {
+    if let Expr::Call { name, args, offset } = e {
+        let Some(f) = functions::lookup(name) else {
+            let names = functions::FUNCTIONS.iter().map(|f| f.name);
+            return Err(CompileError {
+                offset: *offset,
+                code: "unknown-function",
+                message: format!(
+                    "unknown function `{name}`{}",
+                    crate::diagnostic::did_you_mean(name, names)
+                ),
+            });
+        };
+        let n = args.len();
+        if n < f.min_args || f.max_args.is_some_and(|m| n > m) {
+            return Err(CompileError {
+                offset: *offset,
+                code: "wrong-arity",
+                message: format!("`{name}` takes {} but was given {n} (usage: {})", arity(f), f.usage),
+            });
+        }
+        args.iter().try_for_each(check)?;
+    }
+    Ok(())
+}
+
+fn arity(f: &functions::Func) -> String {
+    match f.max_args {
+        Some(m) if m == f.min_args => format!("{m} argument(s)"),
+        Some(m) => format!("{} to {m} arguments", f.min_args),
+        None => format!("at least {} argument(s)", f.min_args),
+    }
+}
+
+const JSON_HELPER: &str = "__orkestra_json";
+const TEXT_HELPER: &str = "__orkestra_text";
+
+/// Handlebars treats `\{{` specially; text never contains `{{` here (it was parsed out), but a
+/// trailing backslash before an expression would escape it.
+fn escape_text(t: &str) -> String {
+    t.replace('\\', "\\\\")
+}
+
+fn to_hbs(e: &Expr, top: bool) -> String {
+    match e {
+        Expr::Path(segs) => {
+            // `this.` keeps a field named like a helper (`.spec.default`) a field.
+            let mut s = String::from("this");
+            for seg in segs {
+                s.push('.');
+                if seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                    && !seg.starts_with(|c: char| c.is_ascii_digit())
+                {
+                    s.push_str(seg);
+                } else {
+                    s.push('[');
+                    s.push_str(seg);
+                    s.push(']');
+                }
+            }
+            s
+        }
+        Expr::Str(v) => Value::String(v.clone()).to_string(),
+        Expr::Num(n) => n.to_string(),
+        Expr::Bool(b) => b.to_string(),
+        Expr::Nil => "null".into(),
+        Expr::Call { name, args, .. } => {
+            let mut s = if top { String::from("(") } else { String::from("(") };
+            s.push_str(name);
+            for a in args {
+                s.push(' ');
+                s.push_str(&to_hbs(a, false));
+            }
+            s.push(')');
+            s
+        }
+    }
+}
+
+/// Adapts a [`functions::Func`] to a handlebars helper usable in subexpressions.
+struct FuncHelper(&'static functions::Func);
+
+impl HelperDef for FuncHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let args: Vec<Value> = h.params().iter().map(|p| p.value().clone()).collect();
+        (self.0.call)(&args)
+            .map(ScopedJson::Derived)
+            .map_err(|m| RenderErrorReason::Other(m).into())
+    }
+}
+
+/// Writes a value either as JSON (single expressions keep their type) or as text.
+struct OutHelper {
+    json: bool,
+}
+
+impl HelperDef for OutHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        _: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let v = h.param(0).map(|p| p.value().clone()).unwrap_or(Value::Null);
+        let out = if self.json { v.to_string() } else { functions::to_text(&v) };
+        Ok(ScopedJson::Derived(Value::String(out)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn render(src: &str, cr: &Value) -> Result<Value, String> {
+        let mut set = TemplateSet::new();
+        let t = set.compile(src).map_err(|e| e.message)?;
+        set.render(&t, &Scope::new(cr))
+    }
+
+    fn cr() -> Value {
+        json!({
+            "metadata": {"name": "shop", "namespace": "prod", "labels": {"app-tier": "web"}},
+            "spec": {"image": "nginx:1.27", "replicas": 3, "tier": "", "config": {"a": 1},
+                     "hostile": "nginx\n  hostNetwork: true", "list": ["a", "b"], "default": "d",
+                     "quoted": "say \"hi\""}
+        })
+    }
+
+    #[test]
+    fn single_expression_keeps_type() {
+        assert_eq!(render("{{ .spec.replicas }}", &cr()).unwrap(), json!(3));
+        assert_eq!(render("{{ .spec.config }}", &cr()).unwrap(), json!({"a": 1}));
+        assert_eq!(render("{{ .spec.list }}", &cr()).unwrap(), json!(["a", "b"]));
+        assert_eq!(render("{{ .spec.missing }}", &cr()).unwrap(), Value::Null);
+    }
+
+    #[test]
+    fn mixed_text_is_a_string() {
+        assert_eq!(
+            render("{{ .metadata.name }}-{{ .metadata.namespace }}-assets", &cr()).unwrap(),
+            json!("shop-prod-assets")
+        );
+        assert_eq!(render("r{{ .spec.replicas }}", &cr()).unwrap(), json!("r3"));
+        assert_eq!(render("x-{{ .spec.missing }}", &cr()).unwrap(), json!("x-"));
+        assert_eq!(render("a\\b {{ .metadata.name }}", &cr()).unwrap(), json!("a\\b shop"));
+    }
+
+    #[test]
+    fn functions_and_pipes() {
+        assert_eq!(render(r#"{{ .spec.tier | default "small" }}"#, &cr()).unwrap(), json!("small"));
+        assert_eq!(render(r#"{{ default "small" .spec.tier }}"#, &cr()).unwrap(), json!("small"));
+        assert_eq!(render("{{ .metadata.name | upper }}", &cr()).unwrap(), json!("SHOP"));
+        assert_eq!(render("{{ trunc 2 .metadata.name }}", &cr()).unwrap(), json!("sh"));
+        assert_eq!(render(r#"{{ index .metadata.labels "app-tier" }}"#, &cr()).unwrap(), json!("web"));
+        assert_eq!(render("{{ .metadata.labels.app-tier }}", &cr()).unwrap(), json!("web"));
+        assert_eq!(render("{{ .spec.default }}", &cr()).unwrap(), json!("d"));
+        assert_eq!(render(r#"{{ .spec.quoted | replace "\"" "'" }}"#, &cr()).unwrap(), json!("say 'hi'"));
+        assert_eq!(render(r#"{{ "a\"b" }}"#, &cr()).unwrap(), json!("a\"b"));
+        assert_eq!(render("{{ .spec.replicas | int }}", &cr()).unwrap(), json!(3));
+        assert_eq!(render("{{ $.metadata.name }}", &cr()).unwrap(), json!("shop"));
+    }
+
+    #[test]
+    fn values_cannot_add_structure() {
+        // The hostile value stays one string, newline and all.
+        assert_eq!(
+            render("{{ .spec.hostile }}", &cr()).unwrap(),
+            json!("nginx\n  hostNetwork: true")
+        );
+    }
+
+    #[test]
+    fn compile_errors() {
+        let mut set = TemplateSet::new();
+        let e = set.compile("{{ .x | uper }}").unwrap_err();
+        assert_eq!(e.code, "unknown-function");
+        assert!(e.message.contains("did you mean `upper`"), "{}", e.message);
+        assert_eq!(e.offset, 8);
+        assert_eq!(set.compile("{{ trunc .x }}").unwrap_err().code, "wrong-arity");
+        assert_eq!(set.compile("{{ .x").unwrap_err().code, "template-syntax");
+    }
+
+    #[test]
+    fn function_errors_surface() {
+        assert_eq!(
+            render(r#"{{ required "spec.tier is required" .spec.tier }}"#, &cr()).unwrap_err(),
+            "spec.tier is required"
+        );
+    }
+}
