@@ -2,7 +2,9 @@
 //!
 //! Lint uses a schema to report unknown kinds and fields, missing required fields and literal values
 //! the provider would reject. The same schema is applied to rendered values at reconcile time, so a
-//! value that only becomes invalid after templating is caught before any external call.
+//! value that only becomes invalid after templating is caught before any external call. This crate
+//! is separate from the provider runtime so the engine (and lint) need no async or cloud code.
+#![forbid(unsafe_code)]
 
 use serde_json::Value;
 
