@@ -1,0 +1,40 @@
+//! The provider contract.
+//!
+//! A provider manages resources that live outside Kubernetes (an S3 bucket, an RDS instance) for one
+//! named Katalog block (`aws:`). This crate holds what the runtime and every provider share:
+//!
+//! - [`schema`]: a provider's self-description (kinds, fields, literal validation) that lets
+//!   `kubectl orkestra lint` check a Katalog offline, before anything reaches a cloud API;
+//! - [`Declaration`], [`Owner`]: what a provider is asked to make true, and for whom;
+//! - [`Provider`]: observe (read-only), a pure [`Plan`] diff, apply one step, delete;
+//! - [`ProviderContext`] with cancellation, request id and a [`KubeReader`] that can only read
+//!   Secrets and ConfigMaps;
+//! - [`Outcome`], [`State`], [`StatusRow`]: what happened, as `status.external` shows it;
+//! - [`runtime`]: ordering, rate limiting, retries with backoff and jitter, rows per resource.
+#![forbid(unsafe_code)]
+
+pub mod context;
+pub mod declaration;
+pub mod error;
+pub mod observation;
+pub mod outcome;
+pub mod ownership;
+pub mod plan;
+pub mod provider;
+pub mod reader;
+pub mod runtime;
+pub use orkestra_provider_schema as schema;
+pub mod status;
+
+pub use context::ProviderContext;
+pub use declaration::{Declaration, DeletionPolicy, ManagementPolicy};
+pub use error::{Cause, ProviderError, Target};
+pub use observation::Observation;
+pub use outcome::{Outcome, State};
+pub use ownership::{Owner, Ownership};
+pub use plan::{Action, Blocked, FieldChange, Plan, PlanValue};
+pub use provider::Provider;
+pub use reader::{KubeReader, SecretData, SecretValue};
+pub use runtime::{ProviderRuntime, RateLimit, RetryPolicy, RunReport};
+pub use schema::{FieldSchema, FieldType, KindSchema, ProviderSchema, Validator};
+pub use status::StatusRow;

@@ -1,0 +1,262 @@
+//! The runtime around providers: ordering, rate limiting, retries with backoff, status rows.
+//!
+//! Providers stay small (observe, diff, apply, delete); everything that must behave the same for
+//! every provider lives here. The runtime never writes to Kubernetes either: it returns a
+//! [`RunReport`] whose rows the agent patches into `status.external` and whose errors become events.
+
+mod metrics;
+mod rate_limit;
+mod retry;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::Instrument;
+
+pub use metrics::{NoMetrics, Operation, RuntimeMetrics};
+pub use rate_limit::{RateLimit, TokenBucket};
+pub use retry::RetryPolicy;
+
+use crate::context::ProviderContext;
+use crate::declaration::Declaration;
+use crate::error::{Cause, ProviderError};
+use crate::observation::Observation;
+use crate::outcome::{Outcome, State};
+use crate::plan::Plan;
+use crate::provider::Provider;
+use crate::status::StatusRow;
+
+/// Delay before coming back to a resource whose last attempt failed with a retryable error.
+const ERROR_REQUEUE: Duration = Duration::from_secs(30);
+
+struct Registered {
+    provider: Arc<dyn Provider>,
+    limiter: TokenBucket,
+}
+
+/// Runs declarations through their providers.
+pub struct ProviderRuntime {
+    providers: BTreeMap<String, Registered>,
+    retry: RetryPolicy,
+    metrics: Arc<dyn RuntimeMetrics>,
+}
+
+impl Default for ProviderRuntime {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// What one run over a CR's declarations produced.
+#[derive(Debug, Clone, Default)]
+pub struct RunReport {
+    /// One row per declaration, in declaration order.
+    pub rows: Vec<StatusRow>,
+    /// The errors behind Error rows (for Warning events), with their resource named.
+    pub errors: Vec<ProviderError>,
+    /// Come back after this long (smallest of the resources' requests), if any asked.
+    pub requeue_after: Option<Duration>,
+    /// Mutating external calls made in the run.
+    pub mutations: u32,
+}
+
+impl RunReport {
+    /// Every resource is Ready.
+    pub fn all_ready(&self) -> bool {
+        self.rows.iter().all(|r| r.state == State::Ready)
+    }
+
+    /// Every resource is deleted, orphaned or left alone as someone else's: the finalizer may go.
+    pub fn delete_finished(&self) -> bool {
+        self.rows.iter().all(|r| r.state.delete_finished())
+    }
+
+    fn push(&mut self, row: StatusRow, requeue: Option<Duration>, mutations: u32) {
+        self.rows.push(row);
+        self.mutations += mutations;
+        if let Some(d) = requeue {
+            self.requeue_after = Some(self.requeue_after.map_or(d, |cur| cur.min(d)));
+        }
+    }
+
+    fn push_error(&mut self, decl: &Declaration, e: ProviderError) {
+        let e = decl.err(e);
+        let requeue = e.retryable().then_some(ERROR_REQUEUE);
+        let row = StatusRow::from_outcome(decl, &Outcome::new(State::Error).message(e.short_message()));
+        self.push(row, requeue, 0);
+        self.errors.push(e);
+    }
+}
+
+impl ProviderRuntime {
+    /// A runtime with no providers, the default retry policy and no metrics.
+    pub fn new() -> Self {
+        Self { providers: BTreeMap::new(), retry: RetryPolicy::default(), metrics: Arc::new(NoMetrics) }
+    }
+
+    /// Register `provider` under its name with its own rate limit (explicit, compile-time
+    /// registration: the agent lists its providers).
+    pub fn register(&mut self, provider: Arc<dyn Provider>, limit: RateLimit) -> &mut Self {
+        self.providers
+            .insert(provider.name().to_string(), Registered { provider, limiter: TokenBucket::new(limit) });
+        self
+    }
+
+    /// Use `retry` for retryable errors.
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    /// Send measurements to `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<dyn RuntimeMetrics>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    /// The provider registered under `name`.
+    pub fn provider(&self, name: &str) -> Option<Arc<dyn Provider>> {
+        self.providers.get(name).map(|r| r.provider.clone())
+    }
+
+    /// Names of the registered providers.
+    pub fn provider_names(&self) -> Vec<&str> {
+        self.providers.keys().map(String::as_str).collect()
+    }
+
+    /// Observe and diff each declaration without changing anything (what `plan` prints).
+    pub async fn plan(
+        &self,
+        ctx: &ProviderContext,
+        decls: &[Declaration],
+    ) -> Vec<Result<(Observation, Plan), ProviderError>> {
+        let mut out = Vec::with_capacity(decls.len());
+        for decl in decls {
+            let result = async {
+                let reg = self.registered(decl)?;
+                let obs = self.observe(ctx, reg, decl).await?;
+                let plan = reg.provider.diff(decl, &obs);
+                Ok((obs, plan))
+            }
+            .instrument(ctx.span.clone())
+            .await
+            .map_err(|e| decl.err(e));
+            out.push(result);
+        }
+        out
+    }
+
+    /// Bring every declaration to its declared state, one after the other in declared order.
+    /// A failing resource does not stop the others: its error is collected in its row.
+    pub async fn reconcile(&self, ctx: &ProviderContext, decls: &[Declaration]) -> RunReport {
+        let mut report = RunReport::default();
+        for decl in decls {
+            let span = tracing::info_span!(parent: &ctx.span, "external", provider = %decl.provider, kind = %decl.kind, name = %decl.name);
+            let result = self.reconcile_one(ctx, decl).instrument(span).await;
+            match result {
+                Ok(outcome) => {
+                    let row = StatusRow::from_outcome(decl, &outcome);
+                    report.push(row, outcome.requeue_after, outcome.mutations);
+                }
+                Err(e) => report.push_error(decl, e),
+            }
+        }
+        report
+    }
+
+    /// Delete (or orphan) every declaration, in reverse declared order, collecting errors per
+    /// resource. Call again while [`RunReport::delete_finished`] is false.
+    pub async fn delete_all(&self, ctx: &ProviderContext, decls: &[Declaration]) -> RunReport {
+        let mut report = RunReport::default();
+        for decl in decls.iter().rev() {
+            let span = tracing::info_span!(parent: &ctx.span, "external_delete", provider = %decl.provider, kind = %decl.kind, name = %decl.name);
+            let result = self.delete_one(ctx, decl).instrument(span).await;
+            match result {
+                Ok(outcome) => {
+                    let row = StatusRow::from_outcome(decl, &outcome);
+                    report.push(row, outcome.requeue_after, outcome.mutations);
+                }
+                Err(e) => report.push_error(decl, e),
+            }
+        }
+        report.rows.reverse();
+        report
+    }
+
+    async fn reconcile_one(&self, ctx: &ProviderContext, decl: &Declaration) -> Result<Outcome, ProviderError> {
+        let reg = self.registered(decl)?;
+        let obs = self.observe(ctx, reg, decl).await?;
+        let plan = reg.provider.diff(decl, &obs);
+        tracing::debug!(plan = %plan.summary(), "planned");
+        let outcome = self
+            .retrying(ctx, reg, decl, Operation::Apply, || reg.provider.apply(ctx, decl, &obs, &plan))
+            .await?;
+        self.metrics.mutations(&decl.provider, &decl.kind, outcome.mutations);
+        Ok(outcome)
+    }
+
+    async fn delete_one(&self, ctx: &ProviderContext, decl: &Declaration) -> Result<Outcome, ProviderError> {
+        let reg = self.registered(decl)?;
+        let obs = self.observe(ctx, reg, decl).await?;
+        let outcome = self
+            .retrying(ctx, reg, decl, Operation::Delete, || reg.provider.delete(ctx, decl, &obs))
+            .await?;
+        self.metrics.mutations(&decl.provider, &decl.kind, outcome.mutations);
+        Ok(outcome)
+    }
+
+    async fn observe(&self, ctx: &ProviderContext, reg: &Registered, decl: &Declaration) -> Result<Observation, ProviderError> {
+        self.retrying(ctx, reg, decl, Operation::Observe, || reg.provider.observe(ctx, decl)).await
+    }
+
+    fn registered(&self, decl: &Declaration) -> Result<&Registered, ProviderError> {
+        self.providers
+            .get(&decl.provider)
+            .ok_or_else(|| decl.err(ProviderError::new(Cause::UnknownProvider)))
+    }
+
+    /// Run `op` under the provider's rate limit, retrying retryable errors with backoff and
+    /// jitter, giving up early on cancellation.
+    async fn retrying<'a, T, F, Fut>(
+        &self,
+        ctx: &ProviderContext,
+        reg: &Registered,
+        decl: &Declaration,
+        which: Operation,
+        mut op: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>> + 'a,
+    {
+        let mut attempt = 1;
+        loop {
+            ctx.check_cancelled()?;
+            let waited = reg.limiter.acquire().await;
+            if !waited.is_zero() {
+                self.metrics.throttled(&decl.provider, waited);
+            }
+            let started = tokio::time::Instant::now();
+            let result = tokio::select! {
+                r = op() => r,
+                () = ctx.cancel.cancelled() => Err(ProviderError::new(Cause::Cancelled)),
+            };
+            self.metrics.operation(&decl.provider, &decl.kind, which, result.is_ok(), started.elapsed());
+            match result {
+                Err(e) if e.retryable() && attempt < self.retry.max_attempts => {
+                    let delay = self.retry.delay(attempt);
+                    tracing::info!(error = %e, attempt, ?delay, "retrying");
+                    self.metrics.retry(&decl.provider, &decl.kind, which, attempt, delay);
+                    tokio::select! {
+                        () = tokio::time::sleep(delay) => {}
+                        () = ctx.cancel.cancelled() => return Err(decl.err(ProviderError::new(Cause::Cancelled))),
+                    }
+                    attempt += 1;
+                }
+                other => return other.map_err(|e| decl.err(e)),
+            }
+        }
+    }
+}
