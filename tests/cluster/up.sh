@@ -223,7 +223,7 @@ keyUsage=critical,digitalSignature,keyEncipherment"
 
 # Controllers that make the API behave like a cluster's (no nodes, so none about nodes or pods'
 # scheduling). "namespace" finalizes deleted namespaces, "garbage-collector" follows ownerReferences.
-KCM_CONTROLLERS="${KCM_CONTROLLERS:-namespace,garbage-collector,serviceaccount,serviceaccount-token,root-ca-certificate-publisher,deployment,replicaset,statefulset,job,cronjob,endpointslice,ttl-after-finished,resourcequota,clusterrole-aggregation}"
+KCM_CONTROLLERS="${KCM_CONTROLLERS:-namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,deployment-controller,replicaset-controller,statefulset-controller,job-controller,cronjob-controller,endpointslice-controller,ttl-after-finished-controller,resourcequota-controller,clusterrole-aggregation-controller}"
 
 # --- moto ----------------------------------------------------------------------------------
 moto_venv="$ORKESTRA_CACHE/moto-$MOTO_VERSION"

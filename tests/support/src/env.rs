@@ -1,0 +1,213 @@
+//! The started systems as seen by a test: where they listen and how to reach them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+
+use crate::error::Error;
+use crate::namespace::TestNamespace;
+
+/// The moto server standing in for the AWS APIs.
+#[derive(Debug, Clone)]
+pub struct MotoEnv {
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// The region tests use (`us-east-1`).
+    pub region: String,
+    /// The access key id moto is given (`testing`).
+    pub access_key_id: String,
+    /// The secret key moto is given (`testing`; a test value, not a secret).
+    pub secret_access_key: String,
+}
+
+impl MotoEnv {
+    pub(crate) fn from_vars(vars: &BTreeMap<String, String>, path: &Path) -> Result<Self, Error> {
+        let get = |name: &str| require(vars, name, path);
+        Ok(Self {
+            endpoint: get("AWS_ENDPOINT_URL")?,
+            region: get("AWS_REGION")?,
+            access_key_id: get("AWS_ACCESS_KEY_ID")?,
+            secret_access_key: get("AWS_SECRET_ACCESS_KEY")?,
+        })
+    }
+
+    /// An SDK config that sends every AWS call to moto, with the static test credentials.
+    /// Nothing from the environment or `~/.aws` leaks in: endpoint, region and credentials are
+    /// all set here.
+    pub async fn aws_config(&self) -> SdkConfig {
+        let credentials = aws_sdk_s3::config::Credentials::new(
+            &self.access_key_id,
+            &self.secret_access_key,
+            None,
+            None,
+            "orkestra-testsupport",
+        );
+        aws_config::defaults(BehaviorVersion::latest())
+            .endpoint_url(&self.endpoint)
+            .region(Region::new(self.region.clone()))
+            .credentials_provider(credentials)
+            .load()
+            .await
+    }
+
+    /// An S3 client for moto, path-style (moto serves no per-bucket host names on loopback).
+    pub async fn s3_client(&self) -> aws_sdk_s3::Client {
+        let config = aws_sdk_s3::config::Builder::from(&self.aws_config().await)
+            .force_path_style(true)
+            .build();
+        aws_sdk_s3::Client::from_conf(config)
+    }
+
+    /// An RDS client for moto.
+    pub async fn rds_client(&self) -> aws_sdk_rds::Client {
+        aws_sdk_rds::Client::new(&self.aws_config().await)
+    }
+}
+
+/// A full set of test systems: Kubernetes control plane, moto and PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct TestEnv {
+    /// The directory `up.sh` ran in (logs in `DIR/logs/`).
+    pub dir: PathBuf,
+    /// Admin kubeconfig of the private API server (`system:masters`).
+    pub kubeconfig: PathBuf,
+    /// `https://127.0.0.1:PORT` of the API server.
+    pub api_server: String,
+    /// The moto server.
+    pub aws: MotoEnv,
+    /// `postgres://postgres:PASSWORD@127.0.0.1:PORT/postgres`.
+    pub database_url: String,
+    /// Every `NAME=value` of `DIR/env`, to hand to a process under test (kubectl, the agent).
+    pub vars: BTreeMap<String, String>,
+}
+
+impl TestEnv {
+    pub(crate) fn from_dir(dir: &Path) -> Result<Self, Error> {
+        let path = dir.join("env");
+        let vars = read_env_file(&path)?;
+        let kubeconfig = PathBuf::from(require(&vars, "KUBECONFIG", &path)?);
+        let api_server = Kubeconfig::read_from(&kubeconfig)
+            .ok()
+            .and_then(|k| k.clusters.into_iter().next())
+            .and_then(|c| c.cluster)
+            .and_then(|c| c.server)
+            .unwrap_or_default();
+        Ok(Self {
+            dir: dir.to_path_buf(),
+            aws: MotoEnv::from_vars(&vars, &path)?,
+            database_url: require(&vars, "DATABASE_URL", &path)?,
+            kubeconfig,
+            api_server,
+            vars,
+        })
+    }
+
+    /// The admin client configuration, for tests that need to derive another identity from it
+    /// (same server and CA, other credentials).
+    pub async fn kube_config(&self) -> Result<kube::Config, Error> {
+        let kubeconfig = Kubeconfig::read_from(&self.kubeconfig).map_err(|e| Error::Kube {
+            context: format!("reading kubeconfig {}", self.kubeconfig.display()),
+            source: kube::Error::InferKubeconfig(e),
+        })?;
+        kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())
+            .await
+            .map_err(|e| Error::Kube {
+                context: format!("loading kubeconfig {}", self.kubeconfig.display()),
+                source: kube::Error::InferKubeconfig(e),
+            })
+    }
+
+    /// A new admin client. A new one per call, because each `#[tokio::test]` has its own
+    /// runtime and a client's connections belong to the runtime that made them.
+    ///
+    /// # Panics
+    /// When the kubeconfig written by `up.sh` cannot be loaded (a broken test environment).
+    pub async fn client(&self) -> kube::Client {
+        let config = self
+            .kube_config()
+            .await
+            .unwrap_or_else(|e| panic!("test environment {}: {e}", self.dir.display()));
+        kube::Client::try_from(config)
+            .unwrap_or_else(|e| panic!("client for {}: {e}", self.kubeconfig.display()))
+    }
+
+    /// Creates a namespace named `PREFIX-xxxxx` (the API server picks the suffix).
+    pub async fn namespace(&self, prefix: &str) -> Result<TestNamespace, Error> {
+        TestNamespace::create(self.client().await, prefix).await
+    }
+
+    /// See [`MotoEnv::aws_config`].
+    pub async fn aws_config(&self) -> SdkConfig {
+        self.aws.aws_config().await
+    }
+
+    /// See [`MotoEnv::s3_client`].
+    pub async fn s3_client(&self) -> aws_sdk_s3::Client {
+        self.aws.s3_client().await
+    }
+
+    /// See [`MotoEnv::rds_client`].
+    pub async fn rds_client(&self) -> aws_sdk_rds::Client {
+        self.aws.rds_client().await
+    }
+
+    /// A PostgreSQL connection; its connection task runs on the caller's runtime.
+    pub async fn postgres(&self) -> Result<tokio_postgres::Client, Error> {
+        let (client, connection) =
+            tokio_postgres::connect(&self.database_url, tokio_postgres::NoTls)
+                .await
+                .map_err(|source| Error::Postgres {
+                    url: self.database_url.clone(),
+                    source,
+                })?;
+        tokio::spawn(async move {
+            // An error here surfaces as a failed query on the client side as well.
+            if let Err(e) = connection.await {
+                eprintln!("orkestra-testsupport: PostgreSQL connection ended: {e}");
+            }
+        });
+        Ok(client)
+    }
+}
+
+pub(crate) fn read_env_file(path: &Path) -> Result<BTreeMap<String, String>, Error> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::EnvFile {
+        path: path.to_path_buf(),
+        detail: e.to_string(),
+    })?;
+    Ok(parse_env(&text))
+}
+
+fn parse_env(text: &str) -> BTreeMap<String, String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect()
+}
+
+fn require(vars: &BTreeMap<String, String>, name: &str, path: &Path) -> Result<String, Error> {
+    vars.get(name).cloned().ok_or_else(|| Error::EnvFile {
+        path: path.to_path_buf(),
+        detail: format!("no {name} (was up.sh started with --only?)"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn env_lines_parse_and_missing_names_are_named() {
+        let vars =
+            parse_env("# c\nKUBECONFIG=/d/kubeconfig\n\nDATABASE_URL=postgres://a:b@h:1/p?x=y\n");
+        assert_eq!(vars["KUBECONFIG"], "/d/kubeconfig");
+        assert_eq!(vars["DATABASE_URL"], "postgres://a:b@h:1/p?x=y");
+        let err = require(&vars, "AWS_REGION", Path::new("/d/env")).unwrap_err();
+        assert!(err.to_string().contains("AWS_REGION"), "{err}");
+        assert!(err.to_string().contains("/d/env"), "{err}");
+    }
+}
