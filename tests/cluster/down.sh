@@ -35,7 +35,7 @@ stop() { # stop NAME SIGNAL
 	if [ "$pid" != "$$" ] && ours "$pid"; then
 		kill "-$sig" -- "-$pid" 2>/dev/null || true
 		deadline=$(($(date +%s) + 30))
-		while kill -0 "$pid" 2>/dev/null; do
+		while alive "$pid"; do
 			if [ "$(date +%s)" -ge "$deadline" ]; then
 				log "$name (pid $pid) did not stop on SIG$sig; killing"
 				kill -KILL -- "-$pid" 2>/dev/null || true

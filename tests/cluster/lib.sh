@@ -27,3 +27,11 @@ component_dir() {
 }
 
 component_bin() { printf '%s/%s\n' "$(component_dir "$1")" "$1"; }
+
+# True while PID runs. A zombie counts as gone: stopped processes are reparented to PID 1,
+# which may reap them only seconds later.
+alive() {
+	local state
+	state="$(ps -o stat= -p "$1" 2>/dev/null)" || return 1
+	[ -n "$state" ] && [ "${state#Z}" = "$state" ]
+}

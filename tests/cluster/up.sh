@@ -46,7 +46,7 @@ if [ -f "$dir/env" ] && [ -d "$dir/pids" ]; then
 	for f in "$dir"/pids/*; do
 		[ -f "$f" ] || continue
 		[ "$(basename "$f")" = watchdog ] && continue
-		kill -0 "$(cat "$f")" 2>/dev/null || all_alive=0
+		alive "$(cat "$f")" || all_alive=0
 	done
 	if [ "$all_alive" = 1 ]; then
 		log "already up in $dir"
@@ -106,7 +106,7 @@ wait_until() {
 	local what="$1" deadline=$(($(date +%s) + timeout_s))
 	shift
 	until "$@" >/dev/null 2>&1; do
-		if [ -n "$current" ] && ! kill -0 "$(cat "$dir/pids/$current")" 2>/dev/null; then
+		if [ -n "$current" ] && ! alive "$(cat "$dir/pids/$current")"; then
 			die "$current exited while waiting for $what"
 		fi
 		[ "$(date +%s)" -lt "$deadline" ] || die "timed out after ${timeout_s}s waiting for $what"
@@ -156,9 +156,10 @@ KC
 
 start_kube() {
 	command -v openssl >/dev/null || die "openssl is needed to make the test cluster's certificates"
-	command -v kubectl >/dev/null || [ -x "$(component_bin kubectl)" ] ||
-		die "kubectl is not on PATH; run tests/cluster/build-deps.sh kubectl and put $(component_dir kubectl) on PATH"
-	"$here/build-deps.sh" etcd kube-apiserver kube-controller-manager
+	local deps=(etcd kube-apiserver kube-controller-manager)
+	# Without a kubectl on PATH, build the pinned one (for the readiness checks and for users).
+	command -v kubectl >/dev/null || deps+=(kubectl)
+	"$here/build-deps.sh" "${deps[@]}"
 	local kubectl_bin
 	kubectl_bin="$(command -v kubectl || component_bin kubectl)"
 
