@@ -1,0 +1,199 @@
+//! [`AwsProvider`]: the `aws` block's [`Provider`], dispatching to the S3 and RDS kinds.
+
+use async_trait::async_trait;
+use aws_sdk_s3::config::Credentials;
+use orkestra_provider::{
+    Action, Cause, Declaration, Observation, Outcome, Plan, Provider, ProviderContext, ProviderError,
+    ProviderSchema, SecretValue,
+};
+use serde_json::Value;
+
+use crate::clients::{declared_credentials, AwsSettings, ClientFactory};
+use crate::{rds, s3, schema};
+
+enum Clients {
+    Sdk(ClientFactory),
+    /// Prebuilt clients used for every region (tests with aws-smithy-mocks).
+    Fixed { s3: aws_sdk_s3::Client, rds: aws_sdk_rds::Client, region: String },
+}
+
+/// The `aws` provider.
+pub struct AwsProvider {
+    clients: Clients,
+}
+
+impl std::fmt::Debug for AwsProvider {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.clients {
+            Clients::Sdk(factory) => f.debug_struct("AwsProvider").field("settings", factory.settings()).finish(),
+            Clients::Fixed { region, .. } => f.debug_struct("AwsProvider").field("fixed_clients_region", region).finish(),
+        }
+    }
+}
+
+impl AwsProvider {
+    /// A provider reaching AWS as `settings` say.
+    pub fn new(settings: AwsSettings) -> Self {
+        Self { clients: Clients::Sdk(ClientFactory::new(settings)) }
+    }
+
+    /// A provider configured from the environment (default chain, `AWS_ENDPOINT_URL`).
+    pub fn from_env() -> Self {
+        Self::new(AwsSettings::from_env())
+    }
+
+    /// A provider that sends every call through the given clients, whatever the region
+    /// (for tests whose clients answer from aws-smithy-mocks rules).
+    pub fn with_clients(s3: aws_sdk_s3::Client, rds: aws_sdk_rds::Client, region: &str) -> Self {
+        Self { clients: Clients::Fixed { s3, rds, region: region.to_string() } }
+    }
+
+    async fn region_for(&self, decl: &Declaration) -> String {
+        match &self.clients {
+            Clients::Sdk(f) => f.region_for(decl).await,
+            Clients::Fixed { region, .. } => decl.str("region").unwrap_or(region).to_string(),
+        }
+    }
+
+    /// The region named in settings, known without loading the SDK chain (for the pure diff).
+    fn configured_region(&self) -> Option<&str> {
+        match &self.clients {
+            Clients::Sdk(f) => f.settings().region.as_deref(),
+            Clients::Fixed { region, .. } => Some(region),
+        }
+    }
+
+    async fn s3(&self, region: &str, creds: Option<&Credentials>) -> aws_sdk_s3::Client {
+        match &self.clients {
+            Clients::Sdk(f) => f.s3(region, creds).await,
+            Clients::Fixed { s3, .. } => s3.clone(),
+        }
+    }
+
+    async fn rds(&self, region: &str, creds: Option<&Credentials>) -> aws_sdk_rds::Client {
+        match &self.clients {
+            Clients::Sdk(f) => f.rds(region, creds).await,
+            Clients::Fixed { rds, .. } => rds.clone(),
+        }
+    }
+
+    /// The region an existing bucket lives in (observed), else the declared/default one.
+    async fn bucket_region(&self, decl: &Declaration, obs: &Observation) -> String {
+        match obs.fields.get("region").and_then(Value::as_str) {
+            Some(r) => r.to_string(),
+            None => self.region_for(decl).await,
+        }
+    }
+
+    async fn observe_inner(&self, ctx: &ProviderContext, decl: &Declaration) -> Result<Observation, ProviderError> {
+        ctx.check_cancelled()?;
+        let creds = declared_credentials(decl, &ctx.kube).await?;
+        let region = self.region_for(decl).await;
+        match decl.kind.as_str() {
+            "s3" => {
+                let client = self.s3(&region, creds.as_ref()).await;
+                match s3::head(&client, &decl.name).await? {
+                    s3::Head::Missing => Ok(Observation::absent()),
+                    s3::Head::Forbidden => Ok(s3::observe_forbidden(decl)),
+                    s3::Head::Found(found) => {
+                        let actual = found.unwrap_or_else(|| region.clone());
+                        let client = if actual == region { client } else { self.s3(&actual, creds.as_ref()).await };
+                        s3::observe_found(&client, decl, &actual).await
+                    }
+                }
+            }
+            "rds" => rds::observe(&self.rds(&region, creds.as_ref()).await, decl).await,
+            _ => Err(ProviderError::new(Cause::UnknownKind)),
+        }
+    }
+
+    async fn apply_inner(
+        &self,
+        ctx: &ProviderContext,
+        decl: &Declaration,
+        obs: &Observation,
+        plan: &Plan,
+    ) -> Result<Outcome, ProviderError> {
+        ctx.check_cancelled()?;
+        let creds = declared_credentials(decl, &ctx.kube).await?;
+        match decl.kind.as_str() {
+            "s3" => {
+                let region = self.bucket_region(decl, obs).await;
+                s3::apply(&self.s3(&region, creds.as_ref()).await, decl, obs, plan, &region).await
+            }
+            "rds" => {
+                let password = if plan.effective_action() == Action::Create {
+                    master_password(ctx, decl).await?
+                } else {
+                    None
+                };
+                let region = self.region_for(decl).await;
+                rds::apply(&self.rds(&region, creds.as_ref()).await, decl, obs, plan, password).await
+            }
+            _ => Err(ProviderError::new(Cause::UnknownKind)),
+        }
+    }
+
+    async fn delete_inner(&self, ctx: &ProviderContext, decl: &Declaration, obs: &Observation) -> Result<Outcome, ProviderError> {
+        ctx.check_cancelled()?;
+        let creds = declared_credentials(decl, &ctx.kube).await?;
+        match decl.kind.as_str() {
+            "s3" => {
+                let region = self.bucket_region(decl, obs).await;
+                s3::delete(&self.s3(&region, creds.as_ref()).await, decl, obs).await
+            }
+            "rds" => {
+                let region = self.region_for(decl).await;
+                rds::delete(&self.rds(&region, creds.as_ref()).await, decl, obs).await
+            }
+            _ => Err(ProviderError::new(Cause::UnknownKind)),
+        }
+    }
+}
+
+/// The master password from `masterPasswordSecret: {name, key}` in the CR's namespace.
+async fn master_password(ctx: &ProviderContext, decl: &Declaration) -> Result<Option<SecretValue>, ProviderError> {
+    let Some(reference) = decl.fields.get("masterPasswordSecret") else {
+        return Ok(None);
+    };
+    let name = reference.get("name").and_then(Value::as_str).unwrap_or_default();
+    let key = reference.get("key").and_then(Value::as_str).unwrap_or(rds::DEFAULT_PASSWORD_KEY);
+    ctx.kube.secret_value(&decl.owner.namespace, name, key).await.map(Some)
+}
+
+#[async_trait]
+impl Provider for AwsProvider {
+    fn name(&self) -> &'static str {
+        schema::NAME
+    }
+
+    fn schema(&self) -> ProviderSchema {
+        schema::schema()
+    }
+
+    async fn observe(&self, ctx: &ProviderContext, decl: &Declaration) -> Result<Observation, ProviderError> {
+        self.observe_inner(ctx, decl).await.map_err(|e| decl.err(e))
+    }
+
+    fn diff(&self, decl: &Declaration, obs: &Observation) -> Plan {
+        match decl.kind.as_str() {
+            "s3" => s3::diff(decl, obs, self.configured_region()),
+            "rds" => rds::diff(decl, obs),
+            _ => Plan::new(&decl.provider, &decl.kind, &decl.name, Action::Noop),
+        }
+    }
+
+    async fn apply(
+        &self,
+        ctx: &ProviderContext,
+        decl: &Declaration,
+        obs: &Observation,
+        plan: &Plan,
+    ) -> Result<Outcome, ProviderError> {
+        self.apply_inner(ctx, decl, obs, plan).await.map_err(|e| decl.err(e))
+    }
+
+    async fn delete(&self, ctx: &ProviderContext, decl: &Declaration, obs: &Observation) -> Result<Outcome, ProviderError> {
+        self.delete_inner(ctx, decl, obs).await.map_err(|e| decl.err(e))
+    }
+}
