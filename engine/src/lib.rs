@@ -12,3 +12,18 @@ pub mod diagnostic;
 pub mod path;
 pub mod source;
 pub mod template;
+pub mod blocks;
+pub mod condition;
+pub mod katalog;
+pub mod load;
+pub mod value;
+
+pub use diagnostic::{Diagnostic, Severity};
+pub use katalog::{CrdEntry, Katalog};
+pub use load::{load_file, Loaded};
+pub use source::SourceFile;
+pub mod objects;
+pub mod render;
+
+pub use render::{render, render_status, Child, Desired, External, RenderError};
+pub mod lint;

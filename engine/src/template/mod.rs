@@ -212,10 +212,14 @@ fn arity(f: &functions::Func) -> String {
 const JSON_HELPER: &str = "__orkestra_json";
 const TEXT_HELPER: &str = "__orkestra_text";
 
-/// Handlebars treats `\{{` specially; text never contains `{{` here (it was parsed out), but a
-/// trailing backslash before an expression would escape it.
+/// Handlebars treats `\{{` as an escaped expression; text never contains `{{` here (it was parsed
+/// out), but a trailing backslash right before an expression would escape it, so double that one.
 fn escape_text(t: &str) -> String {
-    t.replace('\\', "\\\\")
+    if t.ends_with('\\') {
+        format!("{t}\\")
+    } else {
+        t.to_string()
+    }
 }
 
 fn to_hbs(e: &Expr, top: bool) -> String {
@@ -328,6 +332,7 @@ mod tests {
         assert_eq!(render("r{{ .spec.replicas }}", &cr()).unwrap(), json!("r3"));
         assert_eq!(render("x-{{ .spec.missing }}", &cr()).unwrap(), json!("x-"));
         assert_eq!(render("a\\b {{ .metadata.name }}", &cr()).unwrap(), json!("a\\b shop"));
+        assert_eq!(render("a\\{{ .metadata.name }}", &cr()).unwrap(), json!("a\\shop"));
     }
 
     #[test]

@@ -96,6 +96,8 @@ pub enum FieldType {
     Boolean,
     /// A map of strings to strings (tags).
     StringMap,
+    /// A list of anything.
+    List,
     Object,
     Any,
 }
@@ -108,6 +110,7 @@ impl FieldType {
             FieldType::Integer => "integer",
             FieldType::Boolean => "boolean",
             FieldType::StringMap => "map of strings",
+            FieldType::List => "list",
             FieldType::Object => "object",
             FieldType::Any => "any value",
         }
@@ -144,6 +147,7 @@ impl FieldType {
                 Ok(Value::Object(out))
             }
             (FieldType::Object, Value::Object(_)) => Ok(v.clone()),
+            (FieldType::List, Value::Array(_)) => Ok(v.clone()),
             (t, v) => Err(format!("expected {}, got {}", t.describe(), json_type(v))),
         }
     }

@@ -1,0 +1,166 @@
+//! The Katalog model: what one Katalog file means, independent of how it was spelled.
+//!
+//! Both spellings of katalog.md (map-form and list-form `spec.crds`, provider blocks inside hooks
+//! or under `operatorBox.providers`) load into these types; see [`crate::load`].
+
+use std::time::Duration;
+
+use crate::blocks::KubeBlock;
+use crate::condition::Conditions;
+use crate::template::TemplateSet;
+use crate::value::Tv;
+
+/// A loaded, compiled Katalog.
+#[derive(Debug)]
+pub struct Katalog {
+    /// `metadata.name`.
+    pub name: String,
+    pub version: Option<String>,
+    pub description: Option<String>,
+    /// The file it came from (for messages).
+    pub file: String,
+    /// Providers the Katalog declares it needs.
+    pub providers: Vec<ProviderRequirement>,
+    pub entries: Vec<CrdEntry>,
+    pub(crate) templates: TemplateSet,
+}
+
+impl Katalog {
+    /// The entry that handles CRs of `apiVersion`/`kind`.
+    pub fn entry_for(&self, api_version: &str, kind: &str) -> Option<&CrdEntry> {
+        self.entries.iter().find(|e| e.api.api_version() == api_version && e.api.kind == kind)
+    }
+
+    /// The entry named `name`.
+    pub fn entry(&self, name: &str) -> Option<&CrdEntry> {
+        self.entries.iter().find(|e| e.name == name)
+    }
+
+    /// The compiled templates all entries render with.
+    pub fn templates(&self) -> &TemplateSet {
+        &self.templates
+    }
+}
+
+/// `providers: [{name: aws, required: true}]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRequirement {
+    pub name: String,
+    pub required: bool,
+}
+
+/// Whether CRs of an entry live in a namespace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Namespaced,
+    Cluster,
+}
+
+/// `apiTypes`: the CRD an entry turns into an operator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTypes {
+    pub group: String,
+    pub version: String,
+    pub kind: String,
+    pub plural: String,
+    pub singular: String,
+    pub short_names: Vec<String>,
+    pub scope: Scope,
+}
+
+impl ApiTypes {
+    /// `group/version`.
+    pub fn api_version(&self) -> String {
+        format!("{}/{}", self.group, self.version)
+    }
+    /// `plural.group`, the CRD's name.
+    pub fn crd_name(&self) -> String {
+        format!("{}.{}", self.plural, self.group)
+    }
+}
+
+/// How an entry's controller runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reconciler {
+    /// Use the generic reconciler (the only one today).
+    pub default: bool,
+    /// Concurrent reconciles.
+    pub workers: u16,
+    /// Periodic re-reconcile of every CR.
+    pub resync: Duration,
+}
+
+impl Default for Reconciler {
+    fn default() -> Self {
+        Self { default: true, workers: 2, resync: Duration::from_secs(300) }
+    }
+}
+
+/// Which hook an entry came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum HookKind {
+    OnCreate,
+    OnReconcile,
+    OnDelete,
+}
+
+impl HookKind {
+    pub fn key(self) -> &'static str {
+        match self {
+            HookKind::OnCreate => "onCreate",
+            HookKind::OnReconcile => "onReconcile",
+            HookKind::OnDelete => "onDelete",
+        }
+    }
+}
+
+/// One CRD entry of `spec.crds`.
+#[derive(Debug, Clone)]
+pub struct CrdEntry {
+    pub name: String,
+    pub api: ApiTypes,
+    /// The CR's openAPIV3Schema, when the Katalog gives one.
+    pub schema: Option<serde_json::Value>,
+    pub reconciler: Reconciler,
+    /// Kubernetes entries of all hooks, in the order written.
+    pub kube: Vec<KubeEntry>,
+    /// Provider items of all hooks and of `operatorBox.providers`, in the order written.
+    pub external: Vec<ProviderItem>,
+    pub status: Vec<StatusField>,
+}
+
+/// One entry of a Kubernetes block (`deployments[0]`).
+#[derive(Debug, Clone)]
+pub struct KubeEntry {
+    pub hook: HookKind,
+    pub block: KubeBlock,
+    /// Where it is written, e.g. `spec.crds[0].operatorBox.onCreate.deployments[0]`.
+    pub source: String,
+    /// Its fields, compiled (control keys removed).
+    pub fields: Tv,
+    /// Enforced every cycle (onReconcile, or `reconcile: true`).
+    pub enforce: bool,
+    pub conditions: Conditions,
+}
+
+/// One item of a provider block (`aws: [- s3: {...}]`).
+#[derive(Debug, Clone)]
+pub struct ProviderItem {
+    pub hook: HookKind,
+    pub provider: String,
+    pub kind: String,
+    pub source: String,
+    pub fields: Tv,
+    pub conditions: Conditions,
+    /// The provider was registered when the Katalog loaded.
+    pub registered: bool,
+}
+
+/// `status.fields[i]`.
+#[derive(Debug, Clone)]
+pub struct StatusField {
+    /// Dotted path under `.status` (a leading `status.` is dropped).
+    pub path: String,
+    pub value: Tv,
+    pub conditions: Conditions,
+}

@@ -1,0 +1,844 @@
+//! Loading a Katalog: YAML → [`Katalog`], with every problem reported as a [`Diagnostic`].
+//!
+//! The loader is strict (an unknown field is an error with the closest valid name) and keeps
+//! going after an error, so one run reports everything wrong with a file. A Katalog with any
+//! error diagnostic is not returned.
+
+use std::collections::{BTreeSet, HashMap};
+use std::time::Duration;
+
+use orkestra_provider_schema::{FieldSchema, FieldType, ProviderSchema};
+use serde_json::{Map, Value};
+
+use crate::blocks::{KubeBlock, CONTROL_KEYS};
+use crate::condition::{Condition, Conditions, Operator};
+use crate::diagnostic::{did_you_mean, Diagnostic, Severity};
+use crate::katalog::*;
+use crate::path::Path;
+use crate::source::{Document, Pos, SourceFile};
+use crate::template::{Template, TemplateSet};
+use crate::value::Tv;
+
+/// The API group and version of Katalog objects.
+pub const KATALOG_API_VERSION: &str = "orkestra.orkspace.io/v1";
+
+/// What loading produced: the Katalog when there were no errors, and all diagnostics.
+#[derive(Debug)]
+pub struct Loaded {
+    pub katalog: Option<Katalog>,
+    pub diagnostics: Vec<Diagnostic>,
+    /// Every template in the file, where it is and what it feeds (for lint's schema checks).
+    pub uses: Vec<TemplateUse>,
+}
+
+/// A template in a Katalog: its place, its CRD entry and the type of the field it fills.
+#[derive(Debug, Clone)]
+pub struct TemplateUse {
+    pub path: Path,
+    /// Index of the entry in `spec.crds` order, if inside one.
+    pub entry: Option<usize>,
+    pub template: Template,
+    /// The field's type when the template is a whole field value.
+    pub target: Option<FieldType>,
+    /// Whether `.children` is available (status fields only).
+    pub in_status: bool,
+}
+
+/// Load the first Katalog document of a file.
+pub fn load_file(file: &SourceFile, providers: &[ProviderSchema]) -> Loaded {
+    let (docs, mut diagnostics) = file.documents();
+    let doc = docs.iter().find(|d| is_katalog(&d.value));
+    match doc {
+        Some(doc) => {
+            let mut l = load_document(file, doc, providers);
+            diagnostics.append(&mut l.diagnostics);
+            l.diagnostics = diagnostics;
+            l
+        }
+        None => {
+            if diagnostics.is_empty() {
+                diagnostics.push(Diagnostic::new(
+                    Severity::Error,
+                    "not-a-katalog",
+                    &file.name,
+                    Pos { line: 1, column: 1 },
+                    "no document of kind Katalog in this file",
+                ));
+            }
+            Loaded { katalog: None, diagnostics, uses: Vec::new() }
+        }
+    }
+}
+
+/// Whether a document is a Katalog (by `kind`).
+pub fn is_katalog(v: &Value) -> bool {
+    v.get("kind").and_then(Value::as_str) == Some("Katalog")
+}
+
+/// Load one parsed Katalog document.
+pub fn load_document(file: &SourceFile, doc: &Document, providers: &[ProviderSchema]) -> Loaded {
+    let mut l = Loader {
+        file,
+        doc,
+        diags: Vec::new(),
+        set: TemplateSet::new(),
+        providers,
+        declared: HashMap::new(),
+        uses: Vec::new(),
+        entry_index: None,
+        in_status: false,
+    };
+    let katalog = l.katalog();
+    let failed = l.diags.iter().any(Diagnostic::is_error);
+    Loaded { katalog: if failed { None } else { katalog }, diagnostics: l.diags, uses: l.uses }
+}
+
+struct Loader<'a> {
+    file: &'a SourceFile,
+    doc: &'a Document,
+    diags: Vec<Diagnostic>,
+    set: TemplateSet,
+    providers: &'a [ProviderSchema],
+    /// Providers listed in the Katalog's `providers`, with `required`.
+    declared: HashMap<String, bool>,
+    uses: Vec<TemplateUse>,
+    entry_index: Option<usize>,
+    in_status: bool,
+}
+
+const ROOT_KEYS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "providers", "status"];
+const METADATA_KEYS: &[&str] = &[
+    "name",
+    "description",
+    "version",
+    "labels",
+    "annotations",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "finalizers",
+    "ownerReferences",
+    "selfLink",
+    "generateName",
+    "namespace",
+];
+const SPEC_KEYS: &[&str] = &["crds", "providers"];
+const ENTRY_KEYS: &[&str] = &["name", "apiTypes", "operatorBox", "status", "schema", "description"];
+const API_KEYS: &[&str] = &["group", "version", "kind", "plural", "singular", "shortNames", "scope"];
+const BOX_KEYS: &[&str] =
+    &["default", "reconciler", "onCreate", "onReconcile", "onDelete", "providers"];
+const RECONCILER_KEYS: &[&str] = &["default", "workers", "resync"];
+const STATUS_KEYS: &[&str] = &["fields"];
+const STATUS_FIELD_KEYS: &[&str] = &["path", "value", "when", "or"];
+const CONDITION_KEYS: &[&str] = &["field", "operator", "value"];
+
+impl Loader<'_> {
+    fn diag(&mut self, sev: Severity, code: &'static str, pos: Pos, msg: impl Into<String>) {
+        self.diags.push(Diagnostic::new(sev, code, &self.file.name, pos, msg));
+    }
+    fn err_at_key(&mut self, code: &'static str, p: &Path, msg: impl Into<String>) {
+        let pos = self.doc.pos.key(p);
+        self.diag(Severity::Error, code, pos, msg);
+    }
+    fn err_at_value(&mut self, code: &'static str, p: &Path, msg: impl Into<String>) {
+        let pos = self.doc.pos.value(p);
+        self.diag(Severity::Error, code, pos, msg);
+    }
+    fn warn_at_key(&mut self, code: &'static str, p: &Path, msg: impl Into<String>) {
+        let pos = self.doc.pos.key(p);
+        self.diag(Severity::Warning, code, pos, msg);
+    }
+
+    fn map<'v>(&mut self, v: &'v Value, p: &Path, what: &str) -> Option<&'v Map<String, Value>> {
+        match v {
+            Value::Object(m) => Some(m),
+            other => {
+                self.err_at_value("invalid-type", p, format!("{what} must be a mapping, found {}", kind_of(other)));
+                None
+            }
+        }
+    }
+
+    fn list<'v>(&mut self, v: &'v Value, p: &Path, what: &str) -> Option<&'v Vec<Value>> {
+        match v {
+            Value::Array(a) => Some(a),
+            Value::Null => None,
+            other => {
+                self.err_at_value("invalid-type", p, format!("{what} must be a list, found {}", kind_of(other)));
+                None
+            }
+        }
+    }
+
+    /// Report keys of `m` not in `allowed`.
+    fn check_keys(&mut self, m: &Map<String, Value>, p: &Path, allowed: &[&str], what: &str) {
+        for k in m.keys() {
+            if !allowed.contains(&k.as_str()) {
+                let hint = did_you_mean(k, allowed.iter().copied());
+                self.err_at_key("unknown-field", &p.key(k), format!("unknown field `{k}` in {what}{hint}"));
+            }
+        }
+    }
+
+    fn string(&mut self, m: &Map<String, Value>, key: &str, p: &Path, required: bool, what: &str) -> Option<String> {
+        match m.get(key) {
+            Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+            Some(Value::Number(n)) => Some(n.to_string()),
+            None | Some(Value::Null) if !required => None,
+            Some(Value::String(_)) | None | Some(Value::Null) => {
+                self.err_at_key("missing-field", &p.key(key), format!("{what} needs `{key}`"));
+                None
+            }
+            Some(other) => {
+                self.err_at_value("invalid-type", &p.key(key), format!("`{key}` must be a string, found {}", kind_of(other)));
+                None
+            }
+        }
+    }
+
+    fn katalog(&mut self) -> Option<Katalog> {
+        let root = Path::root();
+        let m = self.map(&self.doc.value, &root, "a Katalog")?;
+        self.check_keys(m, &root, ROOT_KEYS, "the Katalog");
+        match m.get("apiVersion").and_then(Value::as_str) {
+            Some(KATALOG_API_VERSION) => {}
+            Some(other) => self.err_at_value(
+                "invalid-value",
+                &root.key("apiVersion"),
+                format!("apiVersion must be {KATALOG_API_VERSION}, found {other:?}"),
+            ),
+            None => self.err_at_key("missing-field", &root.key("apiVersion"), format!("a Katalog needs `apiVersion: {KATALOG_API_VERSION}`")),
+        }
+        let meta_p = root.key("metadata");
+        let mut name = None;
+        let (mut version, mut description) = (None, None);
+        match m.get("metadata") {
+            Some(v) => {
+                if let Some(meta) = self.map(v, &meta_p, "metadata") {
+                    self.check_keys(meta, &meta_p, METADATA_KEYS, "metadata");
+                    name = self.string(meta, "name", &meta_p, true, "metadata");
+                    version = self.string(meta, "version", &meta_p, false, "metadata");
+                    description = self.string(meta, "description", &meta_p, false, "metadata");
+                }
+            }
+            None => self.err_at_key("missing-field", &meta_p, "a Katalog needs `metadata.name`"),
+        }
+        // `providers` may sit at the top level or under spec.
+        let mut providers = Vec::new();
+        for p in [root.key("providers"), root.key("spec").key("providers")] {
+            if let Some(v) = pointer(&self.doc.value, &p) {
+                providers.extend(self.provider_requirements(v, &p));
+            }
+        }
+        let spec_p = root.key("spec");
+        let mut entries = Vec::new();
+        match m.get("spec") {
+            Some(v) => {
+                if let Some(spec) = self.map(v, &spec_p, "spec") {
+                    self.check_keys(spec, &spec_p, SPEC_KEYS, "spec");
+                    match spec.get("crds") {
+                        Some(crds) => entries = self.crds(crds, &spec_p.key("crds")),
+                        None => self.err_at_key("missing-field", &spec_p, "spec needs `crds`"),
+                    }
+                }
+            }
+            None => self.err_at_key("missing-field", &spec_p, "a Katalog needs `spec.crds`"),
+        }
+        let mut seen = BTreeSet::new();
+        for (i, e) in entries.iter().enumerate() {
+            if !seen.insert((e.api.group.clone(), e.api.kind.clone())) {
+                self.err_at_value(
+                    "duplicate",
+                    &spec_p.key("crds").index(i),
+                    format!("two entries handle {}/{}", e.api.group, e.api.kind),
+                );
+            }
+        }
+        Some(Katalog {
+            name: name?,
+            version,
+            description,
+            file: self.file.name.clone(),
+            providers,
+            entries,
+            templates: std::mem::take(&mut self.set),
+        })
+    }
+
+    fn provider_requirements(&mut self, v: &Value, p: &Path) -> Vec<ProviderRequirement> {
+        let mut out = Vec::new();
+        let Some(items) = self.list(v, p, "providers") else { return out };
+        for (i, item) in items.iter().enumerate() {
+            let ip = p.index(i);
+            let Some(m) = self.map(item, &ip, "a providers entry") else { continue };
+            self.check_keys(m, &ip, &["name", "required", "version"], "a providers entry");
+            let Some(name) = self.string(m, "name", &ip, true, "a providers entry") else { continue };
+            let required = m.get("required").and_then(Value::as_bool).unwrap_or(false);
+            if !self.providers.iter().any(|s| s.name == name) {
+                let known = self.providers.iter().map(|s| s.name);
+                let hint = did_you_mean(&name, known);
+                let msg = format!("provider `{name}` is not registered with this build of orkestra{hint}");
+                if required {
+                    self.err_at_value("unknown-provider", &ip.key("name"), msg);
+                } else {
+                    let pos = self.doc.pos.value(&ip.key("name"));
+                    self.diag(Severity::Warning, "unknown-provider", pos, msg);
+                }
+            }
+            self.declared.insert(name.clone(), required);
+            out.push(ProviderRequirement { name, required });
+        }
+        out
+    }
+
+    fn crds(&mut self, v: &Value, p: &Path) -> Vec<CrdEntry> {
+        let mut out = Vec::new();
+        match v {
+            // Map form: the key names the entry.
+            Value::Object(m) => {
+                for (i, (name, e)) in m.iter().enumerate() {
+                    self.entry_index = Some(i);
+                    if let Some(entry) = self.entry(e, &p.key(name), Some(name)) {
+                        out.push(entry);
+                    }
+                }
+            }
+            Value::Array(items) => {
+                for (i, e) in items.iter().enumerate() {
+                    self.entry_index = Some(i);
+                    if let Some(entry) = self.entry(e, &p.index(i), None) {
+                        out.push(entry);
+                    }
+                }
+            }
+            other => self.err_at_value(
+                "invalid-type",
+                p,
+                format!("spec.crds must be a mapping of entries or a list of entries, found {}", kind_of(other)),
+            ),
+        }
+        out
+    }
+
+    fn entry(&mut self, v: &Value, p: &Path, key_name: Option<&str>) -> Option<CrdEntry> {
+        let m = self.map(v, p, "a crds entry")?;
+        self.check_keys(m, p, ENTRY_KEYS, "a crds entry");
+        let name = match key_name {
+            Some(k) => Some(k.to_string()),
+            None => self.string(m, "name", p, true, "a crds entry in list form"),
+        };
+        let api = match m.get("apiTypes") {
+            Some(a) => self.api_types(a, &p.key("apiTypes")),
+            None => {
+                self.err_at_key("missing-field", p, "a crds entry needs `apiTypes` (group, version, kind)");
+                None
+            }
+        };
+        let schema = m.get("schema").cloned();
+        if let Some(s) = &schema {
+            self.map(s, &p.key("schema"), "schema (an openAPIV3Schema)");
+        }
+        let mut entry = CrdEntry {
+            name: name.unwrap_or_default(),
+            api: api?,
+            schema,
+            reconciler: Reconciler::default(),
+            kube: Vec::new(),
+            external: Vec::new(),
+            status: Vec::new(),
+        };
+        let bp = p.key("operatorBox");
+        match m.get("operatorBox") {
+            Some(b) => self.operator_box(b, &bp, &mut entry),
+            None => self.err_at_key("missing-field", p, "a crds entry needs `operatorBox`"),
+        }
+        if let Some(s) = m.get("status") {
+            self.in_status = true;
+            entry.status = self.status(s, &p.key("status"));
+            self.in_status = false;
+        }
+        Some(entry)
+    }
+
+    fn api_types(&mut self, v: &Value, p: &Path) -> Option<ApiTypes> {
+        let m = self.map(v, p, "apiTypes")?;
+        self.check_keys(m, p, API_KEYS, "apiTypes");
+        let group = self.string(m, "group", p, true, "apiTypes");
+        let version = self.string(m, "version", p, true, "apiTypes");
+        let kind = self.string(m, "kind", p, true, "apiTypes");
+        let (group, version, kind) = (group?, version?, kind?);
+        if let Some(k) = kind.chars().next() {
+            if !k.is_ascii_uppercase() || !kind.chars().all(|c| c.is_ascii_alphanumeric()) {
+                self.err_at_value("invalid-value", &p.key("kind"), format!("kind {kind:?} must be UpperCamelCase letters and digits"));
+            }
+        }
+        let plural = self
+            .string(m, "plural", p, false, "apiTypes")
+            .unwrap_or_else(|| format!("{}s", kind.to_lowercase()));
+        let singular = self.string(m, "singular", p, false, "apiTypes").unwrap_or_else(|| kind.to_lowercase());
+        let short_names = m
+            .get("shortNames")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .unwrap_or_default();
+        let scope = match m.get("scope").and_then(Value::as_str) {
+            None | Some("Namespaced") => Scope::Namespaced,
+            Some("Cluster") => Scope::Cluster,
+            Some(other) => {
+                self.err_at_value("invalid-value", &p.key("scope"), format!("scope must be Namespaced or Cluster, found {other:?}"));
+                Scope::Namespaced
+            }
+        };
+        if !group.contains('.') {
+            self.err_at_value("invalid-value", &p.key("group"), format!("group {group:?} must be a DNS subdomain like example.io"));
+        }
+        Some(ApiTypes { group, version, kind, plural, singular, short_names, scope })
+    }
+
+    fn operator_box(&mut self, v: &Value, p: &Path, entry: &mut CrdEntry) {
+        let Some(m) = self.map(v, p, "operatorBox") else { return };
+        self.check_keys(m, p, BOX_KEYS, "operatorBox");
+        if let Some(b) = m.get("default") {
+            entry.reconciler.default = self.boolean(b, &p.key("default"));
+        }
+        if let Some(r) = m.get("reconciler") {
+            let rp = p.key("reconciler");
+            if let Some(rm) = self.map(r, &rp, "reconciler") {
+                self.check_keys(rm, &rp, RECONCILER_KEYS, "reconciler");
+                if let Some(b) = rm.get("default") {
+                    entry.reconciler.default = self.boolean(b, &rp.key("default"));
+                }
+                if let Some(w) = rm.get("workers") {
+                    match w.as_u64().filter(|w| (1..=64).contains(w)) {
+                        Some(w) => entry.reconciler.workers = w as u16,
+                        None => self.err_at_value("invalid-value", &rp.key("workers"), "workers must be an integer from 1 to 64"),
+                    }
+                }
+                if let Some(r) = rm.get("resync") {
+                    match parse_duration(r) {
+                        Some(d) => entry.reconciler.resync = d,
+                        None => self.err_at_value("invalid-value", &rp.key("resync"), "resync must be a duration like 30s, 5m or 1h"),
+                    }
+                }
+            }
+        }
+        for hook in [HookKind::OnCreate, HookKind::OnReconcile, HookKind::OnDelete] {
+            if let Some(h) = m.get(hook.key()) {
+                self.hook(h, &p.key(hook.key()), hook, entry);
+            }
+        }
+        if let Some(pv) = m.get("providers") {
+            let pp = p.key("providers");
+            if let Some(pm) = self.map(pv, &pp, "operatorBox.providers") {
+                for (name, items) in pm {
+                    if KubeBlock::from_key(name).is_some() {
+                        self.err_at_key("unknown-provider", &pp.key(name), format!("`{name}` is a Kubernetes block; put it in onCreate or onReconcile"));
+                        continue;
+                    }
+                    self.provider_block(name, items, &pp.key(name), HookKind::OnReconcile, entry);
+                }
+            }
+        }
+    }
+
+    fn boolean(&mut self, v: &Value, p: &Path) -> bool {
+        match v {
+            Value::Bool(b) => *b,
+            Value::String(s) if s == "true" || s == "false" => s == "true",
+            other => {
+                self.err_at_value("invalid-type", p, format!("expected true or false, found {}", kind_of(other)));
+                false
+            }
+        }
+    }
+
+    fn hook(&mut self, v: &Value, p: &Path, hook: HookKind, entry: &mut CrdEntry) {
+        let Some(m) = self.map(v, p, hook.key()) else { return };
+        for (key, items) in m {
+            let bp = p.key(key);
+            match KubeBlock::from_key(key) {
+                Some(block) => {
+                    let Some(list) = self.list(items, &bp, key) else { continue };
+                    for (i, item) in list.iter().enumerate() {
+                        if let Some(k) = self.kube_entry(item, &bp.index(i), hook, block) {
+                            entry.kube.push(k);
+                        }
+                    }
+                }
+                None => self.provider_block(key, items, &bp, hook, entry),
+            }
+        }
+    }
+
+    fn kube_entry(&mut self, v: &Value, p: &Path, hook: HookKind, block: KubeBlock) -> Option<KubeEntry> {
+        let what = format!("a `{}` entry", block.key());
+        let m = self.map(v, p, &what)?;
+        let schema = block.fields();
+        let allowed: Vec<&str> = schema.iter().map(|f| f.name).chain(CONTROL_KEYS.iter().copied()).collect();
+        self.check_keys(m, p, &allowed, &what);
+        let fields = self.fields(m, p, &schema, &what);
+        let mut enforce = hook == HookKind::OnReconcile;
+        if let Some(r) = m.get("reconcile") {
+            enforce |= self.boolean(r, &p.key("reconcile"));
+        }
+        if hook == HookKind::OnDelete && block != KubeBlock::Jobs {
+            self.warn_at_key(
+                "ondelete-kind",
+                p,
+                format!("onDelete runs one-shot jobs; a `{}` entry here is created at deletion and then removed with the CR", block.key()),
+            );
+        }
+        let conditions = self.conditions(m, p);
+        Some(KubeEntry { hook, block, source: p.to_string(), fields, enforce, conditions })
+    }
+
+    /// Compile the fields of an entry, checking required ones and literal values.
+    fn fields(&mut self, m: &Map<String, Value>, p: &Path, schema: &[FieldSchema], what: &str) -> Tv {
+        for f in schema.iter().filter(|f| f.required) {
+            if m.get(f.name).is_none_or(Value::is_null) {
+                self.err_at_key("missing-field", p, format!("{what} needs `{}`", f.name));
+            }
+        }
+        let mut items = Vec::new();
+        for (k, v) in m {
+            if CONTROL_KEYS.contains(&k.as_str()) {
+                continue;
+            }
+            let fp = p.key(k);
+            let tv = self.tv(v, &fp);
+            if let Some(f) = schema.iter().find(|f| f.name == k) {
+                self.check_literal(&tv, f, &fp);
+                if let (Tv::Tpl(_), Some(u)) = (&tv, self.uses.last_mut()) {
+                    if u.path == fp {
+                        u.target = Some(f.ty);
+                    }
+                }
+            }
+            items.push((k.clone(), tv));
+        }
+        Tv::Map(items)
+    }
+
+    /// A literal value must already have the field's type and pass its validators.
+    fn check_literal(&mut self, tv: &Tv, f: &FieldSchema, p: &Path) {
+        if let Tv::Map(items) = tv {
+            if f.ty == FieldType::Object && !f.children.is_empty() {
+                let names: Vec<&str> = f.children.iter().map(|c| c.name).collect();
+                for (k, v) in items {
+                    match f.children.iter().find(|c| c.name == k) {
+                        Some(c) => self.check_literal(v, c, &p.key(k)),
+                        None => {
+                            let hint = did_you_mean(k, names.iter().copied());
+                            self.err_at_key("unknown-field", &p.key(k), format!("unknown field `{k}` in `{}`{hint}", f.name));
+                        }
+                    }
+                }
+                for c in f.children.iter().filter(|c| c.required) {
+                    if tv.get(c.name).is_none() {
+                        self.err_at_key("missing-field", p, format!("`{}` needs `{}`", f.name, c.name));
+                    }
+                }
+                return;
+            }
+        }
+        let Some(lit) = tv.literal() else { return };
+        if lit.is_null() {
+            return;
+        }
+        match f.ty.coerce(&lit) {
+            Err(e) => self.err_at_value("type-mismatch", p, format!("`{}`: {e}", f.name)),
+            Ok(v) => {
+                for val in &f.validators {
+                    if let Err(e) = val.check(&v) {
+                        self.err_at_value("invalid-value", p, format!("`{}`: {e}", f.name));
+                    }
+                }
+            }
+        }
+    }
+
+    fn provider_block(&mut self, name: &str, v: &Value, p: &Path, hook: HookKind, entry: &mut CrdEntry) {
+        let schema = self.providers.iter().find(|s| s.name == name);
+        if schema.is_none() {
+            let candidates: Vec<&str> = KubeBlock::ALL
+                .iter()
+                .map(|b| b.key())
+                .chain(self.providers.iter().map(|s| s.name))
+                .collect();
+            let hint = did_you_mean(name, candidates.iter().copied());
+            let msg = format!("`{name}` is neither a Kubernetes block nor a registered provider{hint}");
+            if self.declared.get(name).copied().unwrap_or(false) {
+                self.err_at_key("unknown-provider", p, msg);
+            } else if self.declared.contains_key(name) || hint.is_empty() {
+                self.warn_at_key("unknown-provider", p, format!("{msg}; its items are skipped"));
+            } else {
+                // A near-miss of a known name is almost certainly a typo.
+                self.err_at_key("unknown-field", p, msg);
+            }
+        }
+        if hook == HookKind::OnDelete {
+            self.warn_at_key(
+                "ondelete-provider",
+                p,
+                "provider resources are deleted on CR deletion according to their deletionPolicy; a provider block under onDelete is ignored",
+            );
+            return;
+        }
+        let Some(items) = self.list(v, p, &format!("the `{name}` block")) else { return };
+        for (i, item) in items.iter().enumerate() {
+            let ip = p.index(i);
+            let Some(m) = self.map(item, &ip, &format!("a `{name}` item")) else { continue };
+            let kinds: Vec<&String> = m.keys().filter(|k| !matches!(k.as_str(), "when" | "or")).collect();
+            let [kind] = kinds.as_slice() else {
+                self.err_at_value(
+                    "invalid-value",
+                    &ip,
+                    format!("a `{name}` item must have exactly one kind key (like `s3:`), found {}", kinds.len()),
+                );
+                continue;
+            };
+            let kp = ip.key(kind);
+            let what = format!("`{name}.{kind}`");
+            let fields = match (schema, schema.and_then(|s| s.kind(kind))) {
+                (Some(s), None) => {
+                    let hint = did_you_mean(kind, s.kinds.iter().map(|k| k.name));
+                    self.err_at_key("unknown-kind", &kp, format!("provider `{name}` has no kind `{kind}`{hint}"));
+                    continue;
+                }
+                (_, Some(ks)) => {
+                    let Some(fm) = self.map(&m[kind.as_str()], &kp, &what) else { continue };
+                    let allowed: Vec<&str> = ks.fields.iter().map(|f| f.name).collect();
+                    self.check_keys(fm, &kp, &allowed, &what);
+                    self.fields(fm, &kp, &ks.fields, &what)
+                }
+                (None, None) => self.tv(&m[kind.as_str()], &kp),
+            };
+            let conditions = self.conditions(m, &ip);
+            entry.external.push(ProviderItem {
+                hook,
+                provider: name.to_string(),
+                kind: kind.to_string(),
+                source: kp.to_string(),
+                fields,
+                conditions,
+                registered: schema.is_some(),
+            });
+        }
+    }
+
+    fn status(&mut self, v: &Value, p: &Path) -> Vec<StatusField> {
+        let mut out = Vec::new();
+        let Some(m) = self.map(v, p, "status") else { return out };
+        self.check_keys(m, p, STATUS_KEYS, "status");
+        let fp = p.key("fields");
+        let Some(list) = m.get("fields").and_then(|f| self.list(f, &fp, "status.fields")) else { return out };
+        for (i, item) in list.iter().enumerate() {
+            let ip = fp.index(i);
+            let Some(fm) = self.map(item, &ip, "a status field") else { continue };
+            self.check_keys(fm, &ip, STATUS_FIELD_KEYS, "a status field");
+            let Some(path) = self.string(fm, "path", &ip, true, "a status field") else { continue };
+            let path = path.trim_start_matches('.').trim_start_matches("status.").to_string();
+            if matches!(path.split('.').next(), Some("conditions" | "observedGeneration" | "external")) {
+                self.err_at_value("invalid-value", &ip.key("path"), format!("status.{path} is written by orkestra itself; choose another path"));
+                continue;
+            }
+            let value = match fm.get("value") {
+                Some(v) => self.tv(v, &ip.key("value")),
+                None => {
+                    self.err_at_key("missing-field", &ip, "a status field needs `value`");
+                    continue;
+                }
+            };
+            let conditions = self.conditions(fm, &ip);
+            out.push(StatusField { path, value, conditions });
+        }
+        out
+    }
+
+    fn conditions(&mut self, m: &Map<String, Value>, p: &Path) -> Conditions {
+        let mut c = Conditions::default();
+        for (key, dest) in [("when", &mut c.all), ("or", &mut c.any)] {
+            let Some(v) = m.get(key) else { continue };
+            let cp = p.key(key);
+            // A single condition may be written without the list.
+            let items: Vec<(Path, &Value)> = match v {
+                Value::Array(a) => a.iter().enumerate().map(|(i, x)| (cp.index(i), x)).collect(),
+                Value::Object(_) => vec![(cp.clone(), v)],
+                other => {
+                    self.err_at_value("invalid-type", &cp, format!("`{key}` must be a list of conditions, found {}", kind_of(other)));
+                    continue;
+                }
+            };
+            for (ip, item) in items {
+                if let Some(cond) = self.condition(item, &ip) {
+                    dest.push(cond);
+                }
+            }
+        }
+        c
+    }
+
+    fn condition(&mut self, v: &Value, p: &Path) -> Option<Condition> {
+        let m = self.map(v, p, "a condition")?;
+        let field = self.string(m, "field", p, true, "a condition");
+        let mut operator = None;
+        let mut value = m.get("value");
+        for (k, val) in m {
+            if CONDITION_KEYS.contains(&k.as_str()) {
+                continue;
+            }
+            match Operator::parse(k) {
+                Some(op) if operator.is_none() && !m.contains_key("operator") => {
+                    operator = Some(op);
+                    value = Some(val);
+                }
+                Some(_) => self.err_at_key("invalid-value", &p.key(k), "a condition has one operator"),
+                None => {
+                    let allowed: Vec<&str> = CONDITION_KEYS.iter().chain(Operator::NAMES).copied().collect();
+                    let hint = did_you_mean(k, allowed);
+                    self.err_at_key("unknown-field", &p.key(k), format!("unknown field `{k}` in a condition{hint}"));
+                }
+            }
+        }
+        if let Some(op) = m.get("operator") {
+            match op.as_str().and_then(Operator::parse) {
+                Some(o) => operator = Some(o),
+                None => {
+                    let hint = did_you_mean(op.as_str().unwrap_or(""), Operator::NAMES.iter().copied());
+                    self.err_at_value("invalid-value", &p.key("operator"), format!("unknown operator {op}{hint}"));
+                    return None;
+                }
+            }
+        }
+        let field = field?;
+        let Some(operator) = operator else {
+            self.err_at_key("missing-field", p, "a condition needs `operator` (or a shorthand like `equals: x`)");
+            return None;
+        };
+        if operator.needs_value() && value.is_none() {
+            self.err_at_key("missing-field", p, format!("operator `{}` needs `value`", Operator::NAMES[operator as usize]));
+            return None;
+        }
+        // `spec.tier`, `.spec.tier` and `{{ .spec.tier }}` all name the same field.
+        let subject_src = if field.contains("{{") {
+            field.clone()
+        } else {
+            format!("{{{{ .{} }}}}", field.trim_start_matches('.'))
+        };
+        let subject = self.compile(&subject_src, &p.key("field"))?;
+        let regex = if operator == Operator::Regex {
+            let src = value.and_then(Value::as_str).unwrap_or_default();
+            match regex::Regex::new(src) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    self.err_at_value("invalid-value", &p.key("value"), format!("invalid regex: {e}"));
+                    return None;
+                }
+            }
+        } else {
+            None
+        };
+        let value = value.map(|v| self.tv(v, &p.key("value")));
+        Some(Condition { field, subject: Tv::Tpl(subject), operator, value, regex })
+    }
+
+    /// Compile a value tree; template errors become diagnostics and the scalar stays literal.
+    fn tv(&mut self, v: &Value, p: &Path) -> Tv {
+        match v {
+            Value::String(s) => match self.compile(s, p) {
+                Some(Template::Literal(v)) => Tv::Lit(v),
+                Some(t) => Tv::Tpl(t),
+                None => Tv::Lit(v.clone()),
+            },
+            Value::Object(m) => Tv::Map(m.iter().map(|(k, v)| (k.clone(), self.tv(v, &p.key(k)))).collect()),
+            Value::Array(a) => Tv::List(a.iter().enumerate().map(|(i, v)| self.tv(v, &p.index(i))).collect()),
+            other => Tv::Lit(other.clone()),
+        }
+    }
+
+    fn compile(&mut self, src: &str, p: &Path) -> Option<Template> {
+        match self.set.compile(src) {
+            Ok(t) => {
+                if !matches!(t, Template::Literal(_)) {
+                    self.uses.push(TemplateUse {
+                        path: p.clone(),
+                        entry: self.entry_index,
+                        template: t.clone(),
+                        target: None,
+                        in_status: self.in_status,
+                    });
+                }
+                Some(t)
+            }
+            Err(e) => {
+                let mut pos = self.doc.pos.value(p);
+                // Point into the scalar when it sits on one line; skip an opening quote.
+                if let Some(line) = self.file.line(pos.line) {
+                    let rest: String = line.chars().skip(pos.column - 1).collect();
+                    let quoted = rest.starts_with('"') || rest.starts_with('\'');
+                    let body = if quoted { &rest[1..] } else { rest.as_str() };
+                    if body.starts_with(&src[..e.offset.min(src.len())]) {
+                        pos.column += e.offset + usize::from(quoted);
+                    }
+                }
+                self.diag(Severity::Error, e.code, pos, e.message);
+                None
+            }
+        }
+    }
+}
+
+fn kind_of(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "nothing",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
+}
+
+/// Follow a path in a value.
+pub(crate) fn pointer<'v>(v: &'v Value, p: &Path) -> Option<&'v Value> {
+    let mut cur = v;
+    for s in &p.0 {
+        cur = match s {
+            crate::path::Seg::Key(k) => cur.get(k)?,
+            crate::path::Seg::Index(i) => cur.get(i)?,
+        };
+    }
+    Some(cur)
+}
+
+/// `30s`, `5m`, `1h`, `1h30m`, or a number of seconds.
+pub fn parse_duration(v: &Value) -> Option<Duration> {
+    if let Some(n) = v.as_u64() {
+        return Some(Duration::from_secs(n));
+    }
+    let s = v.as_str()?.trim();
+    let mut total = 0u64;
+    let mut num = String::new();
+    for c in s.chars() {
+        if c.is_ascii_digit() {
+            num.push(c);
+            continue;
+        }
+        let n: u64 = num.parse().ok()?;
+        num.clear();
+        total += n * match c {
+            's' => 1,
+            'm' => 60,
+            'h' => 3600,
+            _ => return None,
+        };
+    }
+    if !num.is_empty() {
+        total += num.parse::<u64>().ok()?;
+    }
+    (total > 0).then(|| Duration::from_secs(total))
+}
