@@ -31,6 +31,19 @@ for c in "${components[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
+# One build at a time per cache (two test runs starting cold would otherwise build twice);
+# whoever waited re-checks what the other one built.
+mkdir -p "$ORKESTRA_CACHE"
+exec 8>"$ORKESTRA_CACHE/build.lock"
+if ! flock -n 8; then
+	log "another build-deps.sh is building into $ORKESTRA_CACHE; waiting for it"
+	flock 8
+	still=()
+	for c in "${missing[@]}"; do [ -x "$(component_bin "$c")" ] || still+=("$c"); done
+	[ ${#still[@]} -eq 0 ] && exit 0
+	missing=("${still[@]}")
+fi
+
 # --- from here on Go is needed ---------------------------------------------------------------
 command -v go >/dev/null 2>&1 ||
 	die "go is not on PATH; it is needed to build ${missing[*]} (install Go >= 1.26, or put prebuilt binaries in $ORKESTRA_BIN/<component>-<version>/)"

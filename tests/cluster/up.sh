@@ -219,7 +219,7 @@ keyUsage=critical,digitalSignature,keyEncipherment"
 	# controllers run against the API server, not just that the process serves /healthz.
 	wait_until "kube-controller-manager controllers (default/default service account)" \
 		"$kubectl_bin" --kubeconfig "$dir/kubeconfig" -n default get serviceaccount default
-	env_lines+=("KUBECONFIG=$dir/kubeconfig")
+	env_lines+=("KUBECONFIG=$dir/kubeconfig" "KUBECTL=$kubectl_bin")
 }
 
 # Controllers that make the API behave like a cluster's (no nodes, so none about nodes or pods'
@@ -261,6 +261,7 @@ start_moto() {
 }
 
 # --- PostgreSQL ----------------------------------------------------------------------------
+# shellcheck disable=SC2012 # the paths are /usr/lib/postgresql/<number>/bin
 pg_bindir() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1; }
 start_postgres() {
 	local bindir
@@ -310,6 +311,7 @@ mv "$dir/env.tmp" "$dir/env"
 
 if [ -n "${ORKESTRA_OWNER_PID:-}" ]; then
 	# tail --pid returns once the owner has exited; then down.sh replaces the watchdog.
+	# shellcheck disable=SC2016 # $1.. expand in the inner bash
 	setsid bash -c 'tail --pid="$1" -f /dev/null; exec "$2" "$3"' orkestra-watchdog \
 		"$ORKESTRA_OWNER_PID" "$here/down.sh" "$dir" </dev/null >>"$dir/logs/watchdog.log" 2>&1 &
 	echo $! >"$dir/pids/watchdog"

@@ -79,6 +79,8 @@ pub struct TestEnv {
     pub aws: MotoEnv,
     /// `postgres://postgres:PASSWORD@127.0.0.1:PORT/postgres`.
     pub database_url: String,
+    /// The kubectl `up.sh` checked the cluster with (the one on PATH, or the pinned build).
+    pub kubectl: PathBuf,
     /// Every `NAME=value` of `DIR/env`, to hand to a process under test (kubectl, the agent).
     pub vars: BTreeMap<String, String>,
 }
@@ -98,6 +100,9 @@ impl TestEnv {
             dir: dir.to_path_buf(),
             aws: MotoEnv::from_vars(&vars, &path)?,
             database_url: require(&vars, "DATABASE_URL", &path)?,
+            kubectl: vars
+                .get("KUBECTL")
+                .map_or_else(|| PathBuf::from("kubectl"), PathBuf::from),
             kubeconfig,
             api_server,
             vars,
@@ -131,6 +136,13 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("test environment {}: {e}", self.dir.display()));
         kube::Client::try_from(config)
             .unwrap_or_else(|e| panic!("client for {}: {e}", self.kubeconfig.display()))
+    }
+
+    /// A `kubectl` command aimed at this cluster (`KUBECONFIG` set), to run as a user would.
+    pub fn kubectl(&self) -> std::process::Command {
+        let mut cmd = std::process::Command::new(&self.kubectl);
+        cmd.env("KUBECONFIG", &self.kubeconfig);
+        cmd
     }
 
     /// Creates a namespace named `PREFIX-xxxxx` (the API server picks the suffix).

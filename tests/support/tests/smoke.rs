@@ -187,6 +187,30 @@ async fn deleted_namespace_is_finalized_by_the_namespace_controller() {
 }
 
 #[tokio::test]
+async fn kubectl_reaches_the_private_cluster() {
+    let env = cluster().await;
+    let ns = env.namespace("smoke-kubectl").await.unwrap();
+    let out = env
+        .kubectl()
+        .args([
+            "get",
+            "namespace",
+            ns.name(),
+            "-o",
+            "jsonpath={.status.phase}",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "kubectl failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "Active");
+    ns.cleanup().await.unwrap();
+}
+
+#[tokio::test]
 async fn rbac_denies_a_service_account_without_a_role() {
     let env = cluster().await;
     let ns = env.namespace("smoke-rbac").await.unwrap();
