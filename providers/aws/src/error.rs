@@ -3,7 +3,6 @@
 
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
 use aws_smithy_runtime_api::client::result::SdkError;
-use aws_smithy_types::error::display::DisplayErrorContext;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use orkestra_provider::ProviderError;
 
@@ -44,7 +43,7 @@ where
     let message = match (e.message(), status) {
         (Some(m), _) => m.to_string(),
         (None, Some(s)) if code.is_some() => format!("HTTP {s}"),
-        _ => DisplayErrorContext(e).to_string(),
+        _ => error_chain(e),
     };
     ProviderError::api(operation, code, message, retryable)
 }
@@ -52,4 +51,38 @@ where
 /// The HTTP status of an SDK service error, if it got that far.
 pub(crate) fn http_status<E>(e: &SdkError<E, HttpResponse>) -> Option<u16> {
     e.raw_response().map(|r| r.status().as_u16())
+}
+
+/// The error and its sources, Display only (DisplayErrorContext adds a Debug dump of the raw
+/// response, far too long for a status row).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![e.to_string()];
+    let mut source = e.source();
+    while let Some(s) = source {
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
+        source = s.source();
+    }
+    parts.join(": ")
+}
+
+/// The body of a 200 response the SDK could not parse (some S3-compatible servers name XML
+/// roots differently), so the caller can read the one element it needs.
+pub(crate) fn unparsed_ok_body<E>(e: &SdkError<E, HttpResponse>) -> Option<String> {
+    match e {
+        SdkError::ServiceError(se) if se.raw().status().as_u16() == 200 => {
+            se.raw().body().bytes().map(|b| String::from_utf8_lossy(b).into_owned())
+        }
+        _ => None,
+    }
+}
+
+/// The text of the first `<name>…</name>` element in `xml`.
+pub(crate) fn xml_element<'a>(xml: &'a str, name: &str) -> Option<&'a str> {
+    let open = format!("<{name}>");
+    let start = xml.find(&open)? + open.len();
+    let end = xml[start..].find(&format!("</{name}>"))?;
+    Some(&xml[start..start + end])
 }

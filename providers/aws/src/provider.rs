@@ -96,7 +96,11 @@ impl AwsProvider {
                     s3::Head::Missing => Ok(Observation::absent()),
                     s3::Head::Forbidden => Ok(s3::observe_forbidden(decl)),
                     s3::Head::Found(found) => {
-                        let actual = found.unwrap_or_else(|| region.clone());
+                        let actual = match found {
+                            Some(r) => r,
+                            // Some S3-compatible stores omit the region header.
+                            None => s3::location(&client, &decl.name).await?.unwrap_or_else(|| region.clone()),
+                        };
                         let client = if actual == region { client } else { self.s3(&actual, creds.as_ref()).await };
                         s3::observe_found(&client, decl, &actual).await
                     }

@@ -22,7 +22,7 @@ use orkestra_provider::{
 };
 use serde_json::{json, Map, Value};
 
-use crate::error::{http_status, sdk_error};
+use crate::error::{http_status, sdk_error, unparsed_ok_body, xml_element};
 use crate::ownership::{delete_guard, observe_guard};
 
 /// Delay before looking again at a bucket that is held back from deletion.
@@ -70,6 +70,21 @@ pub(crate) async fn head(client: &Client, bucket: &str) -> Result<Head, Provider
     }
 }
 
+/// GetBucketLocation: the bucket's region (an empty constraint means us-east-1).
+pub(crate) async fn location(client: &Client, bucket: &str) -> Result<Option<String>, ProviderError> {
+    let out = client
+        .get_bucket_location()
+        .bucket(bucket)
+        .send()
+        .await
+        .map_err(|e| sdk_error("GetBucketLocation", &e))?;
+    Ok(Some(match out.location_constraint().map(|c| c.as_str()) {
+        None | Some("") => "us-east-1".to_string(),
+        Some("EU") => "eu-west-1".to_string(),
+        Some(r) => r.to_string(),
+    }))
+}
+
 /// Observe a bucket whose HeadBucket succeeded, through a client of its region.
 pub(crate) async fn observe_found(
     client: &Client,
@@ -86,13 +101,14 @@ pub(crate) async fn observe_found(
     };
     obs.ownership = decl.owner.judge(&obs.tags);
 
-    let versioning = client
-        .get_bucket_versioning()
-        .bucket(bucket)
-        .send()
-        .await
-        .map_err(|e| sdk_error("GetBucketVersioning", &e))?;
-    let enabled = versioning.status() == Some(&BucketVersioningStatus::Enabled);
+    let enabled = match client.get_bucket_versioning().bucket(bucket).send().await {
+        Ok(out) => out.status() == Some(&BucketVersioningStatus::Enabled),
+        // moto answers with a differently named XML root the SDK rejects; the status element is the same.
+        Err(e) => match unparsed_ok_body(&e) {
+            Some(body) => xml_element(&body, "Status") == Some("Enabled"),
+            None => return Err(sdk_error("GetBucketVersioning", &e)),
+        },
+    };
 
     let (encryption, kms) = match client.get_bucket_encryption().bucket(bucket).send().await {
         Ok(out) => {

@@ -1,0 +1,92 @@
+//! Shared setup for the aws provider's tests against the real moto server of the test systems.
+#![allow(dead_code)] // each test binary uses a different part
+
+use std::sync::Arc;
+
+use orkestra_provider::{
+    Declaration, KubeReader, Owner, ProviderContext, ProviderRuntime, RateLimit, RetryPolicy, RunReport, State,
+    StatusRow,
+};
+use orkestra_provider_aws::{AwsProvider, AwsSettings, CallLog};
+use orkestra_testsupport::{unique_name, MotoEnv};
+use serde_json::Value;
+
+/// The provider wired to moto, its call log, a runtime around it, and a direct client for
+/// arranging and inspecting state behind the provider's back.
+pub struct Harness {
+    pub moto: &'static MotoEnv,
+    pub provider: Arc<AwsProvider>,
+    pub runtime: ProviderRuntime,
+    pub log: CallLog,
+    pub s3: aws_sdk_s3::Client,
+    pub rds: aws_sdk_rds::Client,
+}
+
+pub async fn harness() -> Harness {
+    let moto = orkestra_testsupport::moto().await;
+    let log = CallLog::new();
+    let settings = AwsSettings {
+        endpoint_url: Some(moto.endpoint.clone()),
+        region: Some(moto.region.clone()),
+        credentials: Some(aws_sdk_s3::config::Credentials::new(
+            &moto.access_key_id,
+            &moto.secret_access_key,
+            None,
+            None,
+            "test",
+        )),
+        call_log: Some(log.clone()),
+        ..AwsSettings::default()
+    };
+    let provider = Arc::new(AwsProvider::new(settings));
+    let mut runtime = ProviderRuntime::new().with_retry(RetryPolicy {
+        max_attempts: 3,
+        base_delay: std::time::Duration::from_millis(50),
+        max_delay: std::time::Duration::from_secs(1),
+    });
+    runtime.register(provider.clone(), RateLimit::default());
+    Harness { moto, provider, runtime, log, s3: moto.s3_client().await, rds: moto.rds_client().await }
+}
+
+/// A CR owner with a fresh uid.
+pub fn owner(name: &str) -> Owner {
+    Owner {
+        uid: unique_name("uid"),
+        namespace: "shop".into(),
+        name: name.into(),
+        katalog: "shop-katalog".into(),
+    }
+}
+
+/// A declaration of `kind` built the way the agent builds it (coerced and checked by the schema).
+pub fn decl(kind: &str, item: Value, owner: &Owner) -> Declaration {
+    let schema = orkestra_provider_aws::schema();
+    let kind = schema.kind(kind).expect("kind");
+    Declaration::from_rendered("aws", kind, item.as_object().expect("an object"), owner.clone())
+        .expect("a valid declaration")
+}
+
+pub fn ctx() -> ProviderContext {
+    ctx_with(KubeReader::empty())
+}
+
+pub fn ctx_with(kube: KubeReader) -> ProviderContext {
+    ProviderContext::new(unique_name("req"), serde_json::json!({}), kube)
+}
+
+/// The only row of a one-declaration report.
+pub fn row(report: &RunReport) -> &StatusRow {
+    assert_eq!(report.rows.len(), 1, "{report:?}");
+    &report.rows[0]
+}
+
+/// Assert the row's state, printing the row when it differs.
+pub fn assert_state(report: &RunReport, state: State) {
+    let r = row(report);
+    assert_eq!(r.state, state, "row: {r:?}, errors: {:?}", report.errors);
+}
+
+/// Operation names of the mutating calls recorded since the last clear.
+pub fn mutating_ops(log: &CallLog) -> Vec<String> {
+    log.mutating().into_iter().map(|c| c.operation).collect()
+}
