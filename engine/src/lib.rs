@@ -27,3 +27,4 @@ pub mod render;
 
 pub use render::{render, render_status, Child, Desired, External, RenderError};
 pub mod lint;
+pub mod crd;

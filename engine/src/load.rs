@@ -752,7 +752,8 @@ impl Loader<'_> {
             Value::String(s) => match self.compile(s, p) {
                 Some(Template::Literal(v)) => Tv::Lit(v),
                 Some(t) => Tv::Tpl(t),
-                None => Tv::Lit(v.clone()),
+                // Already reported; null keeps later checks from piling on.
+                None => Tv::Lit(Value::Null),
             },
             Value::Object(m) => Tv::Map(m.iter().map(|(k, v)| (k.clone(), self.tv(v, &p.key(k)))).collect()),
             Value::Array(a) => Tv::List(a.iter().enumerate().map(|(i, v)| self.tv(v, &p.index(i))).collect()),

@@ -1,1 +1,58 @@
-fn main() {}
+//! `kubectl orkestra`: the kubectl plugin for Katalogs.
+//!
+//! `main` only parses the command line and dispatches; each verb lives in its own module.
+#![forbid(unsafe_code)]
+
+mod completion;
+mod lint;
+mod output;
+mod registry;
+mod render;
+mod version;
+
+use clap::{Parser, Subcommand};
+
+/// Turn a CRD into a complete operator from one YAML file, a Katalog.
+#[derive(Parser)]
+#[command(name = "kubectl orkestra", bin_name = "kubectl orkestra", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check Katalogs offline: YAML, fields, templates, providers, and paths against the CR schema.
+    Lint(lint::Args),
+    /// Show, offline, what the agent would create for each CR.
+    Render(render::Args),
+    /// Print the plugin's version.
+    Version(version::Args),
+    /// Print a shell completion script (bash, zsh, fish).
+    Completion(completion::Args),
+}
+
+fn main() {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Lint(a) => lint::run(a),
+        Command::Render(a) => render::run(a),
+        Command::Version(a) => version::run(a),
+        Command::Completion(a) => completion::run(a),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) if is_broken_pipe(&e) => std::process::exit(0),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(1);
+        }
+    }
+}
+
+/// The reader of our stdout went away (`| head`): not an error worth a message.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}

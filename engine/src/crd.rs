@@ -1,0 +1,62 @@
+//! The CustomResourceDefinition an entry's `apiTypes` (and optional `schema`) stand for.
+//!
+//! `kubectl orkestra apply` installs it when the CRD does not exist yet; lint reads the same
+//! schema. Without a `schema`, `spec` keeps unknown fields so any CR is accepted.
+
+use serde_json::{json, Value};
+
+use crate::katalog::{CrdEntry, Scope};
+
+/// The CRD for `entry`, with a status subresource and Ready/Age printer columns.
+pub fn generate(entry: &CrdEntry, katalog: &str) -> Value {
+    let api = &entry.api;
+    let mut schema = entry.schema.clone().unwrap_or_else(|| {
+        json!({
+            "type": "object",
+            "properties": {
+                "spec": {"type": "object", "x-kubernetes-preserve-unknown-fields": true},
+            }
+        })
+    });
+    // orkestra writes status (conditions, external rows, fields); it must never be pruned.
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert(
+            "status".into(),
+            json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
+        );
+    }
+    let mut names = json!({
+        "kind": api.kind, "plural": api.plural, "singular": api.singular,
+        "listKind": format!("{}List", api.kind),
+    });
+    if !api.short_names.is_empty() {
+        names["shortNames"] = json!(api.short_names);
+    }
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": api.crd_name(),
+            "labels": {
+                "app.kubernetes.io/managed-by": "orkestra",
+                crate::objects::labels::KATALOG: crate::objects::label_value(katalog),
+            },
+        },
+        "spec": {
+            "group": api.group,
+            "names": names,
+            "scope": match api.scope { Scope::Namespaced => "Namespaced", Scope::Cluster => "Cluster" },
+            "versions": [{
+                "name": api.version,
+                "served": true,
+                "storage": true,
+                "subresources": {"status": {}},
+                "additionalPrinterColumns": [
+                    {"name": "Ready", "type": "string", "jsonPath": ".status.conditions[?(@.type==\"Ready\")].status"},
+                    {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
+                ],
+                "schema": {"openAPIV3Schema": schema},
+            }],
+        },
+    })
+}
