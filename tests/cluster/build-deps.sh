@@ -45,6 +45,7 @@ if ! flock -n 8; then
 fi
 
 # --- from here on Go is needed ---------------------------------------------------------------
+cd / # go refuses to run from a deleted working directory; all paths below are absolute
 command -v go >/dev/null 2>&1 ||
 	die "go is not on PATH; it is needed to build ${missing[*]} (install Go >= 1.26, or put prebuilt binaries in $ORKESTRA_BIN/<component>-<version>/)"
 log "building ${missing[*]} with $(go version)"

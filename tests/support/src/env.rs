@@ -138,6 +138,50 @@ impl TestEnv {
             .unwrap_or_else(|e| panic!("client for {}: {e}", self.kubeconfig.display()))
     }
 
+    /// A client that authenticates as service account `namespace/name`, with a short-lived
+    /// token from the TokenRequest API (Kubernetes >= 1.24 makes no token secrets). For tests of
+    /// what RBAC lets an identity do.
+    pub async fn service_account_client(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<kube::Client, Error> {
+        use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
+        use k8s_openapi::api::core::v1::ServiceAccount;
+
+        let sas: kube::Api<ServiceAccount> = kube::Api::namespaced(self.client().await, namespace);
+        let request = TokenRequest {
+            spec: Some(TokenRequestSpec {
+                expiration_seconds: Some(3600),
+                ..TokenRequestSpec::default()
+            }),
+            ..TokenRequest::default()
+        };
+        let answer = sas
+            .create_token_request(name, &kube::api::PostParams::default(), &request)
+            .await
+            .map_err(|source| Error::Kube {
+                context: format!("requesting a token for service account {namespace}/{name}"),
+                source,
+            })?;
+        let token = answer
+            .status
+            .and_then(|s| s.token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| Error::Unexpected {
+                detail: format!("TokenRequest for {namespace}/{name} answered without a token"),
+            })?;
+        let mut config = self.kube_config().await?;
+        config.auth_info = kube::config::AuthInfo {
+            token: Some(token.into()),
+            ..kube::config::AuthInfo::default()
+        };
+        kube::Client::try_from(config).map_err(|source| Error::Kube {
+            context: format!("building a client for service account {namespace}/{name}"),
+            source,
+        })
+    }
+
     /// A `kubectl` command aimed at this cluster (`KUBECONFIG` set), to run as a user would.
     pub fn kubectl(&self) -> std::process::Command {
         let mut cmd = std::process::Command::new(&self.kubectl);
