@@ -37,5 +37,5 @@ mod wait;
 pub use env::{MotoEnv, TestEnv};
 pub use error::Error;
 pub use namespace::TestNamespace;
-pub use start::{cluster, moto};
+pub use start::{cluster, moto, TEST_ENV_VAR};
 pub use wait::{unique_name, wait_for, Ready};
