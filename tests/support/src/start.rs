@@ -84,9 +84,31 @@ fn up_script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../cluster/up.sh")
 }
 
+/// How often a start is tried when a port was taken between up.sh picking it and binding it
+/// (other test runs on the machine pick ports too).
+const ATTEMPTS: usize = 3;
+
 /// Runs `up.sh [--only ONLY] DIR` in a fresh temporary directory, with this process as the
 /// owner: its watchdog runs `down.sh DIR` once the test binary has exited.
 fn run_up(only: Option<&str>) -> Result<PathBuf, Error> {
+    let mut attempt = 1;
+    loop {
+        match run_up_once(only) {
+            Err(Error::Start { detail, .. })
+                if attempt < ATTEMPTS
+                    && detail
+                        .to_ascii_lowercase()
+                        .contains("address already in use") =>
+            {
+                eprintln!("orkestra-testsupport: a port was taken meanwhile; starting again");
+                attempt += 1;
+            }
+            other => return other,
+        }
+    }
+}
+
+fn run_up_once(only: Option<&str>) -> Result<PathBuf, Error> {
     let script = up_script();
     let start_err = |detail: String| Error::Start {
         script: script.clone(),
@@ -113,6 +135,7 @@ fn run_up(only: Option<&str>) -> Result<PathBuf, Error> {
         .map_err(|e| start_err(format!("running bash: {e}")))?;
     let stderr = String::from_utf8_lossy(&output.stderr);
     if !output.status.success() {
+        // up.sh has run down.sh, which removes DIR when empty; a leftover is harmless.
         return Err(start_err(format!(
             "{} in {}:\n{stderr}",
             output.status,
