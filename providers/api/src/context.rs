@@ -29,7 +29,13 @@ impl ProviderContext {
     pub fn new(request_id: impl Into<String>, cr: Value, kube: KubeReader) -> Self {
         let request_id = request_id.into();
         let span = tracing::info_span!("provider", request_id = %request_id);
-        Self { cancel: CancellationToken::new(), request_id, span, cr: Arc::new(cr), kube }
+        Self {
+            cancel: CancellationToken::new(),
+            request_id,
+            span,
+            cr: Arc::new(cr),
+            kube,
+        }
     }
 
     /// Use `cancel` as the cancellation token.

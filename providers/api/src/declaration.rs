@@ -74,18 +74,30 @@ impl Declaration {
             if value.is_null() || value.as_str() == Some("") {
                 continue;
             }
-            let coerced = coerce_field(schema, value)
-                .map_err(|m| ProviderError::invalid_field(key, m).for_target(provider, kind.name, ""))?;
+            let coerced = coerce_field(schema, value).map_err(|m| {
+                ProviderError::invalid_field(key, m).for_target(provider, kind.name, "")
+            })?;
             fields.insert(key.clone(), coerced);
         }
-        let name = fields.get(kind.name_field).and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = fields
+            .get(kind.name_field)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         for f in kind.fields.iter().filter(|f| f.required) {
             if !fields.contains_key(f.name) {
-                return Err(ProviderError::invalid_field(f.name, "is required but empty or missing")
-                    .for_target(provider, kind.name, &name));
+                return Err(ProviderError::invalid_field(
+                    f.name,
+                    "is required but empty or missing",
+                )
+                .for_target(provider, kind.name, &name));
             }
         }
-        let deletion_policy = match fields.remove("deletionPolicy").as_ref().and_then(Value::as_str) {
+        let deletion_policy = match fields
+            .remove("deletionPolicy")
+            .as_ref()
+            .and_then(Value::as_str)
+        {
             None | Some("Delete") => DeletionPolicy::Delete,
             Some("Orphan") => DeletionPolicy::Orphan,
             Some(other) => {
@@ -96,19 +108,25 @@ impl Declaration {
                 .for_target(provider, kind.name, &name))
             }
         };
-        let management_policy =
-            match fields.remove("managementPolicy").as_ref().and_then(Value::as_str) {
-                None | Some("Manage") => ManagementPolicy::Manage,
-                Some("Observe") => ManagementPolicy::Observe,
-                Some(other) => {
-                    return Err(ProviderError::invalid_field(
-                        "managementPolicy",
-                        format!("{other:?} is not Manage or Observe"),
-                    )
-                    .for_target(provider, kind.name, &name))
-                }
-            };
-        let adopt = fields.remove("adopt").and_then(|v| v.as_bool()).unwrap_or(false);
+        let management_policy = match fields
+            .remove("managementPolicy")
+            .as_ref()
+            .and_then(Value::as_str)
+        {
+            None | Some("Manage") => ManagementPolicy::Manage,
+            Some("Observe") => ManagementPolicy::Observe,
+            Some(other) => {
+                return Err(ProviderError::invalid_field(
+                    "managementPolicy",
+                    format!("{other:?} is not Manage or Observe"),
+                )
+                .for_target(provider, kind.name, &name))
+            }
+        };
+        let adopt = fields
+            .remove("adopt")
+            .and_then(|v| v.as_bool())
+            .unwrap_or(false);
         Ok(Self {
             provider: provider.to_string(),
             kind: kind.name.to_string(),
@@ -128,7 +146,10 @@ impl Declaration {
 
     /// A declared boolean field, or `default` when not declared.
     pub fn bool_or(&self, field: &str, default: bool) -> bool {
-        self.fields.get(field).and_then(Value::as_bool).unwrap_or(default)
+        self.fields
+            .get(field)
+            .and_then(Value::as_bool)
+            .unwrap_or(default)
     }
 
     /// A declared integer field.
@@ -139,7 +160,9 @@ impl Declaration {
     /// Declared `tags`, if any.
     pub fn tags(&self) -> Option<std::collections::BTreeMap<String, String>> {
         self.fields.get("tags").and_then(Value::as_object).map(|m| {
-            m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string())).collect()
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_string()))
+                .collect()
         })
     }
 
@@ -160,7 +183,10 @@ fn coerce_field(schema: &crate::schema::FieldSchema, value: &Value) -> Result<Va
                     .iter()
                     .find(|c| c.name == k)
                     .ok_or_else(|| format!("unknown field {k:?}"))?;
-                out.insert(k.clone(), coerce_field(child, child_value).map_err(|m| format!("{k}: {m}"))?);
+                out.insert(
+                    k.clone(),
+                    coerce_field(child, child_value).map_err(|m| format!("{k}: {m}"))?,
+                );
             }
             for c in schema.children.iter().filter(|c| c.required) {
                 if !out.contains_key(c.name) {
@@ -193,8 +219,9 @@ mod tests {
                 FieldSchema::new("deletionPolicy", FieldType::String),
                 FieldSchema::new("managementPolicy", FieldType::String),
                 FieldSchema::new("adopt", FieldType::Boolean),
-                FieldSchema::new("credentials", FieldType::Object)
-                    .children(vec![FieldSchema::new("secretName", FieldType::String).required()]),
+                FieldSchema::new("credentials", FieldType::Object).children(vec![
+                    FieldSchema::new("secretName", FieldType::String).required(),
+                ]),
             ],
         }
     }
@@ -225,17 +252,36 @@ mod tests {
     #[test]
     fn errors_name_the_field() {
         let cases = [
-            (json!({"bucket": "b", "colour": "red"}), "field colour: unknown field"),
+            (
+                json!({"bucket": "b", "colour": "red"}),
+                "field colour: unknown field",
+            ),
             (json!({"bucket": ""}), "field bucket: is required"),
-            (json!({"bucket": "b", "size": "x"}), "field size: expected an integer"),
-            (json!({"bucket": "b", "size": 11}), "field size: 11 is outside 1..=10"),
-            (json!({"bucket": "b", "credentials": {}}), "field credentials: secretName is required"),
-            (json!({"bucket": "b", "credentials": {"secretname": "x"}}), "unknown field \"secretname\""),
-            (json!({"bucket": "b", "deletionPolicy": "Keep"}), "field deletionPolicy"),
+            (
+                json!({"bucket": "b", "size": "x"}),
+                "field size: expected an integer",
+            ),
+            (
+                json!({"bucket": "b", "size": 11}),
+                "field size: 11 is outside 1..=10",
+            ),
+            (
+                json!({"bucket": "b", "credentials": {}}),
+                "field credentials: secretName is required",
+            ),
+            (
+                json!({"bucket": "b", "credentials": {"secretname": "x"}}),
+                "unknown field \"secretname\"",
+            ),
+            (
+                json!({"bucket": "b", "deletionPolicy": "Keep"}),
+                "field deletionPolicy",
+            ),
         ];
         for (input, want) in cases {
-            let e = Declaration::from_rendered("aws", &kind(), &item(input.clone()), Owner::default())
-                .unwrap_err();
+            let e =
+                Declaration::from_rendered("aws", &kind(), &item(input.clone()), Owner::default())
+                    .unwrap_err();
             assert!(e.to_string().contains(want), "{input}: {e}");
         }
     }

@@ -71,24 +71,39 @@ pub enum Cause {
 /// An error from a provider or the runtime around it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ProviderError {
-    /// The resource concerned.
-    pub target: Target,
+    /// The resource concerned (boxed, as is the cause, to keep `Result`s small).
+    pub target: Box<Target>,
     /// What went wrong.
-    pub cause: Cause,
+    pub cause: Box<Cause>,
 }
 
 impl fmt::Display for ProviderError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.target)?;
-        match &self.cause {
-            Cause::Api { operation, code: Some(code), message, .. } => {
+        match self.cause.as_ref() {
+            Cause::Api {
+                operation,
+                code: Some(code),
+                message,
+                ..
+            } => {
                 write!(f, "{operation} failed: {code}: {message}")
             }
-            Cause::Api { operation, code: None, message, .. } => {
+            Cause::Api {
+                operation,
+                code: None,
+                message,
+                ..
+            } => {
                 write!(f, "{operation} failed: {message}")
             }
             Cause::InvalidField { field, message } => write!(f, "field {field}: {message}"),
-            Cause::Reference { object, name, message, .. } => write!(f, "{object} {name}: {message}"),
+            Cause::Reference {
+                object,
+                name,
+                message,
+                ..
+            } => write!(f, "{object} {name}: {message}"),
             Cause::UnknownKind => write!(f, "the provider has no such kind"),
             Cause::UnknownProvider => write!(f, "no provider is registered under this name"),
             Cause::Cancelled => write!(f, "cancelled"),
@@ -99,7 +114,10 @@ impl fmt::Display for ProviderError {
 impl ProviderError {
     /// An error with no target yet.
     pub fn new(cause: Cause) -> Self {
-        Self { target: Target::default(), cause }
+        Self {
+            target: Box::default(),
+            cause: Box::new(cause),
+        }
     }
 
     /// A failed external call.
@@ -119,24 +137,27 @@ impl ProviderError {
 
     /// A declared field the provider cannot use.
     pub fn invalid_field(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self::new(Cause::InvalidField { field: field.into(), message: message.into() })
+        Self::new(Cause::InvalidField {
+            field: field.into(),
+            message: message.into(),
+        })
     }
 
     /// Attach the resource the error concerns (keeps a target already set).
     pub fn for_target(mut self, provider: &str, kind: &str, name: &str) -> Self {
         if self.target.provider.is_empty() {
-            self.target = Target {
+            self.target = Box::new(Target {
                 provider: provider.to_string(),
                 kind: kind.to_string(),
                 name: name.to_string(),
-            };
+            });
         }
         self
     }
 
     /// Retrying the same operation later can succeed.
     pub fn retryable(&self) -> bool {
-        match &self.cause {
+        match self.cause.as_ref() {
             Cause::Api { retryable, .. } | Cause::Reference { retryable, .. } => *retryable,
             _ => false,
         }
@@ -144,7 +165,7 @@ impl ProviderError {
 
     /// The external API's error code, if any.
     pub fn code(&self) -> Option<&str> {
-        match &self.cause {
+        match self.cause.as_ref() {
             Cause::Api { code, .. } => code.as_deref(),
             _ => None,
         }
@@ -164,13 +185,21 @@ mod tests {
 
     #[test]
     fn display_names_resource_and_api_code() {
-        let e = ProviderError::api("CreateBucket", Some("BucketAlreadyExists".into()), "taken", false)
-            .for_target("aws", "s3", "assets");
+        let e = ProviderError::api(
+            "CreateBucket",
+            Some("BucketAlreadyExists".into()),
+            "taken",
+            false,
+        )
+        .for_target("aws", "s3", "assets");
         assert_eq!(
             e.to_string(),
             "aws.s3 \"assets\": CreateBucket failed: BucketAlreadyExists: taken"
         );
-        assert_eq!(e.short_message(), "CreateBucket failed: BucketAlreadyExists: taken");
+        assert_eq!(
+            e.short_message(),
+            "CreateBucket failed: BucketAlreadyExists: taken"
+        );
         assert!(!e.retryable());
         assert_eq!(e.code(), Some("BucketAlreadyExists"));
     }

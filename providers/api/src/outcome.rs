@@ -31,7 +31,10 @@ pub enum State {
 impl State {
     /// An operation is still running and the runtime should come back.
     pub fn in_progress(self) -> bool {
-        matches!(self, State::Creating | State::Updating | State::Deleting | State::Pending)
+        matches!(
+            self,
+            State::Creating | State::Updating | State::Deleting | State::Pending
+        )
     }
 
     /// Nothing more will happen on deletion: the finalizer may be released for this resource.

@@ -32,7 +32,10 @@ impl Owner {
     pub fn tags(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
             (TAG_OWNER_UID.to_string(), self.uid.clone()),
-            (TAG_OWNER.to_string(), format!("{}/{}", self.namespace, self.name)),
+            (
+                TAG_OWNER.to_string(),
+                format!("{}/{}", self.namespace, self.name),
+            ),
             (TAG_KATALOG.to_string(), self.katalog.clone()),
         ])
     }
@@ -79,13 +82,24 @@ mod tests {
 
     #[test]
     fn judges_by_uid() {
-        let me = Owner { uid: "u1".into(), namespace: "ns".into(), name: "a".into(), katalog: "k".into() };
+        let me = Owner {
+            uid: "u1".into(),
+            namespace: "ns".into(),
+            name: "a".into(),
+            katalog: "k".into(),
+        };
         assert_eq!(me.judge(&me.tags()), Ownership::Ours);
         assert_eq!(me.judge(&BTreeMap::new()), Ownership::Unowned);
-        let other = Owner { uid: "u2".into(), ..me.clone() };
+        let other = Owner {
+            uid: "u2".into(),
+            ..me.clone()
+        };
         assert_eq!(
             me.judge(&other.tags()),
-            Ownership::Foreign { owner: "ns/a".into(), uid: "u2".into() }
+            Ownership::Foreign {
+                owner: "ns/a".into(),
+                uid: "u2".into()
+            }
         );
         assert!(is_ownership_tag(TAG_KATALOG) && !is_ownership_tag("team"));
     }

@@ -72,7 +72,12 @@ pub struct FieldChange {
 impl FieldChange {
     /// A change of `path` from `before` to `after`.
     pub fn new(path: impl Into<String>, before: PlanValue, after: PlanValue) -> Self {
-        Self { path: path.into(), before, after, forces_replacement: false }
+        Self {
+            path: path.into(),
+            before,
+            after,
+            forces_replacement: false,
+        }
     }
 
     /// Mark the change as forcing replacement.
@@ -158,10 +163,17 @@ impl Plan {
             Action::Create => "will be created".to_string(),
             Action::Update => format!(
                 "will be updated in place ({})",
-                self.changes.iter().map(|c| c.path.as_str()).collect::<Vec<_>>().join(", ")
+                self.changes
+                    .iter()
+                    .map(|c| c.path.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
             Action::Replace => {
-                format!("requires replacement ({})", self.requires_replacement.join(", "))
+                format!(
+                    "requires replacement ({})",
+                    self.requires_replacement.join(", ")
+                )
             }
             Action::Delete => "will be deleted".to_string(),
             Action::Noop => "is up to date".to_string(),
@@ -208,7 +220,11 @@ impl Plan {
                 (before, PlanValue::Absent) => ("-", format!("{before} -> null")),
                 (before, after) => ("~", format!("{before} -> {after}")),
             };
-            let forces = if c.forces_replacement { " # forces replacement" } else { "" };
+            let forces = if c.forces_replacement {
+                " # forces replacement"
+            } else {
+                ""
+            };
             let _ = writeln!(out, "      {sym} {:width$} = {text}{forces}", c.path);
         }
         let _ = writeln!(out, "    }}");
@@ -270,10 +286,18 @@ pub fn creation_changes(fields: &Map<String, Value>, sensitive: &[&str]) -> Vec<
             out.push(FieldChange::new(k, PlanValue::Absent, PlanValue::Sensitive));
         } else if let Value::Object(m) = v {
             for (sub, sv) in m {
-                out.push(FieldChange::new(format!("{k}.{sub}"), PlanValue::Absent, PlanValue::Known(sv.clone())));
+                out.push(FieldChange::new(
+                    format!("{k}.{sub}"),
+                    PlanValue::Absent,
+                    PlanValue::Known(sv.clone()),
+                ));
             }
         } else {
-            out.push(FieldChange::new(k, PlanValue::Absent, PlanValue::Known(v.clone())));
+            out.push(FieldChange::new(
+                k,
+                PlanValue::Absent,
+                PlanValue::Known(v.clone()),
+            ));
         }
     }
     out
@@ -294,18 +318,38 @@ mod tests {
             PlanValue::Known(json!(true)),
         ));
         p.changes.push(
-            FieldChange::new("region", PlanValue::Known(json!("eu-west-1")), PlanValue::Known(json!("us-east-1")))
-                .forcing_replacement(),
+            FieldChange::new(
+                "region",
+                PlanValue::Known(json!("eu-west-1")),
+                PlanValue::Known(json!("us-east-1")),
+            )
+            .forcing_replacement(),
         );
-        p.changes.push(FieldChange::new("endpoint", PlanValue::Absent, PlanValue::Unknown));
+        p.changes.push(FieldChange::new(
+            "endpoint",
+            PlanValue::Absent,
+            PlanValue::Unknown,
+        ));
         p.requires_replacement.push("region".into());
         p.blocked = Some(Blocked::ReplacementRequired);
         let text = p.render();
-        assert!(text.contains("# aws.s3 \"assets\" must be replaced"), "{text}");
+        assert!(
+            text.contains("# aws.s3 \"assets\" must be replaced"),
+            "{text}"
+        );
         assert!(text.contains("~ versioning = false -> true"), "{text}");
-        assert!(text.contains("~ region     = \"eu-west-1\" -> \"us-east-1\" # forces replacement"), "{text}");
-        assert!(text.contains("+ endpoint   = (known after apply)"), "{text}");
-        assert!(text.contains("not applied: replacement is never done automatically"), "{text}");
+        assert!(
+            text.contains("~ region     = \"eu-west-1\" -> \"us-east-1\" # forces replacement"),
+            "{text}"
+        );
+        assert!(
+            text.contains("+ endpoint   = (known after apply)"),
+            "{text}"
+        );
+        assert!(
+            text.contains("not applied: replacement is never done automatically"),
+            "{text}"
+        );
         assert_eq!(p.effective_action(), Action::Noop);
         assert!(p.summary().contains("requires replacement (region)"));
     }
@@ -313,7 +357,10 @@ mod tests {
     #[test]
     fn tag_diff_exact_and_additive() {
         let desired = BTreeMap::from([("a".to_string(), "1".to_string())]);
-        let observed = BTreeMap::from([("a".to_string(), "2".to_string()), ("b".to_string(), "x".to_string())]);
+        let observed = BTreeMap::from([
+            ("a".to_string(), "2".to_string()),
+            ("b".to_string(), "x".to_string()),
+        ]);
         let additive = diff_tags("tags", &desired, &observed, false);
         assert_eq!(additive.len(), 1);
         assert_eq!(additive[0].path, "tags.a");
@@ -324,9 +371,12 @@ mod tests {
 
     #[test]
     fn creation_hides_sensitive_values() {
-        let fields = json!({"identifier": "db", "masterPasswordSecret": {"name": "s"}, "tags": {"t": "1"}});
+        let fields =
+            json!({"identifier": "db", "masterPasswordSecret": {"name": "s"}, "tags": {"t": "1"}});
         let ch = creation_changes(fields.as_object().unwrap(), &["masterPasswordSecret"]);
-        assert!(ch.iter().any(|c| c.path == "masterPasswordSecret" && c.after == PlanValue::Sensitive));
+        assert!(ch
+            .iter()
+            .any(|c| c.path == "masterPasswordSecret" && c.after == PlanValue::Sensitive));
         assert!(ch.iter().any(|c| c.path == "tags.t"));
         let json = serde_json::to_value(&ch[0]).unwrap();
         assert!(json.get("forcesReplacement").is_some());

@@ -79,7 +79,9 @@ impl fmt::Debug for KubeReader {
 impl KubeReader {
     /// A reader over a live cluster. The client is kept private: only reads are exposed.
     pub fn new(client: kube::Client) -> Self {
-        Self { source: Source::Api(client) }
+        Self {
+            source: Source::Api(client),
+        }
     }
 
     /// A reader over fixed objects, for offline plans and tests that need no cluster. Secrets and
@@ -87,14 +89,22 @@ impl KubeReader {
     pub fn fixed(secrets: Vec<Secret>, configmaps: Vec<ConfigMap>) -> Self {
         let mut fixed = Fixed::default();
         for s in secrets {
-            let key = (s.metadata.namespace.clone().unwrap_or_default(), s.metadata.name.clone().unwrap_or_default());
+            let key = (
+                s.metadata.namespace.clone().unwrap_or_default(),
+                s.metadata.name.clone().unwrap_or_default(),
+            );
             fixed.secrets.insert(key, secret_data(s));
         }
         for c in configmaps {
-            let key = (c.metadata.namespace.clone().unwrap_or_default(), c.metadata.name.clone().unwrap_or_default());
+            let key = (
+                c.metadata.namespace.clone().unwrap_or_default(),
+                c.metadata.name.clone().unwrap_or_default(),
+            );
             fixed.configmaps.insert(key, c.data.unwrap_or_default());
         }
-        Self { source: Source::Fixed(Arc::new(fixed)) }
+        Self {
+            source: Source::Fixed(Arc::new(fixed)),
+        }
     }
 
     /// A reader that has nothing (every read finds no object).
@@ -109,7 +119,10 @@ impl KubeReader {
         name: &str,
     ) -> Result<Option<SecretData>, ProviderError> {
         match &self.source {
-            Source::Fixed(f) => Ok(f.secrets.get(&(namespace.to_string(), name.to_string())).cloned()),
+            Source::Fixed(f) => Ok(f
+                .secrets
+                .get(&(namespace.to_string(), name.to_string()))
+                .cloned()),
             Source::Api(client) => {
                 let api: Api<Secret> = Api::namespaced(client.clone(), namespace);
                 api.get_opt(name)
@@ -127,7 +140,10 @@ impl KubeReader {
         name: &str,
     ) -> Result<Option<BTreeMap<String, String>>, ProviderError> {
         match &self.source {
-            Source::Fixed(f) => Ok(f.configmaps.get(&(namespace.to_string(), name.to_string())).cloned()),
+            Source::Fixed(f) => Ok(f
+                .configmaps
+                .get(&(namespace.to_string(), name.to_string()))
+                .cloned()),
             Source::Api(client) => {
                 let api: Api<ConfigMap> = Api::namespaced(client.clone(), namespace);
                 api.get_opt(name)
@@ -157,7 +173,9 @@ impl KubeReader {
             .get_secret(namespace, name)
             .await?
             .ok_or_else(|| reference("not found".to_string()))?;
-        data.get(key).cloned().ok_or_else(|| reference(format!("has no key {key:?}")))
+        data.get(key)
+            .cloned()
+            .ok_or_else(|| reference(format!("has no key {key:?}")))
     }
 }
 
@@ -197,7 +215,10 @@ mod tests {
         let mut s = Secret::default();
         s.metadata.namespace = Some(ns.into());
         s.metadata.name = Some(name.into());
-        s.data = Some(BTreeMap::from([(key.to_string(), ByteString(value.as_bytes().to_vec()))]));
+        s.data = Some(BTreeMap::from([(
+            key.to_string(),
+            ByteString(value.as_bytes().to_vec()),
+        )]));
         s
     }
 

@@ -58,7 +58,9 @@ impl CallLog {
 
 /// True for operations that change state.
 pub fn is_mutating(operation: &str) -> bool {
-    !["Get", "Head", "List", "Describe"].iter().any(|p| operation.starts_with(p))
+    !["Get", "Head", "List", "Describe"]
+        .iter()
+        .any(|p| operation.starts_with(p))
 }
 
 impl Intercept for CallLog {
@@ -84,7 +86,12 @@ impl Intercept for CallLog {
             .and_then(|h| h.split("Credential=").nth(1))
             .and_then(|rest| rest.split('/').next())
             .map(str::to_string);
-        let call = Call { mutating: is_mutating(&operation), service, operation, access_key_id };
+        let call = Call {
+            mutating: is_mutating(&operation),
+            service,
+            operation,
+            access_key_id,
+        };
         if let Ok(mut calls) = self.calls.lock() {
             calls.push(call);
         }
@@ -98,10 +105,21 @@ mod tests {
 
     #[test]
     fn classifies_operations() {
-        for read in ["HeadBucket", "GetBucketTagging", "ListObjectVersions", "DescribeDBInstances"] {
+        for read in [
+            "HeadBucket",
+            "GetBucketTagging",
+            "ListObjectVersions",
+            "DescribeDBInstances",
+        ] {
             assert!(!is_mutating(read), "{read}");
         }
-        for write in ["CreateBucket", "PutBucketTagging", "DeleteObjects", "ModifyDBInstance", "AddTagsToResource"] {
+        for write in [
+            "CreateBucket",
+            "PutBucketTagging",
+            "DeleteObjects",
+            "ModifyDBInstance",
+            "AddTagsToResource",
+        ] {
             assert!(is_mutating(write), "{write}");
         }
     }

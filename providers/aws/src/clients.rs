@@ -64,7 +64,9 @@ impl AwsSettings {
     /// Defaults plus `AWS_ENDPOINT_URL` from the environment.
     pub fn from_env() -> Self {
         Self {
-            endpoint_url: std::env::var("AWS_ENDPOINT_URL").ok().filter(|s| !s.is_empty()),
+            endpoint_url: std::env::var("AWS_ENDPOINT_URL")
+                .ok()
+                .filter(|s| !s.is_empty()),
             ..Self::default()
         }
     }
@@ -79,7 +81,10 @@ pub(crate) struct ClientFactory {
 
 impl ClientFactory {
     pub(crate) fn new(settings: AwsSettings) -> Self {
-        Self { settings, base: OnceCell::new() }
+        Self {
+            settings,
+            base: OnceCell::new(),
+        }
     }
 
     pub(crate) fn settings(&self) -> &AwsSettings {
@@ -98,7 +103,9 @@ impl ClientFactory {
                             .operation_timeout(self.settings.operation_timeout)
                             .build(),
                     )
-                    .retry_config(RetryConfig::standard().with_max_attempts(self.settings.max_attempts));
+                    .retry_config(
+                        RetryConfig::standard().with_max_attempts(self.settings.max_attempts),
+                    );
                 if let Some(url) = &self.settings.endpoint_url {
                     loader = loader.endpoint_url(url);
                 }
@@ -122,7 +129,11 @@ impl ClientFactory {
     }
 
     pub(crate) async fn default_region(&self) -> String {
-        self.base().await.region().map(|r| r.to_string()).unwrap_or_else(|| FALLBACK_REGION.to_string())
+        self.base()
+            .await
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| FALLBACK_REGION.to_string())
     }
 
     /// An S3 client for `region` using `creds` (or the default chain).
@@ -137,8 +148,12 @@ impl ClientFactory {
             // some reject the newer default checksums.
             b = b
                 .force_path_style(true)
-                .request_checksum_calculation(aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired)
-                .response_checksum_validation(aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired);
+                .request_checksum_calculation(
+                    aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+                )
+                .response_checksum_validation(
+                    aws_sdk_s3::config::ResponseChecksumValidation::WhenRequired,
+                );
         }
         if let Some(log) = &self.settings.call_log {
             b = b.interceptor(log.clone());
@@ -147,11 +162,18 @@ impl ClientFactory {
     }
 
     /// An RDS client for `region` using `creds` (or the default chain).
-    pub(crate) async fn rds(&self, region: &str, creds: Option<&Credentials>) -> aws_sdk_rds::Client {
+    pub(crate) async fn rds(
+        &self,
+        region: &str,
+        creds: Option<&Credentials>,
+    ) -> aws_sdk_rds::Client {
         let base = self.base().await;
-        let mut b = aws_sdk_rds::config::Builder::from(base).region(aws_sdk_rds::config::Region::new(region.to_string()));
+        let mut b = aws_sdk_rds::config::Builder::from(base)
+            .region(aws_sdk_rds::config::Region::new(region.to_string()));
         if let Some(c) = creds {
-            b = b.credentials_provider(aws_sdk_rds::config::SharedCredentialsProvider::new(c.clone()));
+            b = b.credentials_provider(aws_sdk_rds::config::SharedCredentialsProvider::new(
+                c.clone(),
+            ));
         }
         if let Some(log) = &self.settings.call_log {
             b = b.interceptor(log.clone());
@@ -178,14 +200,28 @@ pub(crate) async fn declared_credentials(
     let read = |key: &'static str| async move { kube.secret_value(ns, secret, key).await };
     let text = |v: orkestra_provider::SecretValue, key: &str| {
         v.expose_str().map(str::to_string).ok_or_else(|| {
-            ProviderError::invalid_field("credentials.secretName", format!("key {key} of Secret {ns}/{secret} is not UTF-8"))
+            ProviderError::invalid_field(
+                "credentials.secretName",
+                format!("key {key} of Secret {ns}/{secret} is not UTF-8"),
+            )
         })
     };
     let id = text(read(SECRET_ACCESS_KEY_ID).await?, SECRET_ACCESS_KEY_ID)?;
-    let key = text(read(SECRET_SECRET_ACCESS_KEY).await?, SECRET_SECRET_ACCESS_KEY)?;
+    let key = text(
+        read(SECRET_SECRET_ACCESS_KEY).await?,
+        SECRET_SECRET_ACCESS_KEY,
+    )?;
     let token = match kube.get_secret(ns, secret).await? {
-        Some(data) => data.get(SECRET_SESSION_TOKEN).and_then(|v| v.expose_str().map(str::to_string)),
+        Some(data) => data
+            .get(SECRET_SESSION_TOKEN)
+            .and_then(|v| v.expose_str().map(str::to_string)),
         None => None,
     };
-    Ok(Some(Credentials::new(id, key, token, None, "orkestra-secret")))
+    Ok(Some(Credentials::new(
+        id,
+        key,
+        token,
+        None,
+        "orkestra-secret",
+    )))
 }

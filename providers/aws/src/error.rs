@@ -33,9 +33,12 @@ where
     let code = e.code().map(str::to_string);
     let status = e.raw_response().map(|r| r.status().as_u16());
     let retryable = match e {
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => true,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
+            true
+        }
         SdkError::ServiceError(_) => {
-            code.as_deref().is_some_and(|c| RETRYABLE_CODES.contains(&c))
+            code.as_deref()
+                .is_some_and(|c| RETRYABLE_CODES.contains(&c))
                 || status.is_some_and(|s| s == 429 || s >= 500)
         }
         _ => false,
@@ -72,9 +75,11 @@ fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
 /// roots differently), so the caller can read the one element it needs.
 pub(crate) fn unparsed_ok_body<E>(e: &SdkError<E, HttpResponse>) -> Option<String> {
     match e {
-        SdkError::ServiceError(se) if se.raw().status().as_u16() == 200 => {
-            se.raw().body().bytes().map(|b| String::from_utf8_lossy(b).into_owned())
-        }
+        SdkError::ServiceError(se) if se.raw().status().as_u16() == 200 => se
+            .raw()
+            .body()
+            .bytes()
+            .map(|b| String::from_utf8_lossy(b).into_owned()),
         _ => None,
     }
 }

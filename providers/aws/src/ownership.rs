@@ -1,7 +1,9 @@
 //! The ownership and policy rules shared by every AWS kind: never touch another owner's resource,
 //! adopt only on request, Observe only reads, Orphan leaves the resource behind.
 
-use orkestra_provider::{Blocked, Declaration, DeletionPolicy, ManagementPolicy, Observation, Outcome, Ownership, State};
+use orkestra_provider::{
+    Blocked, Declaration, DeletionPolicy, ManagementPolicy, Observation, Outcome, Ownership, State,
+};
 
 /// Why the resource must not be touched, if it must not.
 pub(crate) fn conflict_message(obs: &Observation, adopt: bool) -> Option<String> {
@@ -32,16 +34,25 @@ pub(crate) fn observe_guard(decl: &Declaration, obs: &Observation) -> Option<Blo
 /// For delete: the outcome when nothing may or needs to be deleted.
 pub(crate) fn delete_guard(decl: &Declaration, obs: &Observation) -> Option<Outcome> {
     if decl.deletion_policy == DeletionPolicy::Orphan {
-        return Some(Outcome::new(State::Orphaned).id(obs.id.clone()).message("deletionPolicy: Orphan: left in place"));
+        return Some(
+            Outcome::new(State::Orphaned)
+                .id(obs.id.clone())
+                .message("deletionPolicy: Orphan: left in place"),
+        );
     }
     if decl.management_policy == ManagementPolicy::Observe {
         return Some(
-            Outcome::new(State::Orphaned).id(obs.id.clone()).message("managementPolicy: Observe: left in place"),
+            Outcome::new(State::Orphaned)
+                .id(obs.id.clone())
+                .message("managementPolicy: Observe: left in place"),
         );
     }
     if !obs.exists {
         return Some(Outcome::new(State::Deleted));
     }
-    conflict_message(obs, decl.adopt)
-        .map(|m| Outcome::new(State::Conflict).id(obs.id.clone()).message(format!("not deleted: {m}")))
+    conflict_message(obs, decl.adopt).map(|m| {
+        Outcome::new(State::Conflict)
+            .id(obs.id.clone())
+            .message(format!("not deleted: {m}"))
+    })
 }

@@ -3,8 +3,8 @@
 use async_trait::async_trait;
 use aws_sdk_s3::config::Credentials;
 use orkestra_provider::{
-    Action, Cause, Declaration, Observation, Outcome, Plan, Provider, ProviderContext, ProviderError,
-    ProviderSchema, SecretValue,
+    Action, Cause, Declaration, Observation, Outcome, Plan, Provider, ProviderContext,
+    ProviderError, ProviderSchema, SecretValue,
 };
 use serde_json::Value;
 
@@ -12,9 +12,13 @@ use crate::clients::{declared_credentials, AwsSettings, ClientFactory};
 use crate::{rds, s3, schema};
 
 enum Clients {
-    Sdk(ClientFactory),
+    Sdk(Box<ClientFactory>),
     /// Prebuilt clients used for every region (tests with aws-smithy-mocks).
-    Fixed { s3: aws_sdk_s3::Client, rds: aws_sdk_rds::Client, region: String },
+    Fixed {
+        s3: aws_sdk_s3::Client,
+        rds: aws_sdk_rds::Client,
+        region: String,
+    },
 }
 
 /// The `aws` provider.
@@ -25,8 +29,14 @@ pub struct AwsProvider {
 impl std::fmt::Debug for AwsProvider {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match &self.clients {
-            Clients::Sdk(factory) => f.debug_struct("AwsProvider").field("settings", factory.settings()).finish(),
-            Clients::Fixed { region, .. } => f.debug_struct("AwsProvider").field("fixed_clients_region", region).finish(),
+            Clients::Sdk(factory) => f
+                .debug_struct("AwsProvider")
+                .field("settings", factory.settings())
+                .finish(),
+            Clients::Fixed { region, .. } => f
+                .debug_struct("AwsProvider")
+                .field("fixed_clients_region", region)
+                .finish(),
         }
     }
 }
@@ -34,7 +44,9 @@ impl std::fmt::Debug for AwsProvider {
 impl AwsProvider {
     /// A provider reaching AWS as `settings` say.
     pub fn new(settings: AwsSettings) -> Self {
-        Self { clients: Clients::Sdk(ClientFactory::new(settings)) }
+        Self {
+            clients: Clients::Sdk(Box::new(ClientFactory::new(settings))),
+        }
     }
 
     /// A provider configured from the environment (default chain, `AWS_ENDPOINT_URL`).
@@ -45,7 +57,13 @@ impl AwsProvider {
     /// A provider that sends every call through the given clients, whatever the region
     /// (for tests whose clients answer from aws-smithy-mocks rules).
     pub fn with_clients(s3: aws_sdk_s3::Client, rds: aws_sdk_rds::Client, region: &str) -> Self {
-        Self { clients: Clients::Fixed { s3, rds, region: region.to_string() } }
+        Self {
+            clients: Clients::Fixed {
+                s3,
+                rds,
+                region: region.to_string(),
+            },
+        }
     }
 
     async fn region_for(&self, decl: &Declaration) -> String {
@@ -85,7 +103,11 @@ impl AwsProvider {
         }
     }
 
-    async fn observe_inner(&self, ctx: &ProviderContext, decl: &Declaration) -> Result<Observation, ProviderError> {
+    async fn observe_inner(
+        &self,
+        ctx: &ProviderContext,
+        decl: &Declaration,
+    ) -> Result<Observation, ProviderError> {
         ctx.check_cancelled()?;
         let creds = declared_credentials(decl, &ctx.kube).await?;
         let region = self.region_for(decl).await;
@@ -99,9 +121,15 @@ impl AwsProvider {
                         let actual = match found {
                             Some(r) => r,
                             // Some S3-compatible stores omit the region header.
-                            None => s3::location(&client, &decl.name).await?.unwrap_or_else(|| region.clone()),
+                            None => s3::location(&client, &decl.name)
+                                .await?
+                                .unwrap_or_else(|| region.clone()),
                         };
-                        let client = if actual == region { client } else { self.s3(&actual, creds.as_ref()).await };
+                        let client = if actual == region {
+                            client
+                        } else {
+                            self.s3(&actual, creds.as_ref()).await
+                        };
                         s3::observe_found(&client, decl, &actual).await
                     }
                 }
@@ -123,7 +151,14 @@ impl AwsProvider {
         match decl.kind.as_str() {
             "s3" => {
                 let region = self.bucket_region(decl, obs).await;
-                s3::apply(&self.s3(&region, creds.as_ref()).await, decl, obs, plan, &region).await
+                s3::apply(
+                    &self.s3(&region, creds.as_ref()).await,
+                    decl,
+                    obs,
+                    plan,
+                    &region,
+                )
+                .await
             }
             "rds" => {
                 let password = if plan.effective_action() == Action::Create {
@@ -132,13 +167,25 @@ impl AwsProvider {
                     None
                 };
                 let region = self.region_for(decl).await;
-                rds::apply(&self.rds(&region, creds.as_ref()).await, decl, obs, plan, password).await
+                rds::apply(
+                    &self.rds(&region, creds.as_ref()).await,
+                    decl,
+                    obs,
+                    plan,
+                    password,
+                )
+                .await
             }
             _ => Err(ProviderError::new(Cause::UnknownKind)),
         }
     }
 
-    async fn delete_inner(&self, ctx: &ProviderContext, decl: &Declaration, obs: &Observation) -> Result<Outcome, ProviderError> {
+    async fn delete_inner(
+        &self,
+        ctx: &ProviderContext,
+        decl: &Declaration,
+        obs: &Observation,
+    ) -> Result<Outcome, ProviderError> {
         ctx.check_cancelled()?;
         let creds = declared_credentials(decl, &ctx.kube).await?;
         match decl.kind.as_str() {
@@ -156,13 +203,25 @@ impl AwsProvider {
 }
 
 /// The master password from `masterPasswordSecret: {name, key}` in the CR's namespace.
-async fn master_password(ctx: &ProviderContext, decl: &Declaration) -> Result<Option<SecretValue>, ProviderError> {
+async fn master_password(
+    ctx: &ProviderContext,
+    decl: &Declaration,
+) -> Result<Option<SecretValue>, ProviderError> {
     let Some(reference) = decl.fields.get("masterPasswordSecret") else {
         return Ok(None);
     };
-    let name = reference.get("name").and_then(Value::as_str).unwrap_or_default();
-    let key = reference.get("key").and_then(Value::as_str).unwrap_or(rds::DEFAULT_PASSWORD_KEY);
-    ctx.kube.secret_value(&decl.owner.namespace, name, key).await.map(Some)
+    let name = reference
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let key = reference
+        .get("key")
+        .and_then(Value::as_str)
+        .unwrap_or(rds::DEFAULT_PASSWORD_KEY);
+    ctx.kube
+        .secret_value(&decl.owner.namespace, name, key)
+        .await
+        .map(Some)
 }
 
 #[async_trait]
@@ -175,7 +234,11 @@ impl Provider for AwsProvider {
         schema::schema()
     }
 
-    async fn observe(&self, ctx: &ProviderContext, decl: &Declaration) -> Result<Observation, ProviderError> {
+    async fn observe(
+        &self,
+        ctx: &ProviderContext,
+        decl: &Declaration,
+    ) -> Result<Observation, ProviderError> {
         self.observe_inner(ctx, decl).await.map_err(|e| decl.err(e))
     }
 
@@ -194,10 +257,19 @@ impl Provider for AwsProvider {
         obs: &Observation,
         plan: &Plan,
     ) -> Result<Outcome, ProviderError> {
-        self.apply_inner(ctx, decl, obs, plan).await.map_err(|e| decl.err(e))
+        self.apply_inner(ctx, decl, obs, plan)
+            .await
+            .map_err(|e| decl.err(e))
     }
 
-    async fn delete(&self, ctx: &ProviderContext, decl: &Declaration, obs: &Observation) -> Result<Outcome, ProviderError> {
-        self.delete_inner(ctx, decl, obs).await.map_err(|e| decl.err(e))
+    async fn delete(
+        &self,
+        ctx: &ProviderContext,
+        decl: &Declaration,
+        obs: &Observation,
+    ) -> Result<Outcome, ProviderError> {
+        self.delete_inner(ctx, decl, obs)
+            .await
+            .map_err(|e| decl.err(e))
     }
 }

@@ -12,8 +12,8 @@ use aws_sdk_rds::types::{DbInstance, Tag};
 use aws_sdk_rds::Client;
 use orkestra_provider::plan::{creation_changes, diff_tags};
 use orkestra_provider::{
-    Action, Blocked, Declaration, FieldChange, ManagementPolicy, Observation, Outcome, Plan, PlanValue,
-    ProviderError, SecretValue, State,
+    Action, Blocked, Declaration, FieldChange, ManagementPolicy, Observation, Outcome, Plan,
+    PlanValue, ProviderError, SecretValue, State,
 };
 use serde_json::{json, Map, Value};
 
@@ -47,16 +47,29 @@ fn health(status: &str) -> Health {
         "creating" => Health::Creating,
         "deleting" => Health::Deleting,
         "failed" | "storage-full" | "restore-error" | "insufficient-capacity" => Health::Failed,
-        s if s.starts_with("incompatible-") || s.starts_with("inaccessible-encryption") => Health::Failed,
+        s if s.starts_with("incompatible-") || s.starts_with("inaccessible-encryption") => {
+            Health::Failed
+        }
         _ => Health::Busy,
     }
 }
 
 /// DescribeDBInstances, as an observation.
-pub(crate) async fn observe(client: &Client, decl: &Declaration) -> Result<Observation, ProviderError> {
-    let out = match client.describe_db_instances().db_instance_identifier(&decl.name).send().await {
+pub(crate) async fn observe(
+    client: &Client,
+    decl: &Declaration,
+) -> Result<Observation, ProviderError> {
+    let out = match client
+        .describe_db_instances()
+        .db_instance_identifier(&decl.name)
+        .send()
+        .await
+    {
         Ok(out) => out,
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_db_instance_not_found_fault()) => {
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_db_instance_not_found_fault()) =>
+        {
             return Ok(Observation::absent())
         }
         Err(e) => return Err(sdk_error("DescribeDBInstances", &e)),
@@ -68,11 +81,20 @@ pub(crate) async fn observe(client: &Client, decl: &Declaration) -> Result<Obser
 }
 
 fn observation(decl: &Declaration, db: &DbInstance) -> Observation {
-    let mut obs = Observation { exists: true, id: db.db_instance_arn().map(str::to_string), ..Observation::default() };
+    let mut obs = Observation {
+        exists: true,
+        id: db.db_instance_arn().map(str::to_string),
+        ..Observation::default()
+    };
     obs.tags = db
         .tag_list()
         .iter()
-        .filter_map(|t| Some((t.key()?.to_string(), t.value().unwrap_or_default().to_string())))
+        .filter_map(|t| {
+            Some((
+                t.key()?.to_string(),
+                t.value().unwrap_or_default().to_string(),
+            ))
+        })
         .collect();
     obs.ownership = decl.owner.judge(&obs.tags);
     let status = db.db_instance_status().unwrap_or("unknown").to_string();
@@ -90,9 +112,18 @@ fn observation(decl: &Declaration, db: &DbInstance) -> Observation {
     put("multiAZ", db.multi_az().map(|b| json!(b)));
     put("masterUsername", db.master_username().map(|s| json!(s)));
     put("dbName", db.db_name().map(|s| json!(s)));
-    put("deletionProtection", db.deletion_protection().map(|b| json!(b)));
+    put(
+        "deletionProtection",
+        db.deletion_protection().map(|b| json!(b)),
+    );
     // The region is the fourth part of the ARN (arn:aws:rds:REGION:account:db:name).
-    put("region", obs.id.as_deref().and_then(|a| a.split(':').nth(3)).map(|s| json!(s)));
+    put(
+        "region",
+        obs.id
+            .as_deref()
+            .and_then(|a| a.split(':').nth(3))
+            .map(|s| json!(s)),
+    );
     let user_tags: Map<String, Value> = obs
         .tags
         .iter()
@@ -121,7 +152,10 @@ fn observation(decl: &Declaration, db: &DbInstance) -> Observation {
             pending.push(format!("multiAZ {v}"));
         }
         if !pending.is_empty() {
-            obs.notes.push(format!("pending modifications (next maintenance window): {}", pending.join(", ")));
+            obs.notes.push(format!(
+                "pending modifications (next maintenance window): {}",
+                pending.join(", ")
+            ));
         }
     }
 
@@ -144,7 +178,10 @@ fn observation(decl: &Declaration, db: &DbInstance) -> Observation {
 /// Declared engine version matches when equal or a prefix at a dot ("16" matches "16.4"), since
 /// RDS upgrades minor versions by itself.
 fn version_matches(declared: &str, observed: &str) -> bool {
-    observed == declared || observed.strip_prefix(declared).is_some_and(|rest| rest.starts_with('.'))
+    observed == declared
+        || observed
+            .strip_prefix(declared)
+            .is_some_and(|rest| rest.starts_with('.'))
 }
 
 fn desired_tags(decl: &Declaration) -> (BTreeMap<String, String>, bool) {
@@ -164,14 +201,20 @@ pub(crate) fn diff(decl: &Declaration, obs: &Observation) -> Plan {
             fields.remove(k);
         }
         plan.changes = creation_changes(&fields, &["masterPasswordSecret"]);
-        plan.changes.extend(
-            decl.owner
-                .tags()
-                .into_iter()
-                .map(|(k, v)| FieldChange::new(format!("tags.{k}"), PlanValue::Absent, PlanValue::Known(json!(v)))),
-        );
+        plan.changes
+            .extend(decl.owner.tags().into_iter().map(|(k, v)| {
+                FieldChange::new(
+                    format!("tags.{k}"),
+                    PlanValue::Absent,
+                    PlanValue::Known(json!(v)),
+                )
+            }));
         for unknown in ["arn", "endpoint"] {
-            plan.changes.push(FieldChange::new(unknown, PlanValue::Absent, PlanValue::Unknown));
+            plan.changes.push(FieldChange::new(
+                unknown,
+                PlanValue::Absent,
+                PlanValue::Unknown,
+            ));
         }
         if decl.management_policy == ManagementPolicy::Observe {
             plan.blocked = Some(Blocked::ObserveOnly);
@@ -184,17 +227,35 @@ pub(crate) fn diff(decl: &Declaration, obs: &Observation) -> Plan {
         return plan;
     }
     let mut changes = Vec::new();
-    for field in ["instanceClass", "engine", "engineVersion", "allocatedStorage", "multiAZ", "masterUsername", "dbName", "deletionProtection", "region"] {
-        let Some(desired) = decl.fields.get(field) else { continue };
+    for field in [
+        "instanceClass",
+        "engine",
+        "engineVersion",
+        "allocatedStorage",
+        "multiAZ",
+        "masterUsername",
+        "dbName",
+        "deletionProtection",
+        "region",
+    ] {
+        let Some(desired) = decl.fields.get(field) else {
+            continue;
+        };
         let before = obs.fields.get(field).filter(|v| !v.is_null());
         let same = match (field, before) {
-            ("engineVersion", Some(Value::String(o))) => desired.as_str().is_some_and(|d| version_matches(d, o)),
+            ("engineVersion", Some(Value::String(o))) => {
+                desired.as_str().is_some_and(|d| version_matches(d, o))
+            }
             (_, b) => b == Some(desired),
         };
         if same {
             continue;
         }
-        let mut change = FieldChange::new(field, PlanValue::from_option(before), PlanValue::Known(desired.clone()));
+        let mut change = FieldChange::new(
+            field,
+            PlanValue::from_option(before),
+            PlanValue::Known(desired.clone()),
+        );
         // Storage can grow in place but never shrink.
         let shrink = field == "allocatedStorage"
             && matches!((before.and_then(Value::as_i64), desired.as_i64()), (Some(b), Some(d)) if d < b);
@@ -211,14 +272,25 @@ pub(crate) fn diff(decl: &Declaration, obs: &Observation) -> Plan {
 /// The state an instance's status word shows, for a plan with nothing to do.
 fn settled_outcome(obs: &Observation) -> Outcome {
     let status = obs.status.as_deref().unwrap_or("unknown");
-    let base = Outcome::new(State::Ready).id(obs.id.clone()).outputs(obs.outputs.clone());
-    let with = |state: State| Outcome { state, ..base.clone() };
+    let base = Outcome::new(State::Ready)
+        .id(obs.id.clone())
+        .outputs(obs.outputs.clone());
+    let with = |state: State| Outcome {
+        state,
+        ..base.clone()
+    };
     match health(status) {
         Health::Idle if obs.notes.is_empty() => base,
         Health::Idle => base.clone().message(obs.notes.join("; ")),
-        Health::Creating => with(State::Creating).message("creating").requeue(BUSY_REQUEUE),
-        Health::Deleting => with(State::Deleting).message("deleting").requeue(BUSY_REQUEUE),
-        Health::Busy => with(State::Updating).message(format!("status is {status}")).requeue(BUSY_REQUEUE),
+        Health::Creating => with(State::Creating)
+            .message("creating")
+            .requeue(BUSY_REQUEUE),
+        Health::Deleting => with(State::Deleting)
+            .message("deleting")
+            .requeue(BUSY_REQUEUE),
+        Health::Busy => with(State::Updating)
+            .message(format!("status is {status}"))
+            .requeue(BUSY_REQUEUE),
         Health::Failed => with(State::Error).message(format!("instance status is {status}")),
     }
 }
@@ -238,62 +310,112 @@ pub(crate) async fn apply(
         Action::Noop => Ok(settled_outcome(obs)),
         Action::Create => create(client, decl, password).await,
         Action::Update => modify(client, decl, obs, plan).await,
-        Action::Replace | Action::Delete => Ok(blocked_outcome(decl, obs, plan, &Blocked::ReplacementRequired)),
+        Action::Replace | Action::Delete => Ok(blocked_outcome(
+            decl,
+            obs,
+            plan,
+            &Blocked::ReplacementRequired,
+        )),
     }
 }
 
-async fn create(client: &Client, decl: &Declaration, password: Option<SecretValue>) -> Result<Outcome, ProviderError> {
-    let password = password
-        .ok_or_else(|| ProviderError::invalid_field("masterPasswordSecret", "is required to create an instance"))?;
+async fn create(
+    client: &Client,
+    decl: &Declaration,
+    password: Option<SecretValue>,
+) -> Result<Outcome, ProviderError> {
+    let password = password.ok_or_else(|| {
+        ProviderError::invalid_field("masterPasswordSecret", "is required to create an instance")
+    })?;
     let password = password
         .expose_str()
-        .ok_or_else(|| ProviderError::invalid_field("masterPasswordSecret", "the password is not UTF-8"))?
+        .ok_or_else(|| {
+            ProviderError::invalid_field("masterPasswordSecret", "the password is not UTF-8")
+        })?
         .to_string();
     let (tags, _) = desired_tags(decl);
-    let tags = tags.into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+    let tags = tags
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
     let out = client
         .create_db_instance()
         .db_instance_identifier(&decl.name)
         .set_db_instance_class(decl.str("instanceClass").map(str::to_string))
         .set_engine(decl.str("engine").map(str::to_string))
         .set_engine_version(decl.str("engineVersion").map(str::to_string))
-        .set_allocated_storage(decl.int("allocatedStorage").and_then(|n| i32::try_from(n).ok()))
+        .set_allocated_storage(
+            decl.int("allocatedStorage")
+                .and_then(|n| i32::try_from(n).ok()),
+        )
         .set_multi_az(decl.fields.get("multiAZ").and_then(Value::as_bool))
         .set_master_username(decl.str("masterUsername").map(str::to_string))
         .master_user_password(password)
         .set_db_name(decl.str("dbName").map(str::to_string))
-        .set_deletion_protection(decl.fields.get("deletionProtection").and_then(Value::as_bool))
+        .set_deletion_protection(
+            decl.fields
+                .get("deletionProtection")
+                .and_then(Value::as_bool),
+        )
         .set_tags(Some(tags))
         .send()
         .await
         .map_err(|e| sdk_error("CreateDBInstance", &e))?;
-    let obs = out.db_instance().map(|db| observation(decl, db)).unwrap_or_default();
+    let obs = out
+        .db_instance()
+        .map(|db| observation(decl, db))
+        .unwrap_or_default();
     let mut outcome = match obs.status.as_deref() {
         Some("available") => settled_outcome(&obs),
-        _ => Outcome::new(State::Creating).id(obs.id.clone()).outputs(obs.outputs.clone()).requeue(BUSY_REQUEUE),
+        _ => Outcome::new(State::Creating)
+            .id(obs.id.clone())
+            .outputs(obs.outputs.clone())
+            .requeue(BUSY_REQUEUE),
     };
     outcome.mutations = 1;
     Ok(outcome)
 }
 
-async fn modify(client: &Client, decl: &Declaration, obs: &Observation, plan: &Plan) -> Result<Outcome, ProviderError> {
+async fn modify(
+    client: &Client,
+    decl: &Declaration,
+    obs: &Observation,
+    plan: &Plan,
+) -> Result<Outcome, ProviderError> {
     let changed = |p: &str| plan.changes.iter().any(|c| c.path == p);
     let apply_now = decl.bool_or("applyImmediately", false);
     let mut n = 0;
-    let instance_fields = ["instanceClass", "engineVersion", "allocatedStorage", "multiAZ", "deletionProtection"];
+    let instance_fields = [
+        "instanceClass",
+        "engineVersion",
+        "allocatedStorage",
+        "multiAZ",
+        "deletionProtection",
+    ];
     if instance_fields.iter().any(|f| changed(f)) {
         let pick = |f: &str| changed(f).then(|| decl.fields.get(f)).flatten();
-        let version = pick("engineVersion").and_then(Value::as_str).map(str::to_string);
-        let major = version.as_deref().zip(obs.fields.get("engineVersion").and_then(Value::as_str)).is_some_and(
-            |(d, o)| d.split('.').next() != o.split('.').next(),
-        );
+        let version = pick("engineVersion")
+            .and_then(Value::as_str)
+            .map(str::to_string);
+        let major = version
+            .as_deref()
+            .zip(obs.fields.get("engineVersion").and_then(Value::as_str))
+            .is_some_and(|(d, o)| d.split('.').next() != o.split('.').next());
         client
             .modify_db_instance()
             .db_instance_identifier(&decl.name)
-            .set_db_instance_class(pick("instanceClass").and_then(Value::as_str).map(str::to_string))
+            .set_db_instance_class(
+                pick("instanceClass")
+                    .and_then(Value::as_str)
+                    .map(str::to_string),
+            )
             .set_engine_version(version)
             .set_allow_major_version_upgrade(major.then_some(true))
-            .set_allocated_storage(pick("allocatedStorage").and_then(Value::as_i64).and_then(|n| i32::try_from(n).ok()))
+            .set_allocated_storage(
+                pick("allocatedStorage")
+                    .and_then(Value::as_i64)
+                    .and_then(|n| i32::try_from(n).ok()),
+            )
             .set_multi_az(pick("multiAZ").and_then(Value::as_bool))
             .set_deletion_protection(pick("deletionProtection").and_then(Value::as_bool))
             .apply_immediately(apply_now)
@@ -320,7 +442,11 @@ async fn modify(client: &Client, decl: &Declaration, obs: &Observation, plan: &P
             n += 1;
         }
         let remove: Vec<String> = if exact {
-            obs.tags.keys().filter(|k| !tags.contains_key(*k)).cloned().collect()
+            obs.tags
+                .keys()
+                .filter(|k| !tags.contains_key(*k))
+                .cloned()
+                .collect()
         } else {
             Vec::new()
         };
@@ -335,28 +461,43 @@ async fn modify(client: &Client, decl: &Declaration, obs: &Observation, plan: &P
             n += 1;
         }
     }
-    let outcome = Outcome::new(State::Updating).id(obs.id.clone()).outputs(obs.outputs.clone()).mutations(n);
+    let outcome = Outcome::new(State::Updating)
+        .id(obs.id.clone())
+        .outputs(obs.outputs.clone())
+        .mutations(n);
     let only_tags = plan.changes.iter().all(|c| c.path.starts_with("tags."));
     Ok(if only_tags {
-        Outcome { state: State::Ready, ..outcome }
+        Outcome {
+            state: State::Ready,
+            ..outcome
+        }
     } else if apply_now {
         outcome.message("modifying").requeue(BUSY_REQUEUE)
     } else {
         // Not applied now: RDS holds the change until the maintenance window; the next observe
         // reports it as pending, which the diff treats as done.
-        outcome.message("modification scheduled for the next maintenance window").requeue(BUSY_REQUEUE)
+        outcome
+            .message("modification scheduled for the next maintenance window")
+            .requeue(BUSY_REQUEUE)
     })
 }
 
 /// Delete (or orphan) the instance: a final snapshot unless `skipFinalSnapshot: true`; deletion
 /// protection is honoured, not switched off.
-pub(crate) async fn delete(client: &Client, decl: &Declaration, obs: &Observation) -> Result<Outcome, ProviderError> {
+pub(crate) async fn delete(
+    client: &Client,
+    decl: &Declaration,
+    obs: &Observation,
+) -> Result<Outcome, ProviderError> {
     if let Some(outcome) = delete_guard(decl, obs) {
         return Ok(outcome);
     }
     let id = obs.id.clone();
     if obs.status.as_deref() == Some("deleting") {
-        return Ok(Outcome::new(State::Deleting).id(id).message("deleting").requeue(BUSY_REQUEUE));
+        return Ok(Outcome::new(State::Deleting)
+            .id(id)
+            .message("deleting")
+            .requeue(BUSY_REQUEUE));
     }
     if obs.fields.get("deletionProtection") == Some(&json!(true)) {
         return Ok(Outcome::new(State::Deleting)
@@ -379,15 +520,28 @@ pub(crate) async fn delete(client: &Client, decl: &Declaration, obs: &Observatio
                 Some(s) => format!("deleting; final snapshot {s}"),
                 None => "deleting; no final snapshot (skipFinalSnapshot: true)".to_string(),
             };
-            Ok(Outcome::new(State::Deleting).id(id).message(message).requeue(BUSY_REQUEUE).mutations(1))
-        }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_db_instance_not_found_fault()) => {
-            Ok(Outcome::new(State::Deleted).mutations(1))
-        }
-        Err(e) if e.as_service_error().is_some_and(|s| s.is_invalid_db_instance_state_fault()) => {
             Ok(Outcome::new(State::Deleting)
                 .id(id)
-                .message(format!("waiting for the instance to settle before deleting: {}", sdk_error("DeleteDBInstance", &e)))
+                .message(message)
+                .requeue(BUSY_REQUEUE)
+                .mutations(1))
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_db_instance_not_found_fault()) =>
+        {
+            Ok(Outcome::new(State::Deleted).mutations(1))
+        }
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_invalid_db_instance_state_fault()) =>
+        {
+            Ok(Outcome::new(State::Deleting)
+                .id(id)
+                .message(format!(
+                    "waiting for the instance to settle before deleting: {}",
+                    sdk_error("DeleteDBInstance", &e)
+                ))
                 .requeue(BUSY_REQUEUE)
                 .mutations(1))
         }
@@ -397,7 +551,10 @@ pub(crate) async fn delete(client: &Client, decl: &Declaration, obs: &Observatio
 
 /// `NAME-final-YYYYMMDDHHMMSS`, within RDS's 255-character limit for snapshot identifiers.
 pub fn final_snapshot_name(identifier: &str) -> String {
-    format!("{identifier}-final-{}", chrono::Utc::now().format("%Y%m%d%H%M%S"))
+    format!(
+        "{identifier}-final-{}",
+        chrono::Utc::now().format("%Y%m%d%H%M%S")
+    )
 }
 
 #[cfg(test)]

@@ -10,8 +10,8 @@ use std::time::Duration;
 use aws_sdk_s3::types::{
     BucketLocationConstraint, BucketVersioningStatus, CreateBucketConfiguration, Delete,
     ObjectIdentifier, PublicAccessBlockConfiguration, ServerSideEncryption,
-    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule, Tag,
-    Tagging, VersioningConfiguration,
+    ServerSideEncryptionByDefault, ServerSideEncryptionConfiguration, ServerSideEncryptionRule,
+    Tag, Tagging, VersioningConfiguration,
 };
 use aws_sdk_s3::Client;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
@@ -71,7 +71,10 @@ pub(crate) async fn head(client: &Client, bucket: &str) -> Result<Head, Provider
 }
 
 /// GetBucketLocation: the bucket's region (an empty constraint means us-east-1).
-pub(crate) async fn location(client: &Client, bucket: &str) -> Result<Option<String>, ProviderError> {
+pub(crate) async fn location(
+    client: &Client,
+    bucket: &str,
+) -> Result<Option<String>, ProviderError> {
     let out = client
         .get_bucket_location()
         .bucket(bucket)
@@ -92,10 +95,18 @@ pub(crate) async fn observe_found(
     region: &str,
 ) -> Result<Observation, ProviderError> {
     let bucket = decl.name.as_str();
-    let mut obs = Observation { exists: true, id: Some(arn(bucket)), ..Observation::default() };
+    let mut obs = Observation {
+        exists: true,
+        id: Some(arn(bucket)),
+        ..Observation::default()
+    };
 
     obs.tags = match client.get_bucket_tagging().bucket(bucket).send().await {
-        Ok(out) => out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+        Ok(out) => out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
         Err(e) if e.code() == Some("NoSuchTagSet") => BTreeMap::new(),
         Err(e) => return Err(sdk_error("GetBucketTagging", &e)),
     };
@@ -118,10 +129,14 @@ pub(crate) async fn observe_found(
                 .and_then(|r| r.apply_server_side_encryption_by_default());
             (
                 default.map(|d| d.sse_algorithm().as_str().to_string()),
-                default.and_then(|d| d.kms_master_key_id()).map(str::to_string),
+                default
+                    .and_then(|d| d.kms_master_key_id())
+                    .map(str::to_string),
             )
         }
-        Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => (None, None),
+        Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+            (None, None)
+        }
         Err(e) => return Err(sdk_error("GetBucketEncryption", &e)),
     };
 
@@ -146,7 +161,10 @@ pub(crate) async fn observe_found(
     f.insert("bucket".into(), json!(bucket));
     f.insert("region".into(), json!(region));
     f.insert("versioning".into(), json!(enabled));
-    f.insert("encryption".into(), encryption.map_or(Value::Null, Value::String));
+    f.insert(
+        "encryption".into(),
+        encryption.map_or(Value::Null, Value::String),
+    );
     f.insert("kmsKeyId".into(), kms.map_or(Value::Null, Value::String));
     f.insert("publicAccessBlock".into(), json!(blocked));
     f.insert("tags".into(), Value::Object(user_tags));
@@ -160,7 +178,10 @@ pub(crate) fn observe_forbidden(decl: &Declaration) -> Observation {
     Observation {
         exists: true,
         id: Some(arn(&decl.name)),
-        ownership: Ownership::Foreign { owner: "another AWS account".into(), uid: String::new() },
+        ownership: Ownership::Foreign {
+            owner: "another AWS account".into(),
+            uid: String::new(),
+        },
         notes: vec!["HeadBucket was denied: the name is taken by another account".into()],
         ..Observation::default()
     }
@@ -189,15 +210,25 @@ pub(crate) fn diff(decl: &Declaration, obs: &Observation, default_region: Option
         fields.entry("publicAccessBlock").or_insert(json!(true));
         plan.changes = creation_changes(&fields, &[]);
         if !fields.contains_key("region") {
-            plan.changes.push(FieldChange::new("region", PlanValue::Absent, PlanValue::Unknown));
+            plan.changes.push(FieldChange::new(
+                "region",
+                PlanValue::Absent,
+                PlanValue::Unknown,
+            ));
         }
-        plan.changes.extend(
-            decl.owner
-                .tags()
-                .into_iter()
-                .map(|(k, v)| FieldChange::new(format!("tags.{k}"), PlanValue::Absent, PlanValue::Known(json!(v)))),
-        );
-        plan.changes.push(FieldChange::new("arn", PlanValue::Absent, PlanValue::Known(json!(arn(&decl.name)))));
+        plan.changes
+            .extend(decl.owner.tags().into_iter().map(|(k, v)| {
+                FieldChange::new(
+                    format!("tags.{k}"),
+                    PlanValue::Absent,
+                    PlanValue::Known(json!(v)),
+                )
+            }));
+        plan.changes.push(FieldChange::new(
+            "arn",
+            PlanValue::Absent,
+            PlanValue::Known(json!(arn(&decl.name))),
+        ));
         if decl.management_policy == ManagementPolicy::Observe {
             plan.blocked = Some(Blocked::ObserveOnly);
         }
@@ -214,7 +245,11 @@ pub(crate) fn diff(decl: &Declaration, obs: &Observation, default_region: Option
     let mut compare = |field: &str, desired: Value, forces: bool| {
         let before = observed(field);
         if before != Some(&desired) {
-            let c = FieldChange::new(field, PlanValue::from_option(before), PlanValue::Known(desired));
+            let c = FieldChange::new(
+                field,
+                PlanValue::from_option(before),
+                PlanValue::Known(desired),
+            );
             changes.push(if forces { c.forcing_replacement() } else { c });
         }
     };
@@ -230,15 +265,27 @@ pub(crate) fn diff(decl: &Declaration, obs: &Observation, default_region: Option
     if let Some(v) = decl.fields.get("kmsKeyId") {
         compare("kmsKeyId", v.clone(), false);
     }
-    compare("publicAccessBlock", json!(decl.bool_or("publicAccessBlock", true)), false);
+    compare(
+        "publicAccessBlock",
+        json!(decl.bool_or("publicAccessBlock", true)),
+        false,
+    );
     let (tags, exact) = desired_tags(decl);
     changes.extend(diff_tags("tags", &tags, &obs.tags, exact));
     plan_from_changes(decl, obs, changes)
 }
 
 /// Update or Replace (blocked) or Noop from a list of changes; shared with RDS.
-pub(crate) fn plan_from_changes(decl: &Declaration, obs: &Observation, changes: Vec<FieldChange>) -> Plan {
-    let replacement: Vec<String> = changes.iter().filter(|c| c.forces_replacement).map(|c| c.path.clone()).collect();
+pub(crate) fn plan_from_changes(
+    decl: &Declaration,
+    obs: &Observation,
+    changes: Vec<FieldChange>,
+) -> Plan {
+    let replacement: Vec<String> = changes
+        .iter()
+        .filter(|c| c.forces_replacement)
+        .map(|c| c.path.clone())
+        .collect();
     let action = match (changes.is_empty(), replacement.is_empty()) {
         (true, _) => Action::Noop,
         (false, true) => Action::Update,
@@ -259,14 +306,22 @@ pub(crate) fn plan_from_changes(decl: &Declaration, obs: &Observation, changes: 
         )));
     }
     if matches!(obs.ownership, Ownership::Unowned) && decl.adopt && action == Action::Update {
-        plan.notes.push("adopting: ownership tags will be added".into());
+        plan.notes
+            .push("adopting: ownership tags will be added".into());
     }
     plan
 }
 
 /// The outcome of a plan that will not be carried out (shared with RDS).
-pub(crate) fn blocked_outcome(decl: &Declaration, obs: &Observation, plan: &Plan, blocked: &Blocked) -> Outcome {
-    let base = Outcome::new(State::Ready).id(obs.id.clone()).outputs(obs.outputs.clone());
+pub(crate) fn blocked_outcome(
+    decl: &Declaration,
+    obs: &Observation,
+    plan: &Plan,
+    blocked: &Blocked,
+) -> Outcome {
+    let base = Outcome::new(State::Ready)
+        .id(obs.id.clone())
+        .outputs(obs.outputs.clone());
     match blocked {
         Blocked::Conflict(m) => Outcome { state: State::Conflict, ..base }.message(m.clone()),
         Blocked::ObserveOnly if !obs.exists => Outcome::new(State::Error)
@@ -312,7 +367,10 @@ pub(crate) async fn apply(
     outputs.insert("region".into(), json!(region));
     outputs.insert("bucket".into(), json!(bucket));
     let ready = |mutations: u32, outputs: Map<String, Value>| {
-        Outcome::new(State::Ready).id(Some(arn(bucket))).outputs(outputs).mutations(mutations)
+        Outcome::new(State::Ready)
+            .id(Some(arn(bucket)))
+            .outputs(outputs)
+            .mutations(mutations)
     };
     match plan.action {
         Action::Noop => Ok(ready(0, obs.outputs.clone())),
@@ -381,16 +439,26 @@ pub(crate) async fn apply(
                 n += 1;
             }
             if changed("publicAccessBlock") {
-                set_public_access_block(client, bucket, decl.bool_or("publicAccessBlock", true)).await?;
+                set_public_access_block(client, bucket, decl.bool_or("publicAccessBlock", true))
+                    .await?;
                 n += 1;
             }
             Ok(ready(n, outputs))
         }
-        Action::Replace | Action::Delete => Ok(blocked_outcome(decl, obs, plan, &Blocked::ReplacementRequired)),
+        Action::Replace | Action::Delete => Ok(blocked_outcome(
+            decl,
+            obs,
+            plan,
+            &Blocked::ReplacementRequired,
+        )),
     }
 }
 
-async fn put_tags(client: &Client, bucket: &str, tags: &BTreeMap<String, String>) -> Result<(), ProviderError> {
+async fn put_tags(
+    client: &Client,
+    bucket: &str,
+    tags: &BTreeMap<String, String>,
+) -> Result<(), ProviderError> {
     let set = tags
         .iter()
         .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -411,7 +479,11 @@ async fn put_tags(client: &Client, bucket: &str, tags: &BTreeMap<String, String>
 }
 
 async fn put_versioning(client: &Client, bucket: &str, enabled: bool) -> Result<(), ProviderError> {
-    let status = if enabled { BucketVersioningStatus::Enabled } else { BucketVersioningStatus::Suspended };
+    let status = if enabled {
+        BucketVersioningStatus::Enabled
+    } else {
+        BucketVersioningStatus::Suspended
+    };
     client
         .put_bucket_versioning()
         .bucket(bucket)
@@ -422,14 +494,23 @@ async fn put_versioning(client: &Client, bucket: &str, enabled: bool) -> Result<
     Ok(())
 }
 
-async fn put_encryption(client: &Client, bucket: &str, alg: &str, kms: Option<&str>) -> Result<(), ProviderError> {
+async fn put_encryption(
+    client: &Client,
+    bucket: &str,
+    alg: &str,
+    kms: Option<&str>,
+) -> Result<(), ProviderError> {
     let default = ServerSideEncryptionByDefault::builder()
         .sse_algorithm(ServerSideEncryption::from(alg))
         .set_kms_master_key_id(kms.map(str::to_string))
         .build()
         .map_err(|e| ProviderError::invalid_field("encryption", e.to_string()))?;
     let config = ServerSideEncryptionConfiguration::builder()
-        .rules(ServerSideEncryptionRule::builder().apply_server_side_encryption_by_default(default).build())
+        .rules(
+            ServerSideEncryptionRule::builder()
+                .apply_server_side_encryption_by_default(default)
+                .build(),
+        )
         .build()
         .map_err(|e| ProviderError::invalid_field("encryption", e.to_string()))?;
     client
@@ -442,7 +523,11 @@ async fn put_encryption(client: &Client, bucket: &str, alg: &str, kms: Option<&s
     Ok(())
 }
 
-async fn set_public_access_block(client: &Client, bucket: &str, on: bool) -> Result<(), ProviderError> {
+async fn set_public_access_block(
+    client: &Client,
+    bucket: &str,
+    on: bool,
+) -> Result<(), ProviderError> {
     if on {
         let config = PublicAccessBlockConfiguration::builder()
             .block_public_acls(true)
@@ -469,7 +554,11 @@ async fn set_public_access_block(client: &Client, bucket: &str, on: bool) -> Res
 }
 
 /// Delete (or orphan) the bucket. A non-empty bucket is only emptied with `forceDestroy: true`.
-pub(crate) async fn delete(client: &Client, decl: &Declaration, obs: &Observation) -> Result<Outcome, ProviderError> {
+pub(crate) async fn delete(
+    client: &Client,
+    decl: &Declaration,
+    obs: &Observation,
+) -> Result<Outcome, ProviderError> {
     if let Some(outcome) = delete_guard(decl, obs) {
         return Ok(outcome);
     }
@@ -478,9 +567,17 @@ pub(crate) async fn delete(client: &Client, decl: &Declaration, obs: &Observatio
     let force = decl.bool_or("forceDestroy", false);
     let mut mutations = 0;
     for _ in 0..EMPTY_BATCHES_PER_CALL {
-        let page = match client.list_object_versions().bucket(bucket).max_keys(1000).send().await {
+        let page = match client
+            .list_object_versions()
+            .bucket(bucket)
+            .max_keys(1000)
+            .send()
+            .await
+        {
             Ok(p) => p,
-            Err(e) if e.code() == Some("NoSuchBucket") => return Ok(Outcome::new(State::Deleted).mutations(mutations)),
+            Err(e) if e.code() == Some("NoSuchBucket") => {
+                return Ok(Outcome::new(State::Deleted).mutations(mutations))
+            }
             Err(e) => return Err(sdk_error("ListObjectVersions", &e)),
         };
         let mut objects: Vec<ObjectIdentifier> = Vec::new();
@@ -498,7 +595,11 @@ pub(crate) async fn delete(client: &Client, decl: &Declaration, obs: &Observatio
             break;
         }
         if !force {
-            let more = if page.is_truncated() == Some(true) { "+" } else { "" };
+            let more = if page.is_truncated() == Some(true) {
+                "+"
+            } else {
+                ""
+            };
             return Ok(Outcome::new(State::Deleting)
                 .id(id)
                 .message(format!(
@@ -523,7 +624,9 @@ pub(crate) async fn delete(client: &Client, decl: &Declaration, obs: &Observatio
     }
     match client.delete_bucket().bucket(bucket).send().await {
         Ok(_) => Ok(Outcome::new(State::Deleted).id(id).mutations(mutations + 1)),
-        Err(e) if e.code() == Some("NoSuchBucket") => Ok(Outcome::new(State::Deleted).mutations(mutations)),
+        Err(e) if e.code() == Some("NoSuchBucket") => {
+            Ok(Outcome::new(State::Deleted).mutations(mutations))
+        }
         // Still emptying (more than EMPTY_BATCHES_PER_CALL batches), or objects arrived meanwhile.
         Err(e) if e.code() == Some("BucketNotEmpty") => Ok(Outcome::new(State::Deleting)
             .id(id)

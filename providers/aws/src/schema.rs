@@ -26,9 +26,15 @@ pub fn schema() -> ProviderSchema {
             .required()
             .immutable()
             .validate(Validator::Rule(bucket_name)),
-        F::new("region", T::String).immutable().validate(Validator::Rule(region)),
+        F::new("region", T::String)
+            .immutable()
+            .validate(Validator::Rule(region)),
         F::new("versioning", T::Boolean),
-        F::new("encryption", T::String).validate(Validator::OneOf(&["AES256", "aws:kms", "aws:kms:dsse"])),
+        F::new("encryption", T::String).validate(Validator::OneOf(&[
+            "AES256",
+            "aws:kms",
+            "aws:kms:dsse",
+        ])),
         F::new("kmsKeyId", T::String),
         F::new("publicAccessBlock", T::Boolean),
         F::new("forceDestroy", T::Boolean),
@@ -39,33 +45,40 @@ pub fn schema() -> ProviderSchema {
             .required()
             .immutable()
             .validate(Validator::Rule(rds_identifier)),
-        F::new("region", T::String).immutable().validate(Validator::Rule(region)),
+        F::new("region", T::String)
+            .immutable()
+            .validate(Validator::Rule(region)),
         F::new("instanceClass", T::String)
             .required()
             .validate(Validator::Rule(instance_class)),
-        F::new("engine", T::String).required().immutable().validate(Validator::OneOf(&[
-            "postgres",
-            "mysql",
-            "mariadb",
-            "aurora-postgresql",
-            "aurora-mysql",
-            "oracle-ee",
-            "oracle-se2",
-            "sqlserver-ee",
-            "sqlserver-se",
-            "sqlserver-ex",
-            "sqlserver-web",
-        ])),
+        F::new("engine", T::String)
+            .required()
+            .immutable()
+            .validate(Validator::OneOf(&[
+                "postgres",
+                "mysql",
+                "mariadb",
+                "aurora-postgresql",
+                "aurora-mysql",
+                "oracle-ee",
+                "oracle-se2",
+                "sqlserver-ee",
+                "sqlserver-se",
+                "sqlserver-ex",
+                "sqlserver-web",
+            ])),
         F::new("engineVersion", T::String),
         F::new("allocatedStorage", T::Integer).validate(Validator::Range(20, 65536)),
         F::new("multiAZ", T::Boolean),
         F::new("masterUsername", T::String)
             .immutable()
             .validate(Validator::Rule(master_username)),
-        F::new("masterPasswordSecret", T::Object).sensitive().children(vec![
-            F::new("name", T::String).required(),
-            F::new("key", T::String),
-        ]),
+        F::new("masterPasswordSecret", T::Object)
+            .sensitive()
+            .children(vec![
+                F::new("name", T::String).required(),
+                F::new("key", T::String),
+            ]),
         F::new("dbName", T::String),
         F::new("deletionProtection", T::Boolean),
         F::new("skipFinalSnapshot", T::Boolean),
@@ -75,8 +88,16 @@ pub fn schema() -> ProviderSchema {
     ProviderSchema {
         name: NAME,
         kinds: vec![
-            KindSchema { name: "s3", name_field: "bucket", fields: s3 },
-            KindSchema { name: "rds", name_field: "identifier", fields: rds },
+            KindSchema {
+                name: "s3",
+                name_field: "bucket",
+                fields: s3,
+            },
+            KindSchema {
+                name: "rds",
+                name_field: "identifier",
+                fields: rds,
+            },
         ],
     }
 }
@@ -87,7 +108,10 @@ pub fn bucket_name(s: &str) -> Result<(), String> {
     if s.len() < 3 || s.len() > 63 {
         return bad("must be 3 to 63 characters long");
     }
-    if !s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-') {
+    if !s
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'-')
+    {
         return bad("may contain only lowercase letters, digits, dots and hyphens");
     }
     let (first, last) = (s.as_bytes()[0], s.as_bytes()[s.len() - 1]);
@@ -134,8 +158,14 @@ pub fn rds_identifier(s: &str) -> Result<(), String> {
 fn region(s: &str) -> Result<(), String> {
     let parts: Vec<&str> = s.split('-').collect();
     let ok = parts.len() >= 3
-        && parts.iter().all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit()))
-        && parts.last().is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
+        && parts.iter().all(|p| {
+            !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+        })
+        && parts
+            .last()
+            .is_some_and(|p| p.bytes().all(|b| b.is_ascii_digit()));
     if ok {
         Ok(())
     } else {
@@ -152,7 +182,11 @@ fn instance_class(s: &str) -> Result<(), String> {
 }
 
 fn master_username(s: &str) -> Result<(), String> {
-    if s.is_empty() || s.len() > 63 || !s.as_bytes()[0].is_ascii_alphabetic() || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if s.is_empty()
+        || s.len() > 63
+        || !s.as_bytes()[0].is_ascii_alphabetic()
+        || !s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         Err(format!("master username {s:?} must start with a letter and contain only letters, digits and underscores (1 to 63)"))
     } else {
         Ok(())
@@ -168,7 +202,17 @@ mod tests {
         for ok in ["my-bucket", "a.b.c", "abc", "shop-prod-assets", "0abc"] {
             assert!(bucket_name(ok).is_ok(), "{ok}");
         }
-        for bad in ["ab", "My-Bucket", "-abc", "abc-", "a..b", "192.168.1.1", "xn--abc", "abc-s3alias", "a_b"] {
+        for bad in [
+            "ab",
+            "My-Bucket",
+            "-abc",
+            "abc-",
+            "a..b",
+            "192.168.1.1",
+            "xn--abc",
+            "abc-s3alias",
+            "a_b",
+        ] {
             assert!(bucket_name(bad).is_err(), "{bad}");
         }
         assert!(bucket_name(&"a".repeat(64)).is_err());

@@ -20,7 +20,10 @@ fn password_reader(namespace: &str) -> KubeReader {
     let mut s = Secret::default();
     s.metadata.namespace = Some(namespace.into());
     s.metadata.name = Some("db-pass".into());
-    s.data = Some(BTreeMap::from([("password".to_string(), ByteString(PASSWORD.as_bytes().to_vec()))]));
+    s.data = Some(BTreeMap::from([(
+        "password".to_string(),
+        ByteString(PASSWORD.as_bytes().to_vec()),
+    )]));
     KubeReader::fixed(vec![s], vec![])
 }
 
@@ -35,7 +38,9 @@ fn db(identifier: &str, extra: serde_json::Value) -> serde_json::Value {
         "masterPasswordSecret": {"name": "db-pass"},
         "tags": {"team": "data"},
     });
-    v.as_object_mut().unwrap().extend(extra.as_object().unwrap().clone());
+    v.as_object_mut()
+        .unwrap()
+        .extend(extra.as_object().unwrap().clone());
     v
 }
 
@@ -61,8 +66,14 @@ async fn create_noop_modify_delete_with_final_snapshot() {
     let (_, plan) = plans[0].as_ref().unwrap();
     assert_eq!(plan.action, Action::Create);
     let text = plan.render();
-    assert!(text.contains("+ endpoint") && text.contains("(known after apply)"), "{text}");
-    assert!(text.contains("+ masterPasswordSecret") && text.contains("(sensitive value)"), "{text}");
+    assert!(
+        text.contains("+ endpoint") && text.contains("(known after apply)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("+ masterPasswordSecret") && text.contains("(sensitive value)"),
+        "{text}"
+    );
     assert!(!text.contains(PASSWORD));
 
     let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await;
@@ -70,10 +81,16 @@ async fn create_noop_modify_delete_with_final_snapshot() {
     assert!(matches!(r.state, State::Ready | State::Creating), "{r:?}");
     assert_eq!(mutating_ops(&h.log), ["CreateDBInstance"]);
     let status_json = serde_json::to_string(&report.rows).unwrap();
-    assert!(!status_json.contains(PASSWORD), "the password reached the status: {status_json}");
+    assert!(
+        !status_json.contains(PASSWORD),
+        "the password reached the status: {status_json}"
+    );
     let inst = describe(&h, &id).await.expect("created");
     assert_eq!(inst.db_instance_class(), Some("db.t3.micro"));
-    assert!(inst.tag_list().iter().any(|t| t.key() == Some(TAG_OWNER_UID) && t.value() == Some(me.uid.as_str())));
+    assert!(inst
+        .tag_list()
+        .iter()
+        .any(|t| t.key() == Some(TAG_OWNER_UID) && t.value() == Some(me.uid.as_str())));
 
     h.log.clear();
     let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await;
@@ -81,13 +98,20 @@ async fn create_noop_modify_delete_with_final_snapshot() {
     let r = row(&report);
     assert!(r.outputs.contains_key("endpoint"), "{r:?}");
     assert_eq!(r.outputs.get("status"), Some(&json!("available")));
-    assert!(r.id.as_deref().is_some_and(|a| a.starts_with("arn:aws:rds:")), "{r:?}");
+    assert!(
+        r.id.as_deref()
+            .is_some_and(|a| a.starts_with("arn:aws:rds:")),
+        "{r:?}"
+    );
     assert!(h.log.mutating().is_empty(), "{:?}", h.log.mutating());
 
     // Modify only what differs.
     let bigger = decl(
         "rds",
-        db(&id, json!({"instanceClass": "db.t3.small", "allocatedStorage": 30, "applyImmediately": true})),
+        db(
+            &id,
+            json!({"instanceClass": "db.t3.small", "allocatedStorage": 30, "applyImmediately": true}),
+        ),
         &me,
     );
     let plans = h.runtime.plan(&ctx(), std::slice::from_ref(&bigger)).await;
@@ -96,35 +120,74 @@ async fn create_noop_modify_delete_with_final_snapshot() {
     let paths: Vec<&str> = plan.changes.iter().map(|c| c.path.as_str()).collect();
     assert_eq!(paths, ["instanceClass", "allocatedStorage"]);
     h.log.clear();
-    h.runtime.reconcile(&ctx(), std::slice::from_ref(&bigger)).await;
+    h.runtime
+        .reconcile(&ctx(), std::slice::from_ref(&bigger))
+        .await;
     assert_eq!(mutating_ops(&h.log), ["ModifyDBInstance"]);
     let inst = describe(&h, &id).await.unwrap();
     assert_eq!(inst.db_instance_class(), Some("db.t3.small"));
     assert_eq!(inst.allocated_storage(), Some(30));
 
     h.log.clear();
-    let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&bigger)).await;
+    let report = h
+        .runtime
+        .reconcile(&ctx(), std::slice::from_ref(&bigger))
+        .await;
     assert_state(&report, State::Ready);
-    assert!(h.log.mutating().is_empty(), "modification asked again: {:?}", h.log.mutating());
+    assert!(
+        h.log.mutating().is_empty(),
+        "modification asked again: {:?}",
+        h.log.mutating()
+    );
 
     // Immutable fields are reported, never changed.
-    let other_engine = decl("rds", db(&id, json!({"engine": "mysql", "instanceClass": "db.t3.small", "allocatedStorage": 30})), &me);
-    let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&other_engine)).await;
+    let other_engine = decl(
+        "rds",
+        db(
+            &id,
+            json!({"engine": "mysql", "instanceClass": "db.t3.small", "allocatedStorage": 30}),
+        ),
+        &me,
+    );
+    let report = h
+        .runtime
+        .reconcile(&ctx(), std::slice::from_ref(&other_engine))
+        .await;
     assert_state(&report, State::Error);
-    assert!(row(&report).message.contains("requires replacement: engine \"postgres\" -> \"mysql\""), "{:?}", row(&report));
+    assert!(
+        row(&report)
+            .message
+            .contains("requires replacement: engine \"postgres\" -> \"mysql\""),
+        "{:?}",
+        row(&report)
+    );
     assert!(h.log.mutating().is_empty());
 
     // Delete takes a final snapshot by default.
-    let report = h.runtime.delete_all(&ctx(), std::slice::from_ref(&bigger)).await;
+    let report = h
+        .runtime
+        .delete_all(&ctx(), std::slice::from_ref(&bigger))
+        .await;
     let r = row(&report);
     assert!(matches!(r.state, State::Deleting | State::Deleted), "{r:?}");
     assert_eq!(mutating_ops(&h.log), ["DeleteDBInstance"]);
-    let snapshots = h.rds.describe_db_snapshots().db_instance_identifier(&id).send().await.unwrap();
+    let snapshots = h
+        .rds
+        .describe_db_snapshots()
+        .db_instance_identifier(&id)
+        .send()
+        .await
+        .unwrap();
     assert!(
-        snapshots.db_snapshots().iter().any(|s| s.db_snapshot_identifier().is_some_and(|n| n.starts_with(&format!("{id}-final-")))),
+        snapshots.db_snapshots().iter().any(|s| s
+            .db_snapshot_identifier()
+            .is_some_and(|n| n.starts_with(&format!("{id}-final-")))),
         "no final snapshot: {snapshots:?}"
     );
-    let report = h.runtime.delete_all(&ctx(), std::slice::from_ref(&bigger)).await;
+    let report = h
+        .runtime
+        .delete_all(&ctx(), std::slice::from_ref(&bigger))
+        .await;
     assert_state(&report, State::Deleted);
     assert!(describe(&h, &id).await.is_none());
 }
@@ -138,17 +201,47 @@ async fn tags_are_changed_without_modifying_the_instance() {
     let d = decl("rds", db(&id, json!({"skipFinalSnapshot": true})), &me);
     h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await;
 
-    let retagged = decl("rds", db(&id, json!({"tags": {"team": "payments", "tier": "1"}, "skipFinalSnapshot": true})), &me);
+    let retagged = decl(
+        "rds",
+        db(
+            &id,
+            json!({"tags": {"team": "payments", "tier": "1"}, "skipFinalSnapshot": true}),
+        ),
+        &me,
+    );
     h.log.clear();
-    assert_state(&h.runtime.reconcile(&ctx(), std::slice::from_ref(&retagged)).await, State::Ready);
+    assert_state(
+        &h.runtime
+            .reconcile(&ctx(), std::slice::from_ref(&retagged))
+            .await,
+        State::Ready,
+    );
     assert_eq!(mutating_ops(&h.log), ["AddTagsToResource"]);
     h.log.clear();
-    assert_state(&h.runtime.reconcile(&ctx(), std::slice::from_ref(&retagged)).await, State::Ready);
+    assert_state(
+        &h.runtime
+            .reconcile(&ctx(), std::slice::from_ref(&retagged))
+            .await,
+        State::Ready,
+    );
     assert!(h.log.mutating().is_empty());
 
-    let report = h.runtime.delete_all(&ctx(), std::slice::from_ref(&retagged)).await;
-    assert!(row(&report).message.contains("no final snapshot"), "{:?}", row(&report));
-    let snapshots = h.rds.describe_db_snapshots().db_instance_identifier(&id).send().await.unwrap();
+    let report = h
+        .runtime
+        .delete_all(&ctx(), std::slice::from_ref(&retagged))
+        .await;
+    assert!(
+        row(&report).message.contains("no final snapshot"),
+        "{:?}",
+        row(&report)
+    );
+    let snapshots = h
+        .rds
+        .describe_db_snapshots()
+        .db_instance_identifier(&id)
+        .send()
+        .await
+        .unwrap();
     assert!(snapshots.db_snapshots().is_empty(), "{snapshots:?}");
 }
 
@@ -164,15 +257,33 @@ async fn deletion_protection_is_honoured() {
     h.log.clear();
     let report = h.runtime.delete_all(&ctx(), std::slice::from_ref(&d)).await;
     assert_state(&report, State::Deleting);
-    assert!(row(&report).message.contains("deletion protection is on"), "{:?}", row(&report));
+    assert!(
+        row(&report).message.contains("deletion protection is on"),
+        "{:?}",
+        row(&report)
+    );
     assert!(h.log.mutating().is_empty());
     assert!(describe(&h, &id).await.is_some());
 
-    let unprotected = decl("rds", db(&id, json!({"deletionProtection": false, "skipFinalSnapshot": true})), &me);
-    h.runtime.reconcile(&ctx(), std::slice::from_ref(&unprotected)).await;
+    let unprotected = decl(
+        "rds",
+        db(
+            &id,
+            json!({"deletionProtection": false, "skipFinalSnapshot": true}),
+        ),
+        &me,
+    );
+    h.runtime
+        .reconcile(&ctx(), std::slice::from_ref(&unprotected))
+        .await;
     assert_eq!(mutating_ops(&h.log), ["ModifyDBInstance"]);
-    h.runtime.delete_all(&ctx(), std::slice::from_ref(&unprotected)).await;
-    let report = h.runtime.delete_all(&ctx(), std::slice::from_ref(&unprotected)).await;
+    h.runtime
+        .delete_all(&ctx(), std::slice::from_ref(&unprotected))
+        .await;
+    let report = h
+        .runtime
+        .delete_all(&ctx(), std::slice::from_ref(&unprotected))
+        .await;
     assert_state(&report, State::Deleted);
 }
 
@@ -180,11 +291,24 @@ async fn deletion_protection_is_honoured() {
 async fn missing_password_secret_is_an_error_naming_it() {
     let h = harness().await;
     let id = unique_name("nopass");
-    let d = decl("rds", db(&id, json!({"masterPasswordSecret": {"name": "db-pass", "key": "pw"}})), &owner("shop"));
+    let d = decl(
+        "rds",
+        db(
+            &id,
+            json!({"masterPasswordSecret": {"name": "db-pass", "key": "pw"}}),
+        ),
+        &owner("shop"),
+    );
     h.log.clear();
-    let report = h.runtime.reconcile(&ctx_with(password_reader("shop")), std::slice::from_ref(&d)).await;
+    let report = h
+        .runtime
+        .reconcile(&ctx_with(password_reader("shop")), std::slice::from_ref(&d))
+        .await;
     assert_state(&report, State::Error);
-    assert_eq!(row(&report).message, "Secret shop/db-pass: has no key \"pw\"");
+    assert_eq!(
+        row(&report).message,
+        "Secret shop/db-pass: has no key \"pw\""
+    );
     assert!(h.log.mutating().is_empty());
     assert!(describe(&h, &id).await.is_none());
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use aws_sdk_rds::config::retry::RetryConfig;
 use aws_sdk_rds::operation::create_db_instance::CreateDbInstanceOutput;
 use aws_sdk_rds::operation::delete_db_instance::DeleteDbInstanceOutput;
-use aws_sdk_rds::operation::describe_db_instances::{DescribeDBInstancesError, DescribeDbInstancesOutput};
+use aws_sdk_rds::operation::describe_db_instances::{
+    DescribeDBInstancesError, DescribeDbInstancesOutput,
+};
 use aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput;
 use aws_sdk_rds::types::error::DbInstanceNotFoundFault;
 use aws_sdk_rds::types::{DbInstance, PendingModifiedValues, Tag};
@@ -26,8 +28,17 @@ use serde_json::json;
 
 const ID: &str = "mockdb";
 
-fn instance(owner: &Owner, status: &str, class: &str, pending: Option<PendingModifiedValues>) -> DbInstance {
-    let tags = owner.tags().into_iter().map(|(k, v)| Tag::builder().key(k).value(v).build()).collect();
+fn instance(
+    owner: &Owner,
+    status: &str,
+    class: &str,
+    pending: Option<PendingModifiedValues>,
+) -> DbInstance {
+    let tags = owner
+        .tags()
+        .into_iter()
+        .map(|(k, v)| Tag::builder().key(k).value(v).build())
+        .collect();
     DbInstance::builder()
         .db_instance_identifier(ID)
         .db_instance_arn(format!("arn:aws:rds:us-east-1:123456789012:db:{ID}"))
@@ -44,13 +55,17 @@ fn instance(owner: &Owner, status: &str, class: &str, pending: Option<PendingMod
 }
 
 fn describing(db: DbInstance) -> Rule {
-    mock!(aws_sdk_rds::Client::describe_db_instances)
-        .then_output(move || DescribeDbInstancesOutput::builder().db_instances(db.clone()).build())
+    mock!(aws_sdk_rds::Client::describe_db_instances).then_output(move || {
+        DescribeDbInstancesOutput::builder()
+            .db_instances(db.clone())
+            .build()
+    })
 }
 
 fn runtime(rules: &[&Rule]) -> ProviderRuntime {
     // SDK retries off: the runtime's own retry with backoff is what these tests exercise.
-    let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |b| b.retry_config(RetryConfig::disabled()));
+    let rds = mock_client!(aws_sdk_rds, RuleMode::MatchAny, rules, |b| b
+        .retry_config(RetryConfig::disabled()));
     let s3 = aws_sdk_s3::Client::from_conf(
         aws_sdk_s3::Config::builder()
             .behavior_version(aws_sdk_s3::config::BehaviorVersion::latest())
@@ -62,7 +77,10 @@ fn runtime(rules: &[&Rule]) -> ProviderRuntime {
         base_delay: Duration::from_millis(10),
         max_delay: Duration::from_millis(50),
     });
-    rt.register(Arc::new(AwsProvider::with_clients(s3, rds, "us-east-1")), RateLimit::default());
+    rt.register(
+        Arc::new(AwsProvider::with_clients(s3, rds, "us-east-1")),
+        RateLimit::default(),
+    );
     rt
 }
 
@@ -88,7 +106,8 @@ fn only(report: &RunReport) -> &orkestra_provider::StatusRow {
 async fn mock_creating_instance_reports_creating_and_requeues() {
     let me = owner("shop");
     let describe = describing(instance(&me, "creating", "db.t3.micro", None));
-    let modify = mock!(aws_sdk_rds::Client::modify_db_instance).then_output(|| ModifyDbInstanceOutput::builder().build());
+    let modify = mock!(aws_sdk_rds::Client::modify_db_instance)
+        .then_output(|| ModifyDbInstanceOutput::builder().build());
     let rt = runtime(&[&describe, &modify]);
 
     let report = rt.reconcile(&ctx(), &[db_decl(&me, "db.t3.micro")]).await;
@@ -101,13 +120,17 @@ async fn mock_creating_instance_reports_creating_and_requeues() {
 async fn mock_modifying_instance_with_a_change_waits_instead_of_modifying_again() {
     let me = owner("shop");
     let describe = describing(instance(&me, "modifying", "db.t3.micro", None));
-    let modify = mock!(aws_sdk_rds::Client::modify_db_instance).then_output(|| ModifyDbInstanceOutput::builder().build());
+    let modify = mock!(aws_sdk_rds::Client::modify_db_instance)
+        .then_output(|| ModifyDbInstanceOutput::builder().build());
     let rt = runtime(&[&describe, &modify]);
 
     let report = rt.reconcile(&ctx(), &[db_decl(&me, "db.t3.large")]).await;
     let row = only(&report);
     assert_eq!(row.state, State::Updating, "{row:?}");
-    assert!(row.message.contains("waiting") && row.message.contains("status is modifying"), "{row:?}");
+    assert!(
+        row.message.contains("waiting") && row.message.contains("status is modifying"),
+        "{row:?}"
+    );
     assert!(report.requeue_after.is_some());
     assert_eq!(modify.num_calls(), 0);
 }
@@ -115,40 +138,70 @@ async fn mock_modifying_instance_with_a_change_waits_instead_of_modifying_again(
 #[tokio::test]
 async fn mock_pending_modification_is_never_requested_again() {
     let me = owner("shop");
-    let pending = PendingModifiedValues::builder().db_instance_class("db.t3.small").build();
+    let pending = PendingModifiedValues::builder()
+        .db_instance_class("db.t3.small")
+        .build();
     let describe = describing(instance(&me, "available", "db.t3.micro", Some(pending)));
-    let modify = mock!(aws_sdk_rds::Client::modify_db_instance).then_output(|| ModifyDbInstanceOutput::builder().build());
+    let modify = mock!(aws_sdk_rds::Client::modify_db_instance)
+        .then_output(|| ModifyDbInstanceOutput::builder().build());
     let rt = runtime(&[&describe, &modify]);
 
     for _ in 0..3 {
         let report = rt.reconcile(&ctx(), &[db_decl(&me, "db.t3.small")]).await;
         let row = only(&report);
         assert_eq!(row.state, State::Ready, "{row:?}");
-        assert!(row.message.contains("pending modifications (next maintenance window): instanceClass db.t3.small"), "{row:?}");
+        assert!(
+            row.message.contains(
+                "pending modifications (next maintenance window): instanceClass db.t3.small"
+            ),
+            "{row:?}"
+        );
     }
-    assert_eq!(modify.num_calls(), 0, "a pending modification was requested again");
+    assert_eq!(
+        modify.num_calls(),
+        0,
+        "a pending modification was requested again"
+    );
 }
 
 #[tokio::test]
 async fn mock_modification_without_apply_immediately_is_requested_once() {
     let me = owner("shop");
     let modify = mock!(aws_sdk_rds::Client::modify_db_instance)
-        .match_requests(|r| r.db_instance_class() == Some("db.t3.small") && r.apply_immediately() == Some(false))
+        .match_requests(|r| {
+            r.db_instance_class() == Some("db.t3.small") && r.apply_immediately() == Some(false)
+        })
         .then_output(|| ModifyDbInstanceOutput::builder().build());
     // Before: micro. After the modify RDS reports the new class as pending.
-    let pending = PendingModifiedValues::builder().db_instance_class("db.t3.small").build();
-    let (before, after) = (instance(&me, "available", "db.t3.micro", None), instance(&me, "available", "db.t3.micro", Some(pending)));
+    let pending = PendingModifiedValues::builder()
+        .db_instance_class("db.t3.small")
+        .build();
+    let (before, after) = (
+        instance(&me, "available", "db.t3.micro", None),
+        instance(&me, "available", "db.t3.micro", Some(pending)),
+    );
     let describe = mock!(aws_sdk_rds::Client::describe_db_instances)
         .sequence()
-        .output(move || DescribeDbInstancesOutput::builder().db_instances(before.clone()).build())
-        .output(move || DescribeDbInstancesOutput::builder().db_instances(after.clone()).build())
+        .output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(before.clone())
+                .build()
+        })
+        .output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(after.clone())
+                .build()
+        })
         .repeatedly()
         .build();
     let rt = runtime(&[&describe, &modify]);
 
     let first = rt.reconcile(&ctx(), &[db_decl(&me, "db.t3.small")]).await;
     assert_eq!(only(&first).state, State::Updating, "{first:?}");
-    assert!(only(&first).message.contains("next maintenance window"), "{first:?}");
+    assert!(
+        only(&first).message.contains("next maintenance window"),
+        "{first:?}"
+    );
     for _ in 0..2 {
         let report = rt.reconcile(&ctx(), &[db_decl(&me, "db.t3.small")]).await;
         assert_eq!(only(&report).state, State::Ready, "{report:?}");
@@ -160,12 +213,20 @@ async fn mock_modification_without_apply_immediately_is_requested_once() {
 async fn mock_create_returns_at_once_with_creating() {
     let me = owner("shop");
     let describe = mock!(aws_sdk_rds::Client::describe_db_instances).then_error(|| {
-        DescribeDBInstancesError::DbInstanceNotFoundFault(DbInstanceNotFoundFault::builder().message("not found").build())
+        DescribeDBInstancesError::DbInstanceNotFoundFault(
+            DbInstanceNotFoundFault::builder()
+                .message("not found")
+                .build(),
+        )
     });
     let created = instance(&me, "creating", "db.t3.micro", None);
     let create = mock!(aws_sdk_rds::Client::create_db_instance)
         .match_requests(|r| r.master_user_password() == Some("pw-from-secret"))
-        .then_output(move || CreateDbInstanceOutput::builder().db_instance(created.clone()).build());
+        .then_output(move || {
+            CreateDbInstanceOutput::builder()
+                .db_instance(created.clone())
+                .build()
+        });
     let rt = runtime(&[&describe, &create]);
     let mut secret = k8s_openapi::api::core::v1::Secret::default();
     secret.metadata.namespace = Some("shop".into());
@@ -184,7 +245,8 @@ async fn mock_create_returns_at_once_with_creating() {
 async fn mock_deleting_instance_is_not_deleted_twice() {
     let me = owner("shop");
     let describe = describing(instance(&me, "deleting", "db.t3.micro", None));
-    let delete = mock!(aws_sdk_rds::Client::delete_db_instance).then_output(|| DeleteDbInstanceOutput::builder().build());
+    let delete = mock!(aws_sdk_rds::Client::delete_db_instance)
+        .then_output(|| DeleteDbInstanceOutput::builder().build());
     let rt = runtime(&[&describe, &delete]);
 
     let report = rt.delete_all(&ctx(), &[db_decl(&me, "db.t3.micro")]).await;
@@ -194,7 +256,12 @@ async fn mock_deleting_instance_is_not_deleted_twice() {
 }
 
 fn throttled() -> DescribeDBInstancesError {
-    DescribeDBInstancesError::generic(ErrorMetadata::builder().code("Throttling").message("Rate exceeded").build())
+    DescribeDBInstancesError::generic(
+        ErrorMetadata::builder()
+            .code("Throttling")
+            .message("Rate exceeded")
+            .build(),
+    )
 }
 
 #[tokio::test]
@@ -205,7 +272,11 @@ async fn mock_throttling_is_retried_by_the_runtime() {
         .sequence()
         .error(throttled)
         .times(2)
-        .output(move || DescribeDbInstancesOutput::builder().db_instances(ok.clone()).build())
+        .output(move || {
+            DescribeDbInstancesOutput::builder()
+                .db_instances(ok.clone())
+                .build()
+        })
         .build();
     let rt = runtime(&[&describe]);
 
@@ -224,7 +295,10 @@ async fn mock_persistent_throttling_is_a_retryable_error_row_with_aws_code() {
     let report = rt.reconcile(&ctx(), &[db_decl(&me, "db.t3.micro")]).await;
     let row = only(&report);
     assert_eq!(row.state, State::Error);
-    assert_eq!(row.message, "DescribeDBInstances failed: Throttling: Rate exceeded");
+    assert_eq!(
+        row.message,
+        "DescribeDBInstances failed: Throttling: Rate exceeded"
+    );
     assert_eq!(describe.num_calls(), 3, "max_attempts is 3");
     assert!(report.errors[0].retryable());
     assert_eq!(report.errors[0].code(), Some("Throttling"));
@@ -235,7 +309,12 @@ async fn mock_persistent_throttling_is_a_retryable_error_row_with_aws_code() {
 async fn mock_non_retryable_error_is_not_retried() {
     let me = owner("shop");
     let describe = mock!(aws_sdk_rds::Client::describe_db_instances).then_error(|| {
-        DescribeDBInstancesError::generic(ErrorMetadata::builder().code("AccessDenied").message("no").build())
+        DescribeDBInstancesError::generic(
+            ErrorMetadata::builder()
+                .code("AccessDenied")
+                .message("no")
+                .build(),
+        )
     });
     let rt = runtime(&[&describe]);
     let report = rt.reconcile(&ctx(), &[db_decl(&me, "db.t3.micro")]).await;

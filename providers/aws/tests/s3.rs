@@ -16,7 +16,11 @@ use serde_json::json;
 
 async fn tags(h: &Harness, bucket: &str) -> BTreeMap<String, String> {
     match h.s3.get_bucket_tagging().bucket(bucket).send().await {
-        Ok(out) => out.tag_set().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect(),
+        Ok(out) => out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
         Err(_) => BTreeMap::new(),
     }
 }
@@ -41,7 +45,10 @@ async fn exists(h: &Harness, bucket: &str) -> bool {
 async fn create_directly(h: &Harness, bucket: &str, tag_set: &[(&str, &str)]) {
     h.s3.create_bucket().bucket(bucket).send().await.unwrap();
     if !tag_set.is_empty() {
-        let set = tag_set.iter().map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap()).collect();
+        let set = tag_set
+            .iter()
+            .map(|(k, v)| Tag::builder().key(*k).value(*v).build().unwrap())
+            .collect();
         h.s3.put_bucket_tagging()
             .bucket(bucket)
             .tagging(Tagging::builder().set_tag_set(Some(set)).build().unwrap())
@@ -66,7 +73,10 @@ async fn create_then_noop_second_reconcile_makes_no_mutating_call() {
     let (_, plan) = plan.as_ref().unwrap();
     assert_eq!(plan.action, Action::Create);
     let text = plan.render();
-    assert!(text.contains(&format!("# aws.s3 \"{bucket}\" will be created")), "{text}");
+    assert!(
+        text.contains(&format!("# aws.s3 \"{bucket}\" will be created")),
+        "{text}"
+    );
     assert!(text.contains("+ versioning"), "{text}");
     assert!(text.contains(&format!("arn:aws:s3:::{bucket}")), "{text}");
     assert!(h.log.mutating().is_empty(), "plan must not change anything");
@@ -74,11 +84,20 @@ async fn create_then_noop_second_reconcile_makes_no_mutating_call() {
     let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await;
     assert_state(&report, State::Ready);
     let r = row(&report);
-    assert_eq!(r.id.as_deref(), Some(format!("arn:aws:s3:::{bucket}").as_str()));
+    assert_eq!(
+        r.id.as_deref(),
+        Some(format!("arn:aws:s3:::{bucket}").as_str())
+    );
     assert_eq!(r.outputs.get("region"), Some(&json!(h.moto.region)));
     assert_eq!(
         mutating_ops(&h.log),
-        ["CreateBucket", "PutBucketTagging", "PutBucketVersioning", "PutBucketEncryption", "PutPublicAccessBlock"]
+        [
+            "CreateBucket",
+            "PutBucketTagging",
+            "PutBucketVersioning",
+            "PutBucketEncryption",
+            "PutPublicAccessBlock"
+        ]
     );
     let t = tags(&h, &bucket).await;
     assert_eq!(t.get(TAG_OWNER_UID), Some(&me.uid));
@@ -86,14 +105,28 @@ async fn create_then_noop_second_reconcile_makes_no_mutating_call() {
     assert_eq!(t.get(TAG_KATALOG).map(String::as_str), Some("shop-katalog"));
     assert_eq!(t.get("team").map(String::as_str), Some("web"));
     assert!(versioning(&h, &bucket).await);
-    let pab = h.s3.get_public_access_block().bucket(&bucket).send().await.unwrap();
-    assert_eq!(pab.public_access_block_configuration().unwrap().block_public_acls(), Some(true));
+    let pab =
+        h.s3.get_public_access_block()
+            .bucket(&bucket)
+            .send()
+            .await
+            .unwrap();
+    assert_eq!(
+        pab.public_access_block_configuration()
+            .unwrap()
+            .block_public_acls(),
+        Some(true)
+    );
 
     h.log.clear();
     let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await;
     assert_state(&report, State::Ready);
     assert!(h.log.total() > 0, "the second reconcile must still look");
-    assert_eq!(mutating_ops(&h.log), Vec::<String>::new(), "no-op reconcile made mutating calls");
+    assert_eq!(
+        mutating_ops(&h.log),
+        Vec::<String>::new(),
+        "no-op reconcile made mutating calls"
+    );
     assert_eq!(report.mutations, 0);
     println!("calls per resync (observe only): {}", h.log.total());
 }
@@ -103,10 +136,21 @@ async fn update_in_place_changes_only_what_differs() {
     let h = harness().await;
     let bucket = unique_name("upd");
     let me = owner("web");
-    let v1 = decl("s3", json!({"bucket": bucket, "versioning": false, "tags": {"team": "a", "old": "x"}}), &me);
-    assert_state(&h.runtime.reconcile(&ctx(), std::slice::from_ref(&v1)).await, State::Ready);
+    let v1 = decl(
+        "s3",
+        json!({"bucket": bucket, "versioning": false, "tags": {"team": "a", "old": "x"}}),
+        &me,
+    );
+    assert_state(
+        &h.runtime.reconcile(&ctx(), std::slice::from_ref(&v1)).await,
+        State::Ready,
+    );
 
-    let v2 = decl("s3", json!({"bucket": bucket, "versioning": true, "tags": {"team": "b", "env": "prod"}}), &me);
+    let v2 = decl(
+        "s3",
+        json!({"bucket": bucket, "versioning": true, "tags": {"team": "b", "env": "prod"}}),
+        &me,
+    );
     let plans = h.runtime.plan(&ctx(), std::slice::from_ref(&v2)).await;
     let (_, plan) = plans[0].as_ref().unwrap();
     assert_eq!(plan.action, Action::Update);
@@ -117,17 +161,30 @@ async fn update_in_place_changes_only_what_differs() {
     assert!(text.contains("- tags.old   = \"x\" -> null"), "{text}");
 
     h.log.clear();
-    assert_state(&h.runtime.reconcile(&ctx(), std::slice::from_ref(&v2)).await, State::Ready);
-    assert_eq!(mutating_ops(&h.log), ["PutBucketTagging", "PutBucketVersioning"]);
+    assert_state(
+        &h.runtime.reconcile(&ctx(), std::slice::from_ref(&v2)).await,
+        State::Ready,
+    );
+    assert_eq!(
+        mutating_ops(&h.log),
+        ["PutBucketTagging", "PutBucketVersioning"]
+    );
     assert!(versioning(&h, &bucket).await);
     let t = tags(&h, &bucket).await;
     assert_eq!(t.get("team").map(String::as_str), Some("b"));
     assert_eq!(t.get("env").map(String::as_str), Some("prod"));
     assert!(!t.contains_key("old"));
-    assert_eq!(t.get(TAG_OWNER_UID), Some(&me.uid), "ownership tags must survive a tag update");
+    assert_eq!(
+        t.get(TAG_OWNER_UID),
+        Some(&me.uid),
+        "ownership tags must survive a tag update"
+    );
 
     h.log.clear();
-    assert_state(&h.runtime.reconcile(&ctx(), std::slice::from_ref(&v2)).await, State::Ready);
+    assert_state(
+        &h.runtime.reconcile(&ctx(), std::slice::from_ref(&v2)).await,
+        State::Ready,
+    );
     assert!(h.log.mutating().is_empty(), "{:?}", h.log.mutating());
 }
 
@@ -137,11 +194,21 @@ async fn drift_made_outside_is_corrected() {
     let bucket = unique_name("drift");
     let me = owner("web");
     let d = decl("s3", json!({"bucket": bucket, "versioning": true}), &me);
-    assert_state(&h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await, State::Ready);
-    h.s3.delete_public_access_block().bucket(&bucket).send().await.unwrap();
+    assert_state(
+        &h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await,
+        State::Ready,
+    );
+    h.s3.delete_public_access_block()
+        .bucket(&bucket)
+        .send()
+        .await
+        .unwrap();
 
     h.log.clear();
-    assert_state(&h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await, State::Ready);
+    assert_state(
+        &h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await,
+        State::Ready,
+    );
     assert_eq!(mutating_ops(&h.log), ["PutPublicAccessBlock"]);
 }
 
@@ -151,23 +218,43 @@ async fn region_change_is_reported_as_replacement_and_not_done() {
     let bucket = unique_name("region");
     let me = owner("web");
     let d = decl("s3", json!({"bucket": bucket, "region": "us-east-1"}), &me);
-    assert_state(&h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await, State::Ready);
+    assert_state(
+        &h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await,
+        State::Ready,
+    );
 
-    let moved = decl("s3", json!({"bucket": bucket, "region": "eu-west-1", "versioning": true}), &me);
+    let moved = decl(
+        "s3",
+        json!({"bucket": bucket, "region": "eu-west-1", "versioning": true}),
+        &me,
+    );
     let plans = h.runtime.plan(&ctx(), std::slice::from_ref(&moved)).await;
     let (_, plan) = plans[0].as_ref().unwrap();
     assert_eq!(plan.action, Action::Replace);
     assert_eq!(plan.requires_replacement, ["region"]);
     assert_eq!(plan.blocked, Some(Blocked::ReplacementRequired));
     let text = plan.render();
-    assert!(text.contains("~ region     = \"us-east-1\" -> \"eu-west-1\" # forces replacement"), "{text}");
+    assert!(
+        text.contains("~ region     = \"us-east-1\" -> \"eu-west-1\" # forces replacement"),
+        "{text}"
+    );
 
     h.log.clear();
-    let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&moved)).await;
+    let report = h
+        .runtime
+        .reconcile(&ctx(), std::slice::from_ref(&moved))
+        .await;
     assert_state(&report, State::Error);
     let message = &row(&report).message;
-    assert!(message.contains("requires replacement: region \"us-east-1\" -> \"eu-west-1\""), "{message}");
-    assert!(h.log.mutating().is_empty(), "a replacement must never be carried out: {:?}", h.log.mutating());
+    assert!(
+        message.contains("requires replacement: region \"us-east-1\" -> \"eu-west-1\""),
+        "{message}"
+    );
+    assert!(
+        h.log.mutating().is_empty(),
+        "a replacement must never be carried out: {:?}",
+        h.log.mutating()
+    );
     assert!(!versioning(&h, &bucket).await);
 }
 
@@ -176,19 +263,44 @@ async fn foreign_bucket_is_a_conflict_and_never_touched() {
     let h = harness().await;
     let bucket = unique_name("foreign");
     let other = owner("someone-else");
-    create_directly(&h, &bucket, &[(TAG_OWNER_UID, &other.uid), (TAG_OWNER, "other/someone-else")]).await;
+    create_directly(
+        &h,
+        &bucket,
+        &[
+            (TAG_OWNER_UID, &other.uid),
+            (TAG_OWNER, "other/someone-else"),
+        ],
+    )
+    .await;
     let me = owner("web");
     // Even adopt: true does not take a bucket that carries another owner's tags.
-    let d = decl("s3", json!({"bucket": bucket, "versioning": true, "adopt": true}), &me);
+    let d = decl(
+        "s3",
+        json!({"bucket": bucket, "versioning": true, "adopt": true}),
+        &me,
+    );
 
     h.log.clear();
     let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await;
     assert_state(&report, State::Conflict);
-    assert!(row(&report).message.contains("belongs to other/someone-else"), "{:?}", row(&report));
+    assert!(
+        row(&report)
+            .message
+            .contains("belongs to other/someone-else"),
+        "{:?}",
+        row(&report)
+    );
     let deleted = h.runtime.delete_all(&ctx(), std::slice::from_ref(&d)).await;
     assert_state(&deleted, State::Conflict);
-    assert!(row(&deleted).message.starts_with("not deleted"), "{:?}", row(&deleted));
-    assert!(deleted.delete_finished(), "a conflict must not hold the finalizer forever");
+    assert!(
+        row(&deleted).message.starts_with("not deleted"),
+        "{:?}",
+        row(&deleted)
+    );
+    assert!(
+        deleted.delete_finished(),
+        "a conflict must not hold the finalizer forever"
+    );
     assert!(h.log.mutating().is_empty(), "{:?}", h.log.mutating());
     assert!(exists(&h, &bucket).await);
     assert_eq!(tags(&h, &bucket).await.get(TAG_OWNER_UID), Some(&other.uid));
@@ -203,21 +315,43 @@ async fn unowned_bucket_needs_adopt() {
 
     h.log.clear();
     let not_adopted = decl("s3", json!({"bucket": bucket}), &me);
-    let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&not_adopted)).await;
+    let report = h
+        .runtime
+        .reconcile(&ctx(), std::slice::from_ref(&not_adopted))
+        .await;
     assert_state(&report, State::Conflict);
-    assert!(row(&report).message.contains("set adopt: true"), "{:?}", row(&report));
+    assert!(
+        row(&report).message.contains("set adopt: true"),
+        "{:?}",
+        row(&report)
+    );
     assert!(h.log.mutating().is_empty());
 
     let adopted = decl("s3", json!({"bucket": bucket, "adopt": true}), &me);
-    let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&adopted)).await;
+    let report = h
+        .runtime
+        .reconcile(&ctx(), std::slice::from_ref(&adopted))
+        .await;
     assert_state(&report, State::Ready);
-    assert_eq!(mutating_ops(&h.log), ["PutBucketTagging", "PutPublicAccessBlock"]);
+    assert_eq!(
+        mutating_ops(&h.log),
+        ["PutBucketTagging", "PutPublicAccessBlock"]
+    );
     let t = tags(&h, &bucket).await;
     assert_eq!(t.get(TAG_OWNER_UID), Some(&me.uid));
-    assert_eq!(t.get("keep").map(String::as_str), Some("me"), "undeclared tags are kept when tags are not declared");
+    assert_eq!(
+        t.get("keep").map(String::as_str),
+        Some("me"),
+        "undeclared tags are kept when tags are not declared"
+    );
 
     h.log.clear();
-    assert_state(&h.runtime.reconcile(&ctx(), std::slice::from_ref(&adopted)).await, State::Ready);
+    assert_state(
+        &h.runtime
+            .reconcile(&ctx(), std::slice::from_ref(&adopted))
+            .await,
+        State::Ready,
+    );
     assert!(h.log.mutating().is_empty(), "{:?}", h.log.mutating());
 }
 
@@ -227,18 +361,41 @@ async fn observe_only_reads_and_never_writes() {
     let bucket = unique_name("observed");
     create_directly(&h, &bucket, &[]).await;
     let me = owner("web");
-    let d = decl("s3", json!({"bucket": bucket, "versioning": true, "managementPolicy": "Observe"}), &me);
-    let missing = decl("s3", json!({"bucket": unique_name("absent"), "managementPolicy": "Observe"}), &me);
+    let d = decl(
+        "s3",
+        json!({"bucket": bucket, "versioning": true, "managementPolicy": "Observe"}),
+        &me,
+    );
+    let missing = decl(
+        "s3",
+        json!({"bucket": unique_name("absent"), "managementPolicy": "Observe"}),
+        &me,
+    );
 
     h.log.clear();
-    let report = h.runtime.reconcile(&ctx(), &[d.clone(), missing.clone()]).await;
+    let report = h
+        .runtime
+        .reconcile(&ctx(), &[d.clone(), missing.clone()])
+        .await;
     assert_eq!(report.rows[0].state, State::Ready, "{:?}", report.rows[0]);
-    assert!(report.rows[0].message.contains("drift not corrected"), "{:?}", report.rows[0]);
+    assert!(
+        report.rows[0].message.contains("drift not corrected"),
+        "{:?}",
+        report.rows[0]
+    );
     assert_eq!(report.rows[1].state, State::Error, "{:?}", report.rows[1]);
-    assert!(report.rows[1].message.contains("does not exist"), "{:?}", report.rows[1]);
+    assert!(
+        report.rows[1].message.contains("does not exist"),
+        "{:?}",
+        report.rows[1]
+    );
 
     let deleted = h.runtime.delete_all(&ctx(), &[d, missing.clone()]).await;
-    assert!(deleted.rows.iter().all(|r| r.state == State::Orphaned), "{:?}", deleted.rows);
+    assert!(
+        deleted.rows.iter().all(|r| r.state == State::Orphaned),
+        "{:?}",
+        deleted.rows
+    );
     assert!(h.log.mutating().is_empty(), "{:?}", h.log.mutating());
     assert!(exists(&h, &bucket).await);
     assert!(!exists(&h, &missing.name).await);
@@ -250,8 +407,15 @@ async fn orphan_policy_leaves_the_bucket() {
     let h = harness().await;
     let bucket = unique_name("orphan");
     let me = owner("web");
-    let d = decl("s3", json!({"bucket": bucket, "deletionPolicy": "Orphan"}), &me);
-    assert_state(&h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await, State::Ready);
+    let d = decl(
+        "s3",
+        json!({"bucket": bucket, "deletionPolicy": "Orphan"}),
+        &me,
+    );
+    assert_state(
+        &h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await,
+        State::Ready,
+    );
 
     h.log.clear();
     let report = h.runtime.delete_all(&ctx(), std::slice::from_ref(&d)).await;
@@ -279,24 +443,50 @@ async fn non_empty_bucket_is_deleted_only_with_force_destroy() {
     let bucket = unique_name("full");
     let me = owner("web");
     let d = decl("s3", json!({"bucket": bucket, "versioning": true}), &me);
-    assert_state(&h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await, State::Ready);
+    assert_state(
+        &h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await,
+        State::Ready,
+    );
     for body in ["one", "two"] {
-        h.s3.put_object().bucket(&bucket).key("k").body(ByteStream::from_static(body.as_bytes())).send().await.unwrap();
+        h.s3.put_object()
+            .bucket(&bucket)
+            .key("k")
+            .body(ByteStream::from_static(body.as_bytes()))
+            .send()
+            .await
+            .unwrap();
     }
-    h.s3.put_object().bucket(&bucket).key("other").body(ByteStream::from_static(b"x")).send().await.unwrap();
+    h.s3.put_object()
+        .bucket(&bucket)
+        .key("other")
+        .body(ByteStream::from_static(b"x"))
+        .send()
+        .await
+        .unwrap();
 
     h.log.clear();
     let report = h.runtime.delete_all(&ctx(), std::slice::from_ref(&d)).await;
     assert_state(&report, State::Deleting);
     let message = &row(&report).message;
-    assert!(message.contains("not empty (3 objects or versions)") && message.contains("forceDestroy: true"), "{message}");
+    assert!(
+        message.contains("not empty (3 objects or versions)")
+            && message.contains("forceDestroy: true"),
+        "{message}"
+    );
     assert!(!report.delete_finished());
     assert!(report.requeue_after.is_some());
     assert!(h.log.mutating().is_empty());
     assert!(exists(&h, &bucket).await);
 
-    let forced = decl("s3", json!({"bucket": bucket, "versioning": true, "forceDestroy": true}), &me);
-    let report = h.runtime.delete_all(&ctx(), std::slice::from_ref(&forced)).await;
+    let forced = decl(
+        "s3",
+        json!({"bucket": bucket, "versioning": true, "forceDestroy": true}),
+        &me,
+    );
+    let report = h
+        .runtime
+        .delete_all(&ctx(), std::slice::from_ref(&forced))
+        .await;
     assert_state(&report, State::Deleted);
     assert_eq!(mutating_ops(&h.log), ["DeleteObjects", "DeleteBucket"]);
     assert!(!exists(&h, &bucket).await);
@@ -307,7 +497,10 @@ async fn create_and_delete_round_trip() {
     let h = harness().await;
     let bucket = unique_name("trip");
     let d = decl("s3", json!({"bucket": bucket}), &owner("web"));
-    assert_state(&h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await, State::Ready);
+    assert_state(
+        &h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await,
+        State::Ready,
+    );
     let report = h.runtime.delete_all(&ctx(), std::slice::from_ref(&d)).await;
     assert_state(&report, State::Deleted);
     assert!(!exists(&h, &bucket).await);
@@ -318,8 +511,15 @@ async fn a_failing_declaration_does_not_stop_the_others() {
     let h = harness().await;
     let me = owner("web");
     let good = decl("s3", json!({"bucket": unique_name("good")}), &me);
-    let secretless = decl("s3", json!({"bucket": unique_name("creds"), "credentials": {"secretName": "absent"}}), &me);
-    let report = h.runtime.reconcile(&ctx(), &[secretless.clone(), good.clone()]).await;
+    let secretless = decl(
+        "s3",
+        json!({"bucket": unique_name("creds"), "credentials": {"secretName": "absent"}}),
+        &me,
+    );
+    let report = h
+        .runtime
+        .reconcile(&ctx(), &[secretless.clone(), good.clone()])
+        .await;
     assert_eq!(report.rows[0].state, State::Error);
     assert_eq!(report.rows[0].message, "Secret shop/absent: not found");
     assert_eq!(report.rows[1].state, State::Ready, "{:?}", report.rows[1]);

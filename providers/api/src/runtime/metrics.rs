@@ -27,9 +27,18 @@ impl Operation {
 /// Receives runtime measurements. Every method has an empty default.
 pub trait RuntimeMetrics: Send + Sync {
     /// One provider operation finished (`ok` false when it returned an error).
-    fn operation(&self, _provider: &str, _kind: &str, _op: Operation, _ok: bool, _elapsed: Duration) {}
+    fn operation(
+        &self,
+        _provider: &str,
+        _kind: &str,
+        _op: Operation,
+        _ok: bool,
+        _elapsed: Duration,
+    ) {
+    }
     /// A retryable error is retried after `delay`.
-    fn retry(&self, _provider: &str, _kind: &str, _op: Operation, _attempt: u32, _delay: Duration) {}
+    fn retry(&self, _provider: &str, _kind: &str, _op: Operation, _attempt: u32, _delay: Duration) {
+    }
     /// The rate limiter made an operation wait.
     fn throttled(&self, _provider: &str, _waited: Duration) {}
     /// Mutating external calls made by an apply or delete.

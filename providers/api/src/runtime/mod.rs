@@ -84,7 +84,8 @@ impl RunReport {
     fn push_error(&mut self, decl: &Declaration, e: ProviderError) {
         let e = decl.err(e);
         let requeue = e.retryable().then_some(ERROR_REQUEUE);
-        let row = StatusRow::from_outcome(decl, &Outcome::new(State::Error).message(e.short_message()));
+        let row =
+            StatusRow::from_outcome(decl, &Outcome::new(State::Error).message(e.short_message()));
         self.push(row, requeue, 0);
         self.errors.push(e);
     }
@@ -93,14 +94,23 @@ impl RunReport {
 impl ProviderRuntime {
     /// A runtime with no providers, the default retry policy and no metrics.
     pub fn new() -> Self {
-        Self { providers: BTreeMap::new(), retry: RetryPolicy::default(), metrics: Arc::new(NoMetrics) }
+        Self {
+            providers: BTreeMap::new(),
+            retry: RetryPolicy::default(),
+            metrics: Arc::new(NoMetrics),
+        }
     }
 
     /// Register `provider` under its name with its own rate limit (explicit, compile-time
     /// registration: the agent lists its providers).
     pub fn register(&mut self, provider: Arc<dyn Provider>, limit: RateLimit) -> &mut Self {
-        self.providers
-            .insert(provider.name().to_string(), Registered { provider, limiter: TokenBucket::new(limit) });
+        self.providers.insert(
+            provider.name().to_string(),
+            Registered {
+                provider,
+                limiter: TokenBucket::new(limit),
+            },
+        );
         self
     }
 
@@ -185,30 +195,52 @@ impl ProviderRuntime {
         report
     }
 
-    async fn reconcile_one(&self, ctx: &ProviderContext, decl: &Declaration) -> Result<Outcome, ProviderError> {
+    async fn reconcile_one(
+        &self,
+        ctx: &ProviderContext,
+        decl: &Declaration,
+    ) -> Result<Outcome, ProviderError> {
         let reg = self.registered(decl)?;
         let obs = self.observe(ctx, reg, decl).await?;
         let plan = reg.provider.diff(decl, &obs);
         tracing::debug!(plan = %plan.summary(), "planned");
         let outcome = self
-            .retrying(ctx, reg, decl, Operation::Apply, || reg.provider.apply(ctx, decl, &obs, &plan))
+            .retrying(ctx, reg, decl, Operation::Apply, || {
+                reg.provider.apply(ctx, decl, &obs, &plan)
+            })
             .await?;
-        self.metrics.mutations(&decl.provider, &decl.kind, outcome.mutations);
+        self.metrics
+            .mutations(&decl.provider, &decl.kind, outcome.mutations);
         Ok(outcome)
     }
 
-    async fn delete_one(&self, ctx: &ProviderContext, decl: &Declaration) -> Result<Outcome, ProviderError> {
+    async fn delete_one(
+        &self,
+        ctx: &ProviderContext,
+        decl: &Declaration,
+    ) -> Result<Outcome, ProviderError> {
         let reg = self.registered(decl)?;
         let obs = self.observe(ctx, reg, decl).await?;
         let outcome = self
-            .retrying(ctx, reg, decl, Operation::Delete, || reg.provider.delete(ctx, decl, &obs))
+            .retrying(ctx, reg, decl, Operation::Delete, || {
+                reg.provider.delete(ctx, decl, &obs)
+            })
             .await?;
-        self.metrics.mutations(&decl.provider, &decl.kind, outcome.mutations);
+        self.metrics
+            .mutations(&decl.provider, &decl.kind, outcome.mutations);
         Ok(outcome)
     }
 
-    async fn observe(&self, ctx: &ProviderContext, reg: &Registered, decl: &Declaration) -> Result<Observation, ProviderError> {
-        self.retrying(ctx, reg, decl, Operation::Observe, || reg.provider.observe(ctx, decl)).await
+    async fn observe(
+        &self,
+        ctx: &ProviderContext,
+        reg: &Registered,
+        decl: &Declaration,
+    ) -> Result<Observation, ProviderError> {
+        self.retrying(ctx, reg, decl, Operation::Observe, || {
+            reg.provider.observe(ctx, decl)
+        })
+        .await
     }
 
     fn registered(&self, decl: &Declaration) -> Result<&Registered, ProviderError> {
@@ -243,12 +275,19 @@ impl ProviderRuntime {
                 r = op() => r,
                 () = ctx.cancel.cancelled() => Err(ProviderError::new(Cause::Cancelled)),
             };
-            self.metrics.operation(&decl.provider, &decl.kind, which, result.is_ok(), started.elapsed());
+            self.metrics.operation(
+                &decl.provider,
+                &decl.kind,
+                which,
+                result.is_ok(),
+                started.elapsed(),
+            );
             match result {
                 Err(e) if e.retryable() && attempt < self.retry.max_attempts => {
                     let delay = self.retry.delay(attempt);
                     tracing::info!(error = %e, attempt, ?delay, "retrying");
-                    self.metrics.retry(&decl.provider, &decl.kind, which, attempt, delay);
+                    self.metrics
+                        .retry(&decl.provider, &decl.kind, which, attempt, delay);
                     tokio::select! {
                         () = tokio::time::sleep(delay) => {}
                         () = ctx.cancel.cancelled() => return Err(decl.err(ProviderError::new(Cause::Cancelled))),

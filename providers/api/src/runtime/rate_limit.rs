@@ -17,7 +17,10 @@ pub struct RateLimit {
 impl Default for RateLimit {
     /// 20 operations per second, bursts of 40: well under AWS's control-plane limits.
     fn default() -> Self {
-        Self { per_second: 20.0, burst: 40 }
+        Self {
+            per_second: 20.0,
+            burst: 40,
+        }
     }
 }
 
@@ -31,8 +34,14 @@ pub struct TokenBucket {
 impl TokenBucket {
     /// A full bucket.
     pub fn new(limit: RateLimit) -> Self {
-        let limit = RateLimit { per_second: limit.per_second.max(0.001), burst: limit.burst.max(1) };
-        Self { limit, state: Mutex::new((f64::from(limit.burst), Instant::now())) }
+        let limit = RateLimit {
+            per_second: limit.per_second.max(0.001),
+            burst: limit.burst.max(1),
+        };
+        Self {
+            limit,
+            state: Mutex::new((f64::from(limit.burst), Instant::now())),
+        }
     }
 
     /// Take one token, waiting for it if needed. Returns how long it waited.
@@ -64,7 +73,10 @@ mod tests {
     // and the test does not depend on machine speed.
     #[tokio::test(start_paused = true)]
     async fn burst_then_steady_rate() {
-        let bucket = TokenBucket::new(RateLimit { per_second: 10.0, burst: 3 });
+        let bucket = TokenBucket::new(RateLimit {
+            per_second: 10.0,
+            burst: 3,
+        });
         let start = Instant::now();
         for _ in 0..3 {
             assert_eq!(bucket.acquire().await, Duration::ZERO);
@@ -73,6 +85,9 @@ mod tests {
             bucket.acquire().await;
         }
         let elapsed = start.elapsed();
-        assert!(elapsed >= Duration::from_millis(499) && elapsed <= Duration::from_millis(510), "{elapsed:?}");
+        assert!(
+            elapsed >= Duration::from_millis(499) && elapsed <= Duration::from_millis(510),
+            "{elapsed:?}"
+        );
     }
 }

@@ -17,7 +17,11 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        Self { max_attempts: 4, base_delay: Duration::from_millis(200), max_delay: Duration::from_secs(30) }
+        Self {
+            max_attempts: 4,
+            base_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(30),
+        }
     }
 }
 
@@ -49,11 +53,20 @@ mod tests {
 
     #[test]
     fn delays_grow_stay_bounded_and_vary() {
-        let p = RetryPolicy { max_attempts: 10, base_delay: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let p = RetryPolicy {
+            max_attempts: 10,
+            base_delay: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
         for attempt in 1..=10 {
-            let exp = (Duration::from_millis(100) * 2u32.pow(attempt - 1)).min(Duration::from_secs(1));
+            let exp =
+                (Duration::from_millis(100) * 2u32.pow(attempt - 1)).min(Duration::from_secs(1));
             let d = p.delay(attempt);
-            assert!(d >= exp / 2 && d <= exp, "attempt {attempt}: {d:?} not in {:?}..={exp:?}", exp / 2);
+            assert!(
+                d >= exp / 2 && d <= exp,
+                "attempt {attempt}: {d:?} not in {:?}..={exp:?}",
+                exp / 2
+            );
         }
         let samples: std::collections::BTreeSet<_> = (0..20).map(|_| p.delay(5)).collect();
         assert!(samples.len() > 1, "jitter never varied");

@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use orkestra_provider::{
-    Declaration, KubeReader, Owner, ProviderContext, ProviderRuntime, RateLimit, RetryPolicy, RunReport, State,
-    StatusRow,
+    Declaration, KubeReader, Owner, ProviderContext, ProviderRuntime, RateLimit, RetryPolicy,
+    RunReport, State, StatusRow,
 };
 use orkestra_provider_aws::{AwsProvider, AwsSettings, CallLog};
 use orkestra_testsupport::{unique_name, MotoEnv};
@@ -45,7 +45,14 @@ pub async fn harness() -> Harness {
         max_delay: std::time::Duration::from_secs(1),
     });
     runtime.register(provider.clone(), RateLimit::default());
-    Harness { moto, provider, runtime, log, s3: moto.s3_client().await, rds: moto.rds_client().await }
+    Harness {
+        moto,
+        provider,
+        runtime,
+        log,
+        s3: moto.s3_client().await,
+        rds: moto.rds_client().await,
+    }
 }
 
 /// A CR owner with a fresh uid.
@@ -62,8 +69,13 @@ pub fn owner(name: &str) -> Owner {
 pub fn decl(kind: &str, item: Value, owner: &Owner) -> Declaration {
     let schema = orkestra_provider_aws::schema();
     let kind = schema.kind(kind).expect("kind");
-    Declaration::from_rendered("aws", kind, item.as_object().expect("an object"), owner.clone())
-        .expect("a valid declaration")
+    Declaration::from_rendered(
+        "aws",
+        kind,
+        item.as_object().expect("an object"),
+        owner.clone(),
+    )
+    .expect("a valid declaration")
 }
 
 pub fn ctx() -> ProviderContext {
