@@ -41,8 +41,9 @@ mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
 
 # --- already up? ---------------------------------------------------------------------------
-if [ -f "$dir/env" ] && [ -d "$dir/pids" ]; then
+if [ -d "$dir/pids" ]; then
 	all_alive=1
+	[ -f "$dir/env" ] && [ "$(cat "$dir/components" 2>/dev/null)" = "$only" ] || all_alive=0
 	for f in "$dir"/pids/*; do
 		[ -f "$f" ] || continue
 		[ "$(basename "$f")" = watchdog ] && continue
@@ -52,8 +53,9 @@ if [ -f "$dir/env" ] && [ -d "$dir/pids" ]; then
 		log "already up in $dir"
 		exit 0
 	fi
-	log "$dir has a partly running environment; stopping it first"
+	log "$dir holds a partly started environment or other components; stopping it first"
 	"$here/down.sh" "$dir"
+	mkdir -p "$dir"
 fi
 if [ -n "$(ls -A "$dir" 2>/dev/null)" ] && [ ! -d "$dir/pids" ]; then
 	die "$dir is not empty and was not made by up.sh; use an empty or new directory"
