@@ -176,6 +176,26 @@ impl ProviderRuntime {
         report
     }
 
+    /// [`Self::reconcile`], plus a row for every resource in `previous` (the CR's last
+    /// `status.external`) that is no longer declared, typically because its name changed. Such a
+    /// resource is never deleted silently: its row stays, Orphaned, saying that a name change
+    /// needs a replacement orkestra does not make by itself.
+    pub async fn reconcile_tracking(
+        &self,
+        ctx: &ProviderContext,
+        decls: &[Declaration],
+        previous: &[StatusRow],
+    ) -> RunReport {
+        let mut report = self.reconcile(ctx, decls).await;
+        for row in stale_rows(decls, previous) {
+            // Keep the row while the resource still exists (or cannot be looked at).
+            if self.still_exists(ctx, &row).await != Some(false) {
+                report.rows.push(row);
+            }
+        }
+        report
+    }
+
     /// Delete (or orphan) every declaration, in reverse declared order, collecting errors per
     /// resource. Call again while [`RunReport::delete_finished`] is false.
     pub async fn delete_all(&self, ctx: &ProviderContext, decls: &[Declaration]) -> RunReport {
@@ -193,6 +213,29 @@ impl ProviderRuntime {
         }
         report.rows.reverse();
         report
+    }
+
+    /// Whether the resource of a stale row still exists (None: cannot tell).
+    async fn still_exists(&self, ctx: &ProviderContext, row: &StatusRow) -> Option<bool> {
+        let reg = self.providers.get(&row.provider)?;
+        let schema = reg.provider.schema();
+        let kind = schema.kind(&row.kind)?;
+        let mut fields = serde_json::Map::new();
+        fields.insert(
+            kind.name_field.to_string(),
+            serde_json::Value::String(row.name.clone()),
+        );
+        let decl = Declaration {
+            provider: row.provider.clone(),
+            kind: row.kind.clone(),
+            name: row.name.clone(),
+            fields,
+            deletion_policy: crate::DeletionPolicy::Orphan,
+            management_policy: crate::ManagementPolicy::Observe,
+            adopt: false,
+            owner: crate::Owner::default(),
+        };
+        self.observe(ctx, reg, &decl).await.ok().map(|o| o.exists)
     }
 
     async fn reconcile_one(
@@ -299,3 +342,44 @@ impl ProviderRuntime {
         }
     }
 }
+
+/// Rows of `previous` whose resource is no longer declared and was not already gone or left
+/// alone, turned into Orphaned rows that say why.
+pub fn stale_rows(decls: &[Declaration], previous: &[StatusRow]) -> Vec<StatusRow> {
+    let declared = |r: &StatusRow| {
+        decls
+            .iter()
+            .any(|d| d.provider == r.provider && d.kind == r.kind && d.name == r.name)
+    };
+    previous
+        .iter()
+        .filter(|r| !declared(r))
+        .filter(|r| !matches!(r.state, State::Deleted | State::Conflict))
+        .map(|r| {
+            let renamed_to: Vec<&str> = decls
+                .iter()
+                .filter(|d| d.provider == r.provider && d.kind == r.kind)
+                .filter(|d| !previous.iter().any(|p| p.kind == d.kind && p.name == d.name))
+                .map(|d| d.name.as_str())
+                .collect();
+            let hint = match renamed_to.as_slice() {
+                [] => String::new(),
+                names => format!(" (renamed to {}?)", names.join(", ")),
+            };
+            StatusRow {
+                state: State::Orphaned,
+                message: format!(
+                    "{STALE_PREFIX}{hint}: left in place; a name change requires replacement, which orkestra never does by itself (delete it by hand, or declare it again)"
+                ),
+                last_sync_time: crate::status::now_rfc3339(),
+                ..r.clone()
+            }
+        })
+        .collect()
+}
+
+/// Start of the message of a row whose resource is no longer declared.
+pub const STALE_PREFIX: &str = "no longer declared";
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,277 @@
+//! Runtime behaviour with an in-process test provider (a test double of the Provider trait, not of
+//! any cloud API): ordering, error collection, retries, cancellation, requeue, stale rows.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use serde_json::{json, Map};
+
+use super::*;
+use crate::plan::Action;
+use crate::schema::{FieldSchema, FieldType, KindSchema, ProviderSchema};
+use crate::{KubeReader, Owner};
+
+/// Records calls; `fail_times[name]` retryable failures of observe before it succeeds;
+/// names starting with "bad" fail for good; names starting with "slow" report Creating.
+#[derive(Default)]
+struct TestProvider {
+    calls: Mutex<Vec<String>>,
+    fail_times: BTreeMap<String, u32>,
+    attempts: AtomicU32,
+    existing: Vec<String>,
+}
+
+#[async_trait]
+impl Provider for TestProvider {
+    fn name(&self) -> &'static str {
+        "test"
+    }
+    fn schema(&self) -> ProviderSchema {
+        ProviderSchema {
+            name: "test",
+            kinds: vec![KindSchema {
+                name: "thing",
+                name_field: "name",
+                fields: vec![FieldSchema::new("name", FieldType::String).required()],
+            }],
+        }
+    }
+    async fn observe(
+        &self,
+        _: &ProviderContext,
+        d: &Declaration,
+    ) -> Result<Observation, ProviderError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("observe {}", d.name));
+        let n = self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.fail_times.get(&d.name).is_some_and(|&t| n < t) {
+            return Err(ProviderError::api(
+                "Look",
+                Some("Throttling".into()),
+                "slow down",
+                true,
+            ));
+        }
+        if d.name.starts_with("bad") {
+            return Err(ProviderError::api(
+                "Look",
+                Some("AccessDenied".into()),
+                "no",
+                false,
+            ));
+        }
+        Ok(Observation {
+            exists: self.existing.contains(&d.name),
+            ..Observation::default()
+        })
+    }
+    fn diff(&self, d: &Declaration, obs: &Observation) -> Plan {
+        Plan::new(
+            "test",
+            "thing",
+            &d.name,
+            if obs.exists {
+                Action::Noop
+            } else {
+                Action::Create
+            },
+        )
+    }
+    async fn apply(
+        &self,
+        _: &ProviderContext,
+        d: &Declaration,
+        _: &Observation,
+        _: &Plan,
+    ) -> Result<Outcome, ProviderError> {
+        self.calls.lock().unwrap().push(format!("apply {}", d.name));
+        Ok(if d.name.starts_with("slow") {
+            Outcome::new(State::Creating).requeue(Duration::from_secs(30))
+        } else {
+            Outcome::new(State::Ready)
+                .requeue(Duration::from_secs(600))
+                .mutations(1)
+        })
+    }
+    async fn delete(
+        &self,
+        _: &ProviderContext,
+        d: &Declaration,
+        _: &Observation,
+    ) -> Result<Outcome, ProviderError> {
+        self.calls
+            .lock()
+            .unwrap()
+            .push(format!("delete {}", d.name));
+        Ok(Outcome::new(State::Deleted))
+    }
+}
+
+fn decl(name: &str) -> Declaration {
+    Declaration {
+        provider: "test".into(),
+        kind: "thing".into(),
+        name: name.into(),
+        fields: Map::new(),
+        deletion_policy: Default::default(),
+        management_policy: Default::default(),
+        adopt: false,
+        owner: Owner::default(),
+    }
+}
+
+fn ctx() -> ProviderContext {
+    ProviderContext::new("t", json!({}), KubeReader::empty())
+}
+
+fn runtime(p: TestProvider) -> (ProviderRuntime, Arc<TestProvider>) {
+    let p = Arc::new(p);
+    let mut rt = ProviderRuntime::new().with_retry(RetryPolicy {
+        max_attempts: 3,
+        base_delay: Duration::from_millis(100),
+        max_delay: Duration::from_secs(1),
+    });
+    rt.register(p.clone(), RateLimit::default());
+    (rt, p)
+}
+
+#[tokio::test]
+async fn reconciles_in_order_and_deletes_in_reverse() {
+    let (rt, p) = runtime(TestProvider::default());
+    let decls = [decl("a"), decl("b"), decl("c")];
+    let report = rt.reconcile(&ctx(), &decls).await;
+    assert!(report.all_ready());
+    assert_eq!(report.mutations, 3);
+    let report = rt.delete_all(&ctx(), &decls).await;
+    assert!(report.delete_finished());
+    let names: Vec<&str> = report.rows.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"], "rows stay in declaration order");
+    let calls = p.calls.lock().unwrap().clone();
+    assert_eq!(
+        calls,
+        [
+            "observe a",
+            "apply a",
+            "observe b",
+            "apply b",
+            "observe c",
+            "apply c",
+            "observe c",
+            "delete c",
+            "observe b",
+            "delete b",
+            "observe a",
+            "delete a"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn errors_are_collected_per_resource_and_others_continue() {
+    let (rt, _) = runtime(TestProvider::default());
+    let mut unknown = decl("x");
+    unknown.provider = "gcp".into();
+    let report = rt
+        .reconcile(&ctx(), &[decl("bad1"), unknown, decl("ok"), decl("slow")])
+        .await;
+    let states: Vec<State> = report.rows.iter().map(|r| r.state).collect();
+    assert_eq!(
+        states,
+        [State::Error, State::Error, State::Ready, State::Creating]
+    );
+    assert_eq!(report.rows[0].message, "Look failed: AccessDenied: no");
+    assert_eq!(
+        report.rows[1].message,
+        "no provider is registered under this name"
+    );
+    assert_eq!(report.errors.len(), 2);
+    assert_eq!(
+        report.errors[0].to_string(),
+        "test.thing \"bad1\": Look failed: AccessDenied: no"
+    );
+    // Smallest requeue wins: "slow" asks for 30s; non-retryable errors ask for none.
+    assert_eq!(report.requeue_after, Some(Duration::from_secs(30)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn retryable_errors_are_retried_with_backoff() {
+    let p = TestProvider {
+        fail_times: BTreeMap::from([("a".to_string(), 2)]),
+        ..Default::default()
+    };
+    let (rt, p) = runtime(p);
+    let start = tokio::time::Instant::now();
+    let report = rt.reconcile(&ctx(), &[decl("a")]).await;
+    assert!(report.all_ready(), "{report:?}");
+    assert_eq!(p.attempts.load(Ordering::SeqCst), 3);
+    // Two backoffs: 50..=100ms then 100..=200ms (paused clock: exact, not machine-dependent).
+    let waited = start.elapsed();
+    assert!(
+        waited >= Duration::from_millis(150) && waited <= Duration::from_millis(300),
+        "{waited:?}"
+    );
+}
+
+#[tokio::test(start_paused = true)]
+async fn retries_give_up_after_max_attempts_with_a_retryable_error_row() {
+    let p = TestProvider {
+        fail_times: BTreeMap::from([("a".to_string(), 10)]),
+        ..Default::default()
+    };
+    let (rt, p) = runtime(p);
+    let report = rt.reconcile(&ctx(), &[decl("a")]).await;
+    assert_eq!(report.rows[0].state, State::Error);
+    assert_eq!(p.attempts.load(Ordering::SeqCst), 3);
+    assert!(report.errors[0].retryable());
+    assert_eq!(report.requeue_after, Some(ERROR_REQUEUE));
+}
+
+#[tokio::test]
+async fn cancellation_stops_before_calling_the_provider() {
+    let (rt, p) = runtime(TestProvider::default());
+    let ctx = ctx();
+    ctx.cancel.cancel();
+    let report = rt.reconcile(&ctx, &[decl("a")]).await;
+    assert_eq!(report.rows[0].state, State::Error);
+    assert_eq!(report.rows[0].message, "cancelled");
+    assert!(p.calls.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_renamed_resource_keeps_an_orphaned_row_while_it_exists() {
+    let p = TestProvider {
+        existing: vec!["old".into()],
+        ..Default::default()
+    };
+    let (rt, _) = runtime(p);
+    let old_row = |name: &str| StatusRow {
+        provider: "test".into(),
+        kind: "thing".into(),
+        name: name.into(),
+        id: Some(format!("id-{name}")),
+        state: State::Ready,
+        message: String::new(),
+        last_sync_time: String::new(),
+        outputs: Map::new(),
+    };
+    let previous = [old_row("old"), old_row("gone")];
+    let report = rt
+        .reconcile_tracking(&ctx(), &[decl("new")], &previous)
+        .await;
+    let rows: Vec<(&str, State)> = report
+        .rows
+        .iter()
+        .map(|r| (r.name.as_str(), r.state))
+        .collect();
+    assert_eq!(
+        rows,
+        [("new", State::Ready), ("old", State::Orphaned)],
+        "a resource already gone loses its row"
+    );
+    assert!(report.rows[1].message.starts_with("no longer declared (renamed to new?): left in place; a name change requires replacement"), "{}", report.rows[1].message);
+    assert_eq!(report.rows[1].id.as_deref(), Some("id-old"));
+}
