@@ -1,0 +1,187 @@
+//! A CR's Kubernetes children: created when missing (onCreate) or server-side applied every cycle
+//! (onReconcile / `reconcile: true`), skipping writes that would change nothing.
+
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use orkestra_engine::Child;
+use serde_json::{Map, Value};
+use sha2::Digest as _;
+
+use crate::context::AgentContext;
+use crate::discovery::ResolvedApi;
+use crate::error::{is_status, Error, KubeContext};
+
+/// The field manager for children (server-side apply).
+pub const FIELD_MANAGER: &str = "orkestra-agent";
+/// Annotation holding a hash of what was last applied: a changed Katalog or CR changes it, so a
+/// field dropped from the desired object is noticed (and removed by apply) even though the live
+/// object still "contains" everything desired.
+pub const APPLIED_HASH: &str = "orkestra.orkspace.io/applied-hash";
+
+/// What happened to one child this cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// It did not exist and was created.
+    Created,
+    /// It differed and was server-side applied.
+    Updated,
+    /// Nothing to do.
+    Unchanged,
+}
+
+/// One child after a sync.
+#[derive(Debug, Clone)]
+pub struct Synced {
+    /// `deployments`, `services`, ... (the Katalog block it came from).
+    pub block: String,
+    /// Kind.
+    pub kind: String,
+    /// `namespace/name` or `name`.
+    pub name: String,
+    /// The live object (after the write, when there was one).
+    pub live: Value,
+    /// What was done.
+    pub change: Change,
+}
+
+/// The Katalog block key of a child from its source path (`...onCreate.deployments[0]` → `deployments`).
+pub fn block_of(source: &str) -> String {
+    let last = source.rsplit('.').next().unwrap_or(source);
+    last.split('[').next().unwrap_or(last).to_string()
+}
+
+/// The API of a child, in its namespace when namespaced.
+pub fn api_for(client: &kube::Client, r: &ResolvedApi, namespace: Option<&str>) -> Api<DynamicObject> {
+    match (r.namespaced, namespace) {
+        (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &r.resource),
+        (true, None) => Api::default_namespaced_with(client.clone(), &r.resource),
+        (false, _) => Api::all_with(client.clone(), &r.resource),
+    }
+}
+
+/// Create or apply every child, in Katalog order. Stops at the first failure, naming the child.
+pub async fn sync(ctx: &AgentContext, cr_namespace: Option<&str>, children: &[Child]) -> Result<Vec<Synced>, Error> {
+    let mut out = Vec::with_capacity(children.len());
+    for child in children {
+        out.push(sync_one(ctx, cr_namespace, child).await?);
+    }
+    Ok(out)
+}
+
+async fn sync_one(ctx: &AgentContext, cr_namespace: Option<&str>, child: &Child) -> Result<Synced, Error> {
+    let resolved = ctx.apis.resolve(&child.api_version, &child.kind).await?;
+    let namespace = child.namespace.as_deref().or(cr_namespace);
+    let api = api_for(&ctx.client, &resolved, namespace);
+    let shown = match (resolved.namespaced, namespace) {
+        (true, Some(ns)) => format!("{ns}/{}", child.name),
+        _ => child.name.clone(),
+    };
+    let what = format!("{} {shown}", child.kind);
+    let mut desired = child.object.clone();
+    if resolved.namespaced {
+        if let (Some(ns), Some(meta)) = (namespace, desired.get_mut("metadata").and_then(Value::as_object_mut)) {
+            meta.entry("namespace").or_insert_with(|| Value::String(ns.to_string()));
+        }
+    }
+    let live = api.get_opt(&child.name).await.ctx(|| format!("reading {what}"))?;
+    let synced = |live: Value, change| Synced {
+        block: block_of(&child.source),
+        kind: child.kind.clone(),
+        name: shown.clone(),
+        live,
+        change,
+    };
+    if !child.enforce {
+        if let Some(live) = live {
+            return Ok(synced(to_json(&live), Change::Unchanged));
+        }
+        let obj: DynamicObject = serde_json::from_value(desired)
+            .map_err(|e| Error::Invalid { what: what.clone(), message: e.to_string() })?;
+        return match api.create(&PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() }, &obj).await {
+            Ok(created) => Ok(synced(to_json(&created), Change::Created)),
+            Err(e) if is_status(&e, 409) => {
+                let live = api.get(&child.name).await.ctx(|| format!("reading {what}"))?;
+                Ok(synced(to_json(&live), Change::Unchanged))
+            }
+            Err(source) => Err(Error::Kube { context: format!("creating {what}"), source }),
+        };
+    }
+    stamp_hash(&mut desired);
+    if let Some(live) = &live {
+        let live = to_json(live);
+        if contains(&live, &desired) {
+            return Ok(synced(live, Change::Unchanged));
+        }
+    }
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    let applied = api
+        .patch(&child.name, &params, &Patch::Apply(&desired))
+        .await
+        .ctx(|| format!("applying {what}"))?;
+    let change = if live.is_some() { Change::Updated } else { Change::Created };
+    Ok(synced(to_json(&applied), change))
+}
+
+fn to_json(o: &DynamicObject) -> Value {
+    serde_json::to_value(o).unwrap_or(Value::Null)
+}
+
+/// Put the hash of `desired` (without the hash itself) into its annotations.
+fn stamp_hash(desired: &mut Value) {
+    let digest = sha2::Sha256::digest(desired.to_string().as_bytes());
+    let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    if let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
+        let ann = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
+        if let Some(a) = ann.as_object_mut() {
+            a.insert(APPLIED_HASH.into(), Value::String(hash));
+        }
+    }
+}
+
+/// Whether `live` already has every field of `desired` with the same value (the server may add
+/// defaults and other managers' fields). Lists must match element by element.
+pub fn contains(live: &Value, desired: &Value) -> bool {
+    match (live, desired) {
+        (Value::Object(l), Value::Object(d)) => d.iter().all(|(k, dv)| match l.get(k) {
+            Some(lv) => contains(lv, dv),
+            None => dv.is_null(),
+        }),
+        (Value::Array(l), Value::Array(d)) => l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| contains(lv, dv)),
+        (Value::Number(l), Value::Number(d)) => l.as_f64() == d.as_f64(),
+        // An int-or-string field (targetPort) may come back in the other spelling.
+        (Value::Number(l), Value::String(d)) | (Value::String(d), Value::Number(l)) => l.to_string() == *d,
+        (l, d) => l == d,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn live_with_defaults_contains_desired_but_drift_does_not() {
+        let desired = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "a", "image": "x"}]}}}});
+        let live = json!({"spec": {"replicas": 2, "progressDeadlineSeconds": 600,
+            "template": {"spec": {"containers": [{"name": "a", "image": "x", "imagePullPolicy": "IfNotPresent"}]}}}});
+        assert!(contains(&live, &desired));
+        let drifted = json!({"spec": {"replicas": 5, "template": {"spec": {"containers": [{"name": "a", "image": "x"}]}}}});
+        assert!(!contains(&drifted, &desired));
+        let extra = json!({"spec": {"replicas": 2, "template": {"spec": {"containers": [{"name": "a", "image": "x"}, {"name": "b"}]}}}});
+        assert!(!contains(&extra, &desired));
+    }
+
+    #[test]
+    fn block_keys_come_from_the_source_path() {
+        assert_eq!(block_of("spec.crds.website.operatorBox.onCreate.deployments[0]"), "deployments");
+        assert_eq!(block_of("spec.crds[0].operatorBox.onReconcile.configMaps[2]"), "configMaps");
+    }
+
+    #[test]
+    fn the_hash_changes_with_the_object() {
+        let mut a = json!({"metadata": {"name": "x"}, "data": {"k": "1"}});
+        let mut b = json!({"metadata": {"name": "x"}, "data": {"k": "2"}});
+        stamp_hash(&mut a);
+        stamp_hash(&mut b);
+        assert_ne!(a["metadata"]["annotations"][APPLIED_HASH], b["metadata"]["annotations"][APPLIED_HASH]);
+    }
+}

@@ -1,0 +1,303 @@
+//! One kube-runtime controller per CRD entry: its own queue, workers, resync and per-object
+//! backoff. A panic or error in one CR's reconcile is caught here and stays with that CR.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{FutureExt, Stream, StreamExt};
+use kube::api::{Api, ApiResource, DynamicObject};
+use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
+use kube::runtime::reflector::Store;
+use kube::runtime::watcher;
+use orkestra_engine::objects::labels;
+use orkestra_engine::{CrdEntry, Katalog};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::backoff::Backoff;
+use crate::context::AgentContext;
+use crate::discovery::ResolvedApi;
+use crate::error::Error;
+use crate::metrics::CrdLabels;
+use crate::reconcile;
+use crate::status::{self, Body, Ready};
+
+/// First retry of a failed CR after about this long; doubles up to [`MAX_BACKOFF`].
+const BASE_BACKOFF: Duration = Duration::from_secs(1);
+/// Longest wait between retries of a failing CR.
+const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// Longest wait between looks for a CRD that is not installed yet.
+const MAX_CRD_WAIT: Duration = Duration::from_secs(30);
+
+/// What one entry's controller needs in every reconcile.
+#[derive(Debug)]
+pub struct EntryCtx {
+    /// Agent-wide state.
+    pub agent: Arc<AgentContext>,
+    /// The Katalog the entry belongs to.
+    pub katalog: Arc<Katalog>,
+    /// The entry.
+    pub entry: CrdEntry,
+    /// `plural.group` (metrics label).
+    pub crd: String,
+    /// The CR kind's API resource, from discovery.
+    pub api: ApiResource,
+    /// Whether CRs are namespaced.
+    pub namespaced: bool,
+    /// Cancelled when the controller stops (passed on to providers).
+    pub cancel: CancellationToken,
+    /// Shared with the entry's stats.
+    pub stats: Arc<EntryStats>,
+}
+
+/// Where an entry's controller stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Phase {
+    /// Discovering its kinds.
+    Starting,
+    /// The CRD is not served (yet).
+    WaitingForCrd(String),
+    /// Watching and reconciling.
+    Running,
+}
+
+/// Live figures of one entry's controller (for the Katalog's status and metrics).
+#[derive(Debug)]
+pub struct EntryStats {
+    phase: Mutex<Phase>,
+    stores: Mutex<Vec<Store<DynamicObject>>>,
+    /// Per-CR failure counts.
+    pub backoff: Backoff,
+}
+
+impl EntryStats {
+    fn new() -> Self {
+        Self { phase: Mutex::new(Phase::Starting), stores: Mutex::new(Vec::new()), backoff: Backoff::new(BASE_BACKOFF, MAX_BACKOFF) }
+    }
+    fn set(&self, p: Phase) {
+        *self.phase.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = p;
+    }
+    /// The current phase.
+    pub fn phase(&self) -> Phase {
+        self.phase.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+    /// CRs in the controller's cache.
+    pub fn managed(&self) -> usize {
+        self.stores.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().map(|s| s.state().len()).sum()
+    }
+    /// CRs whose last reconcile failed.
+    pub fn failing(&self) -> usize {
+        self.backoff.failing()
+    }
+}
+
+/// A running entry controller; stops when dropped.
+#[derive(Debug)]
+pub struct EntryController {
+    /// The entry's name.
+    pub name: String,
+    /// `apiVersion` of its CRs.
+    pub api_version: String,
+    /// Kind of its CRs.
+    pub kind: String,
+    /// `plural.group` of the CRD.
+    pub crd: String,
+    /// Live figures.
+    pub stats: Arc<EntryStats>,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Drop for EntryController {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+        self.task.abort();
+    }
+}
+
+/// Start the controller of `katalog.entries[index]`.
+pub fn start(agent: Arc<AgentContext>, katalog: Arc<Katalog>, index: usize) -> EntryController {
+    let entry = katalog.entries[index].clone();
+    let stats = Arc::new(EntryStats::new());
+    let cancel = CancellationToken::new();
+    let name = entry.name.clone();
+    let api_version = entry.api.api_version();
+    let kind = entry.api.kind.clone();
+    let crd = entry.api.crd_name();
+    let task = tokio::spawn(run(agent, katalog, entry, stats.clone(), cancel.clone()));
+    EntryController { name, api_version, kind, crd, stats, cancel, task }
+}
+
+/// Decrements the running-controllers gauge however the task ends (including abort).
+struct Running(Arc<AgentContext>);
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.metrics.controllers.dec();
+    }
+}
+
+async fn run(agent: Arc<AgentContext>, katalog: Arc<Katalog>, entry: CrdEntry, stats: Arc<EntryStats>, cancel: CancellationToken) {
+    let crd = entry.api.crd_name();
+    let api_version = entry.api.api_version();
+    let resolved = wait_for_kind(&agent, &api_version, &entry.api.kind, &stats).await;
+    let child_kinds = child_kinds(&agent, &entry).await;
+    let workers = agent.config.workers.unwrap_or(entry.reconciler.workers).max(1);
+    let selector = format!(
+        "{}={},{}={},{}={}",
+        labels::MANAGED_BY,
+        labels::MANAGER,
+        labels::PART_OF,
+        orkestra_engine::objects::label_value(&katalog.name),
+        labels::OWNER_KIND,
+        orkestra_engine::objects::label_value(&entry.api.kind)
+    );
+    let ctx = Arc::new(EntryCtx {
+        agent: agent.clone(),
+        katalog: katalog.clone(),
+        entry: entry.clone(),
+        crd: crd.clone(),
+        api: resolved.resource.clone(),
+        namespaced: resolved.namespaced,
+        cancel,
+        stats: stats.clone(),
+    });
+    let namespaces: Vec<Option<String>> = if resolved.namespaced && !agent.config.namespaces.is_empty() {
+        agent.config.namespaces.iter().cloned().map(Some).collect()
+    } else {
+        vec![None]
+    };
+    let mut streams = Vec::new();
+    for ns in &namespaces {
+        let client = agent.client.clone();
+        let api: Api<DynamicObject> = match ns {
+            Some(ns) => Api::namespaced_with(client.clone(), ns, &resolved.resource),
+            None => Api::all_with(client.clone(), &resolved.resource),
+        };
+        let mut c = Controller::new_with(api, watcher::Config::default(), resolved.resource.clone())
+            .with_config(ControllerConfig::default().concurrency(workers));
+        // Child changes (drift, a Deployment becoming ready) wake the owning CR at once.
+        for ck in &child_kinds {
+            let capi: Api<DynamicObject> = match (ns, ck.namespaced) {
+                (Some(ns), true) => Api::namespaced_with(client.clone(), ns, &ck.resource),
+                _ => Api::all_with(client.clone(), &ck.resource),
+            };
+            c = c.owns_with(capi, ck.resource.clone(), watcher::Config::default().labels(&selector));
+        }
+        c = c.reconcile_all_on(leadership_gained(agent.leadership.subscribe()));
+        stats.stores.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(c.store());
+        streams.push(c.run(guarded, error_policy, ctx.clone()).boxed());
+    }
+    stats.set(Phase::Running);
+    agent.metrics.controllers.inc();
+    let _running = Running(agent.clone());
+    tracing::info!(katalog = %katalog.name, entry = %entry.name, %crd, workers, "controller started");
+    let mut all = futures::stream::select_all(streams);
+    while let Some(item) = all.next().await {
+        match item {
+            Ok((obj, _)) => tracing::trace!(%crd, object = %obj, "reconciled"),
+            Err(e) => tracing::debug!(%crd, error = %e, "controller"),
+        }
+    }
+    tracing::info!(%crd, "controller stream ended");
+}
+
+/// Resolve the CR kind, waiting (with backoff) while its CRD is not served.
+async fn wait_for_kind(agent: &AgentContext, api_version: &str, kind: &str, stats: &EntryStats) -> ResolvedApi {
+    let mut wait = Duration::from_secs(1);
+    loop {
+        match agent.apis.resolve(api_version, kind).await {
+            Ok(r) => return r,
+            Err(e) => {
+                tracing::info!(error = %e, "waiting for the CRD of {kind}.{api_version}");
+                stats.set(Phase::WaitingForCrd(e.to_string()));
+                agent.apis.forget(api_version, kind);
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(MAX_CRD_WAIT);
+            }
+        }
+    }
+}
+
+/// The kinds of the entry's Kubernetes blocks (custom objects are found on resync only).
+async fn child_kinds(agent: &AgentContext, entry: &CrdEntry) -> Vec<ResolvedApi> {
+    let mut seen = std::collections::BTreeSet::new();
+    let mut out = Vec::new();
+    for k in &entry.kube {
+        let Some((api_version, kind)) = k.block.type_meta() else { continue };
+        if !seen.insert((api_version, kind)) {
+            continue;
+        }
+        match agent.apis.resolve(api_version, kind).await {
+            Ok(r) => out.push(r),
+            Err(e) => tracing::warn!(error = %e, "not watching {kind} children; drift is corrected on resync"),
+        }
+    }
+    out
+}
+
+/// A stream that yields once each time this instance becomes the leader.
+fn leadership_gained(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send + 'static {
+    futures::stream::unfold(rx, |mut rx| async move {
+        loop {
+            rx.changed().await.ok()?;
+            if *rx.borrow_and_update() {
+                return Some(((), rx));
+            }
+        }
+    })
+}
+
+/// Reconcile with the guards every CR gets: leadership, panic isolation, metrics, backoff reset.
+async fn guarded(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Action, Error> {
+    if !ctx.agent.is_leader() {
+        // A standby keeps its cache warm and waits; becoming the leader re-reconciles everything.
+        return Ok(Action::await_change());
+    }
+    let key = reconcile::key(&obj);
+    let who = reconcile::label(&obj, &ctx.entry.api.kind);
+    let started = Instant::now();
+    let in_flight = ctx.agent.metrics.in_flight.get_or_create(&CrdLabels { crd: ctx.crd.clone() }).clone();
+    in_flight.inc();
+    let result = AssertUnwindSafe(reconcile::reconcile(obj.clone(), ctx.clone()))
+        .catch_unwind()
+        .await
+        .unwrap_or_else(|panic| Err(Error::Panic { cr: who.clone(), message: panic_message(panic.as_ref()) }));
+    in_flight.dec();
+    let outcome = match &result {
+        Ok(_) => {
+            ctx.stats.backoff.succeeded(&key);
+            "ok"
+        }
+        Err(e) => {
+            tracing::warn!(cr = %who, error = %e, "reconcile failed");
+            if let Error::Panic { .. } = e {
+                record_panic(&ctx, &obj, e).await;
+            }
+            e.reason()
+        }
+    };
+    ctx.agent.metrics.reconciled(&ctx.crd, outcome, started.elapsed());
+    result
+}
+
+async fn record_panic(ctx: &EntryCtx, obj: &DynamicObject, e: &Error) {
+    let api = reconcile::cr_api(ctx, obj);
+    let cr = serde_json::to_value(obj).unwrap_or_default();
+    let s = status::build(&cr, &Ready::no(e.reason(), e.to_string()), Body::from_live(&cr));
+    if let Err(w) = status::write(&api, &cr, s).await {
+        tracing::warn!(error = %w, "could not record the panic on the CR's status");
+    }
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
+}
+
+fn error_policy(obj: Arc<DynamicObject>, _e: &Error, ctx: Arc<EntryCtx>) -> Action {
+    Action::requeue(ctx.stats.backoff.failed(&reconcile::key(&obj)))
+}

@@ -1,0 +1,62 @@
+//! Kubernetes events (events.k8s.io) on CRs and Katalogs. Publishing never fails a reconcile,
+//! and notes never carry object contents (so no Secret value can reach an event).
+
+use kube::api::{ApiResource, DynamicObject};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::Resource;
+
+/// Longest note the Events API accepts (1 kB).
+const MAX_NOTE: usize = 1000;
+
+/// Publishes events as `orkestra-agent`.
+pub struct Events {
+    recorder: Recorder,
+}
+
+impl std::fmt::Debug for Events {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Events").finish_non_exhaustive()
+    }
+}
+
+impl Events {
+    /// A recorder reporting as controller `orkestra-agent`, instance `identity`.
+    pub fn new(client: kube::Client, identity: String) -> Self {
+        let reporter = Reporter { controller: "orkestra-agent".into(), instance: Some(identity) };
+        Self { recorder: Recorder::new(client, reporter) }
+    }
+
+    /// A Normal event on `obj`.
+    pub async fn normal(&self, obj: &DynamicObject, ar: &ApiResource, reason: &str, action: &str, note: String) {
+        self.publish(obj, ar, EventType::Normal, reason, action, note).await;
+    }
+
+    /// A Warning event on `obj`.
+    pub async fn warning(&self, obj: &DynamicObject, ar: &ApiResource, reason: &str, action: &str, note: String) {
+        self.publish(obj, ar, EventType::Warning, reason, action, note).await;
+    }
+
+    async fn publish(
+        &self,
+        obj: &DynamicObject,
+        ar: &ApiResource,
+        type_: EventType,
+        reason: &str,
+        action: &str,
+        mut note: String,
+    ) {
+        if note.len() > MAX_NOTE {
+            let mut cut = MAX_NOTE - 3;
+            while !note.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            note.truncate(cut);
+            note.push_str("...");
+        }
+        let reference = obj.object_ref(ar);
+        let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+        if let Err(e) = self.recorder.publish(&event, &reference).await {
+            tracing::warn!(error = %e, reason, object = ?reference.name, "publishing an event failed");
+        }
+    }
+}

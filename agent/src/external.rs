@@ -1,0 +1,148 @@
+//! A CR's external resources, through the provider runtime: declarations from the rendered
+//! items, one status row per resource.
+
+use std::time::Duration;
+
+use orkestra_engine::External;
+use orkestra_provider::{
+    Declaration, KubeReader, Owner, ProviderContext, ProviderError, RunReport, State, StatusRow,
+};
+use serde_json::Value;
+use tokio_util::sync::CancellationToken;
+
+use crate::context::AgentContext;
+
+/// What the provider runtime reported for one CR.
+#[derive(Debug, Default)]
+pub struct ExternalReport {
+    /// One row per rendered external item, in Katalog order.
+    pub rows: Vec<StatusRow>,
+    /// Errors behind Error rows, for events (messages only, never secret values).
+    pub errors: Vec<String>,
+    /// Come back after this long, if a resource asked.
+    pub requeue_after: Option<Duration>,
+}
+
+impl ExternalReport {
+    /// Every resource is Ready.
+    pub fn all_ready(&self) -> bool {
+        self.rows.iter().all(|r| r.state == State::Ready)
+    }
+    /// Deleting may finish: every resource deleted, orphaned or someone else's.
+    pub fn delete_finished(&self) -> bool {
+        self.rows.iter().all(|r| r.state.delete_finished())
+    }
+}
+
+/// The owner of a CR's external resources.
+pub fn owner_of(cr: &Value, katalog: &str) -> Owner {
+    let s = |p: &str| cr.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    Owner { uid: s("/metadata/uid"), namespace: s("/metadata/namespace"), name: s("/metadata/name"), katalog: katalog.into() }
+}
+
+/// Turn rendered items into declarations; items that cannot become one get an Error row.
+fn declarations(ctx: &AgentContext, items: &[External], owner: &Owner) -> (Vec<Declaration>, Vec<(usize, StatusRow, String)>) {
+    let mut decls = Vec::new();
+    let mut failed = Vec::new();
+    for (i, item) in items.iter().enumerate() {
+        let problem = match ctx.provider_schemas.iter().find(|s| s.name == item.provider) {
+            None => format!("provider {} is not registered in this agent", item.provider),
+            Some(schema) => match schema.kind(&item.kind) {
+                None => format!("provider {} has no kind {}", item.provider, item.kind),
+                Some(kind) => match Declaration::from_rendered(&item.provider, kind, &item.fields, owner.clone()) {
+                    Ok(d) => {
+                        decls.push(d);
+                        continue;
+                    }
+                    Err(e) => e.short_message(),
+                },
+            },
+        };
+        let row = error_row(item, &problem);
+        failed.push((i, row, format!("{} {} {}: {problem}", item.provider, item.kind, item.name)));
+    }
+    (decls, failed)
+}
+
+fn error_row(item: &External, message: &str) -> StatusRow {
+    StatusRow {
+        provider: item.provider.clone(),
+        kind: item.kind.clone(),
+        name: item.name.clone(),
+        id: None,
+        state: State::Error,
+        message: message.to_string(),
+        last_sync_time: orkestra_provider::status::now_rfc3339(),
+        outputs: Default::default(),
+    }
+}
+
+fn context(ctx: &AgentContext, cr: &Value, request_id: String, cancel: CancellationToken) -> ProviderContext {
+    ProviderContext::new(request_id, cr.clone(), KubeReader::new(ctx.client.clone())).with_cancel(cancel)
+}
+
+/// Bring every external resource of `cr` to its declared state.
+pub async fn reconcile(
+    ctx: &AgentContext,
+    cr: &Value,
+    katalog: &str,
+    items: &[External],
+    request_id: String,
+    cancel: CancellationToken,
+) -> ExternalReport {
+    run(ctx, cr, katalog, items, request_id, cancel, false).await
+}
+
+/// Delete (or orphan) every external resource of `cr`.
+pub async fn delete(
+    ctx: &AgentContext,
+    cr: &Value,
+    katalog: &str,
+    items: &[External],
+    request_id: String,
+    cancel: CancellationToken,
+) -> ExternalReport {
+    run(ctx, cr, katalog, items, request_id, cancel, true).await
+}
+
+async fn run(
+    ctx: &AgentContext,
+    cr: &Value,
+    katalog: &str,
+    items: &[External],
+    request_id: String,
+    cancel: CancellationToken,
+    deleting: bool,
+) -> ExternalReport {
+    if items.is_empty() {
+        return ExternalReport::default();
+    }
+    let owner = owner_of(cr, katalog);
+    let (decls, failed) = declarations(ctx, items, &owner);
+    let pctx = context(ctx, cr, request_id, cancel);
+    let report: RunReport = if decls.is_empty() {
+        RunReport::default()
+    } else if deleting {
+        ctx.providers.delete_all(&pctx, &decls).await
+    } else {
+        ctx.providers.reconcile(&pctx, &decls).await
+    };
+    // Put the rows back in Katalog order, the failed items where they were.
+    let mut rows = report.rows.into_iter();
+    let mut out = ExternalReport {
+        errors: report.errors.iter().map(ProviderError::short_message).collect(),
+        requeue_after: report.requeue_after,
+        ..ExternalReport::default()
+    };
+    let mut failed = failed.into_iter().peekable();
+    for i in 0..items.len() {
+        if failed.peek().is_some_and(|(j, _, _)| *j == i) {
+            let (_, row, err) = failed.next().expect("peeked");
+            out.rows.push(row);
+            out.errors.push(err);
+        } else if let Some(r) = rows.next() {
+            out.rows.push(r);
+        }
+    }
+    out
+}

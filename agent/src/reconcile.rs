@@ -1,0 +1,175 @@
+//! One reconcile of one CR: finalizer, render, children, providers, status — or, when the CR is
+//! being deleted, the cleanup steps.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::api::{Api, DynamicObject};
+use kube::runtime::controller::Action;
+use orkestra_engine::Desired;
+use serde_json::{Map, Value};
+
+use crate::children::{self, Change, Synced};
+use crate::cleanup;
+use crate::controller::EntryCtx;
+use crate::error::Error;
+use crate::external;
+use crate::finalizer;
+use crate::status::{self, Body, Ready};
+
+/// Requeue soon when the object changed under us (a finalizer patch lost a race).
+const RACE_REQUEUE: Duration = Duration::from_millis(200);
+/// Requeue while an external resource is still on its way (creating, updating).
+const PROGRESS_REQUEUE: Duration = Duration::from_secs(10);
+
+/// `Kind namespace/name` of a CR, for messages.
+pub fn label(obj: &DynamicObject, kind: &str) -> String {
+    let name = obj.metadata.name.as_deref().unwrap_or_default();
+    match obj.metadata.namespace.as_deref() {
+        Some(ns) => format!("{kind} {ns}/{name}"),
+        None => format!("{kind} {name}"),
+    }
+}
+
+/// The CR's own API (namespaced when it is).
+pub fn cr_api(ctx: &EntryCtx, obj: &DynamicObject) -> Api<DynamicObject> {
+    match (&obj.metadata.namespace, ctx.namespaced) {
+        (Some(ns), true) => Api::namespaced_with(ctx.agent.client.clone(), ns, &ctx.api),
+        _ => Api::all_with(ctx.agent.client.clone(), &ctx.api),
+    }
+}
+
+/// Render the desired state of `cr`; a failure names the Katalog field.
+pub fn render(ctx: &EntryCtx, cr: &Value, who: &str) -> Result<Desired, Error> {
+    orkestra_engine::render(&ctx.katalog, &ctx.entry, cr, &ctx.agent.provider_schemas).map_err(|e| Error::Render {
+        cr: who.to_string(),
+        field: e.field,
+        message: e.message,
+    })
+}
+
+/// Reconcile one CR.
+pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Action, Error> {
+    let who = label(&obj, &ctx.entry.api.kind);
+    let api = cr_api(&ctx, &obj);
+    if obj.metadata.deletion_timestamp.is_some() {
+        return cleanup::run(&ctx, &api, &obj, &who).await;
+    }
+    let obj = if finalizer::has(&obj) {
+        obj
+    } else {
+        match finalizer::add(&api, &obj).await? {
+            Some(o) => Arc::new(o),
+            None => return Ok(Action::requeue(RACE_REQUEUE)),
+        }
+    };
+    let cr = serde_json::to_value(&*obj).map_err(|e| Error::Invalid { what: who.clone(), message: e.to_string() })?;
+
+    let desired = match render(&ctx, &cr, &who) {
+        Ok(d) => d,
+        Err(e) => return fail(&ctx, &api, &obj, &cr, e).await,
+    };
+    // Nothing is written for a CR whose templates fail, so no child is ever half-rendered.
+    let synced = match children::sync(&ctx.agent, obj.metadata.namespace.as_deref(), &desired.children).await {
+        Ok(s) => s,
+        Err(e) => return fail(&ctx, &api, &obj, &cr, e).await,
+    };
+    for s in synced.iter().filter(|s| s.change != Change::Unchanged) {
+        let (reason, verb) = if s.change == Change::Created { ("Created", "created") } else { ("Updated", "corrected") };
+        tracing::info!(cr = %who, child = %format!("{} {}", s.kind, s.name), "{verb} child");
+        ctx.agent
+            .events
+            .normal(&obj, &ctx.api, reason, "SyncChild", format!("{} {} {verb}", s.kind, s.name))
+            .await;
+    }
+
+    let report = external::reconcile(
+        &ctx.agent,
+        &cr,
+        &ctx.katalog.name,
+        &desired.external,
+        request_id(&obj),
+        ctx.cancel.child_token(),
+    )
+    .await;
+    for e in &report.errors {
+        ctx.agent.events.warning(&obj, &ctx.api, "ExternalError", "SyncExternal", e.clone()).await;
+    }
+    ctx.agent.metrics.external_rows(
+        &ctx.crd,
+        &key(&obj),
+        report.rows.iter().map(|r| (r.provider.clone(), r.kind.clone(), format!("{:?}", r.state))).collect(),
+    );
+
+    let live = children_by_block(&synced);
+    let mut ready = if report.all_ready() {
+        Ready::yes("Reconciled", format!("{} children in sync, {} external resources ready", synced.len(), report.rows.len()))
+    } else {
+        let waiting: Vec<String> = report
+            .rows
+            .iter()
+            .filter(|r| r.state != orkestra_provider::State::Ready)
+            .map(|r| format!("{} {} {}: {:?} {}", r.provider, r.kind, r.name, r.state, r.message).trim_end().to_string())
+            .collect();
+        Ready::no("ExternalNotReady", waiting.join("; "))
+    };
+    let fields = match orkestra_engine::render_status(&ctx.katalog, &ctx.entry, &cr, &live) {
+        Ok(f) => f,
+        Err(e) => {
+            ready = Ready::no("StatusFieldFailed", format!("{}: {}", e.field, e.message));
+            Body::from_live(&cr).fields
+        }
+    };
+    let body = Body { fields, external: Body::rows(&report.rows) };
+    status::write(&api, &cr, status::build(&cr, &ready, body)).await?;
+
+    let mut next = ctx.entry.reconciler.resync;
+    if let Some(d) = report.requeue_after {
+        next = next.min(d);
+    }
+    if report.rows.iter().any(|r| r.state.in_progress()) {
+        next = next.min(PROGRESS_REQUEUE);
+    }
+    Ok(Action::requeue(next))
+}
+
+/// Record a failed cycle on the CR (Ready=False naming the cause, a Warning event), keeping the
+/// status it had otherwise, and hand the error to the controller's backoff.
+pub async fn fail(ctx: &EntryCtx, api: &Api<DynamicObject>, obj: &DynamicObject, cr: &Value, e: Error) -> Result<Action, Error> {
+    let ready = Ready::no(e.reason(), message_of(&e));
+    if let Err(w) = status::write(api, cr, status::build(cr, &ready, Body::from_live(cr))).await {
+        tracing::warn!(error = %w, "could not record the failure on the CR's status");
+    }
+    ctx.agent.events.warning(obj, &ctx.api, e.reason(), "Reconcile", message_of(&e)).await;
+    Err(e)
+}
+
+/// The message for status and events: the error without the CR's own name in front.
+fn message_of(e: &Error) -> String {
+    match e {
+        Error::Render { field, message, .. } => format!("{field}: {message}"),
+        Error::Step { message, .. } => message.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// `namespace/name` of a CR.
+pub fn key(obj: &DynamicObject) -> String {
+    format!("{}/{}", obj.metadata.namespace.as_deref().unwrap_or_default(), obj.metadata.name.as_deref().unwrap_or_default())
+}
+
+/// Correlates the logs of one reconcile.
+fn request_id(obj: &DynamicObject) -> String {
+    format!("{}@{}", key(obj), obj.metadata.resource_version.as_deref().unwrap_or_default())
+}
+
+/// `{"deployments": {"web": <live Deployment>}, ...}` for status templates (`.children`).
+fn children_by_block(synced: &[Synced]) -> Value {
+    let mut by: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
+    for s in synced {
+        let name = s.live.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        by.entry(s.block.clone()).or_default().insert(name, s.live.clone());
+    }
+    Value::Object(by.into_iter().map(|(k, v)| (k, Value::Object(v))).collect())
+}
