@@ -218,14 +218,14 @@ fn check_use(
     let Found::Type(Some(ty)) = lookup(schema, path) else { return };
     let dotted = format!(".{}", path.join("."));
     let field = u.path.last_key().unwrap_or_default();
-    let bad = match (target, ty.as_str()) {
-        (FieldType::Integer, "object" | "array" | "boolean") => true,
-        (FieldType::Boolean, "object" | "array" | "integer" | "number") => true,
-        (FieldType::String, "object" | "array") => true,
-        (FieldType::StringMap | FieldType::Object, "string" | "integer" | "number" | "boolean" | "array") => true,
-        (FieldType::List, "string" | "integer" | "number" | "boolean" | "object") => true,
-        _ => false,
-    };
+    let bad = matches!(
+        (target, ty.as_str()),
+        (FieldType::Integer, "object" | "array" | "boolean")
+            | (FieldType::Boolean, "object" | "array" | "integer" | "number")
+            | (FieldType::String, "object" | "array")
+            | (FieldType::StringMap | FieldType::Object, "string" | "integer" | "number" | "boolean" | "array")
+            | (FieldType::List, "string" | "integer" | "number" | "boolean" | "object")
+    );
     if bad {
         out.push(Diagnostic::new(
             Severity::Error,

@@ -29,9 +29,20 @@ pub struct PosIndex {
 }
 
 impl PosIndex {
-    /// Position of the key that leads to `path`, or of its value, or of the nearest ancestor.
+    /// Position of the key that leads to `path`; for a path that does not exist (a missing
+    /// field), the key of the nearest ancestor that has one, else the nearest value.
     pub fn key(&self, path: &Path) -> Pos {
-        self.keys.get(path).copied().unwrap_or_else(|| self.value(path))
+        let mut p = Some(path.clone());
+        while let Some(cur) = p {
+            if let Some(pos) = self.keys.get(&cur) {
+                return *pos;
+            }
+            if self.values.contains_key(&cur) {
+                return self.value(&cur);
+            }
+            p = cur.parent();
+        }
+        self.start
     }
     /// Position of the value at `path`, falling back to the nearest ancestor.
     pub fn value(&self, path: &Path) -> Pos {

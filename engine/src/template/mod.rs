@@ -129,13 +129,13 @@ impl TemplateSet {
             _ => None,
         };
         if let Some(e) = &single {
-            hbs.push_str(&format!("{{{{{{{JSON_HELPER} {}}}}}}}", to_hbs(e, true)));
+            hbs.push_str(&format!("{{{{{{{JSON_HELPER} {}}}}}}}", to_hbs(e)));
         } else {
             for p in &parts {
                 match p {
                     Part::Text(t) => hbs.push_str(&escape_text(t)),
                     Part::Expr(e) => {
-                        hbs.push_str(&format!("{{{{{{{TEXT_HELPER} {}}}}}}}", to_hbs(e, true)))
+                        hbs.push_str(&format!("{{{{{{{TEXT_HELPER} {}}}}}}}", to_hbs(e)))
                     }
                 }
             }
@@ -222,7 +222,7 @@ fn escape_text(t: &str) -> String {
     }
 }
 
-fn to_hbs(e: &Expr, top: bool) -> String {
+fn to_hbs(e: &Expr) -> String {
     match e {
         Expr::Path(segs) => {
             // `this.` keeps a field named like a helper (`.spec.default`) a field.
@@ -246,11 +246,11 @@ fn to_hbs(e: &Expr, top: bool) -> String {
         Expr::Bool(b) => b.to_string(),
         Expr::Nil => "null".into(),
         Expr::Call { name, args, .. } => {
-            let mut s = if top { String::from("(") } else { String::from("(") };
+            let mut s = String::from("(");
             s.push_str(name);
             for a in args {
                 s.push(' ');
-                s.push_str(&to_hbs(a, false));
+                s.push_str(&to_hbs(a));
             }
             s.push(')');
             s

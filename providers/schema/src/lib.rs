@@ -139,6 +139,11 @@ impl FieldType {
             (FieldType::StringMap, Value::Object(m)) => {
                 let mut out = serde_json::Map::new();
                 for (k, v) in m {
+                    // A template that rendered nothing is an empty value, as in upstream.
+                    if v.is_null() {
+                        out.insert(k.clone(), Value::String(String::new()));
+                        continue;
+                    }
                     let s = FieldType::String
                         .coerce(v)
                         .map_err(|_| format!("value of key {k:?} must be a string"))?;
