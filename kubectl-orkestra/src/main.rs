@@ -3,11 +3,19 @@
 //! `main` only parses the command line and dispatches; each verb lives in its own module.
 #![forbid(unsafe_code)]
 
+mod apply;
 mod completion;
+mod katalog_file;
+mod katalog_object;
+mod kinds;
+mod kube_client;
 mod lint;
 mod output;
+mod plan;
+mod progress;
 mod registry;
 mod render;
+mod status;
 mod version;
 
 use clap::{Parser, Subcommand};
@@ -26,6 +34,12 @@ enum Command {
     Lint(lint::Args),
     /// Show, offline, what the agent would create for each CR.
     Render(render::Args),
+    /// Install or update a Katalog: its CRDs, the agent's RBAC for it, and the Katalog object.
+    Apply(apply::Args),
+    /// Show what applying would change in the cluster and outside it, writing nothing.
+    Plan(plan::Args),
+    /// Show each CR and each of its external resources as the agent last reported them.
+    Status(status::Args),
     /// Print the plugin's version.
     Version(version::Args),
     /// Print a shell completion script (bash, zsh, fish).
@@ -37,6 +51,9 @@ fn main() {
     let result = match cli.command {
         Command::Lint(a) => lint::run(a),
         Command::Render(a) => render::run(a),
+        Command::Apply(a) => apply::run(a),
+        Command::Plan(a) => plan::run(a),
+        Command::Status(a) => status::run(a),
         Command::Version(a) => version::run(a),
         Command::Completion(a) => completion::run(a),
     };
