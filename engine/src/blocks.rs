@@ -77,7 +77,9 @@ impl KubeBlock {
     /// The fields an entry of this block accepts (besides `reconcile`, `when`, `or`).
     pub fn fields(self) -> Vec<F> {
         let mut f = vec![
-            F::new("name", T::String).required().validate(Validator::Rule(dns_name)),
+            F::new("name", T::String)
+                .required()
+                .validate(Validator::Rule(dns_name)),
             F::new("labels", T::StringMap),
             F::new("annotations", T::StringMap),
         ];
@@ -90,8 +92,11 @@ impl KubeBlock {
                 F::new("envFrom", T::List),
                 F::new("resources", T::Object),
                 F::new("serviceAccountName", T::String),
-                F::new("imagePullPolicy", T::String)
-                    .validate(Validator::OneOf(&["Always", "IfNotPresent", "Never"])),
+                F::new("imagePullPolicy", T::String).validate(Validator::OneOf(&[
+                    "Always",
+                    "IfNotPresent",
+                    "Never",
+                ])),
                 F::new("containerName", T::String),
                 F::new("volumes", T::List),
                 F::new("volumeMounts", T::List),
@@ -165,8 +170,11 @@ impl KubeBlock {
             KubeBlock::Ingresses => f.extend([
                 F::new("host", T::String),
                 F::new("path", T::String),
-                F::new("pathType", T::String)
-                    .validate(Validator::OneOf(&["Prefix", "Exact", "ImplementationSpecific"])),
+                F::new("pathType", T::String).validate(Validator::OneOf(&[
+                    "Prefix",
+                    "Exact",
+                    "ImplementationSpecific",
+                ])),
                 F::new("serviceName", T::String).required(),
                 F::new("servicePort", T::Integer).validate(Validator::Range(1, 65535)),
                 F::new("ingressClassName", T::String),
@@ -203,7 +211,8 @@ pub const CONTROL_KEYS: &[&str] = &["reconcile", "when", "or"];
 pub fn dns_name(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
         && s.len() <= 253
-        && s.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
+        && s.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.')
         && s.as_bytes()[0].is_ascii_alphanumeric()
         && s.as_bytes()[s.len() - 1].is_ascii_alphanumeric();
     if ok {

@@ -29,8 +29,20 @@ pub enum Operator {
 impl Operator {
     /// Every operator name as written in a Katalog.
     pub const NAMES: &'static [&'static str] = &[
-        "equals", "notEquals", "contains", "prefix", "suffix", "exists", "notExists", "gt", "lt",
-        "gte", "lte", "in", "notIn", "regex",
+        "equals",
+        "notEquals",
+        "contains",
+        "prefix",
+        "suffix",
+        "exists",
+        "notExists",
+        "gt",
+        "lt",
+        "gte",
+        "lte",
+        "in",
+        "notIn",
+        "regex",
     ];
 
     pub fn parse(s: &str) -> Option<Self> {

@@ -28,7 +28,9 @@ pub struct Katalog {
 impl Katalog {
     /// The entry that handles CRs of `apiVersion`/`kind`.
     pub fn entry_for(&self, api_version: &str, kind: &str) -> Option<&CrdEntry> {
-        self.entries.iter().find(|e| e.api.api_version() == api_version && e.api.kind == kind)
+        self.entries
+            .iter()
+            .find(|e| e.api.api_version() == api_version && e.api.kind == kind)
     }
 
     /// The entry named `name`.
@@ -92,7 +94,11 @@ pub struct Reconciler {
 
 impl Default for Reconciler {
     fn default() -> Self {
-        Self { default: true, workers: 2, resync: Duration::from_secs(300) }
+        Self {
+            default: true,
+            workers: 2,
+            resync: Duration::from_secs(300),
+        }
     }
 }
 

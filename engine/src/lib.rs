@@ -8,14 +8,14 @@
 //! - [`template`] compiles Go-template scalars onto handlebars and renders them with types kept;
 #![forbid(unsafe_code)]
 
+pub mod blocks;
+pub mod condition;
 pub mod diagnostic;
+pub mod katalog;
+pub mod load;
 pub mod path;
 pub mod source;
 pub mod template;
-pub mod blocks;
-pub mod condition;
-pub mod katalog;
-pub mod load;
 pub mod value;
 
 pub use diagnostic::{Diagnostic, Severity};
@@ -26,5 +26,5 @@ pub mod objects;
 pub mod render;
 
 pub use render::{render, render_status, Child, Desired, External, RenderError};
-pub mod lint;
 pub mod crd;
+pub mod lint;

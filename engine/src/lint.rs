@@ -64,7 +64,13 @@ pub fn lint(inputs: &[Input], crds: &[SourceFile], providers: &[ProviderSchema])
             report.diagnostics.extend(loaded.diagnostics);
             let entries = entry_schemas(&doc.value, &schemas);
             for u in &loaded.uses {
-                check_use(u, &entries, &input.file.name, &doc.pos, &mut report.diagnostics);
+                check_use(
+                    u,
+                    &entries,
+                    &input.file.name,
+                    &doc.pos,
+                    &mut report.diagnostics,
+                );
             }
         }
         let other_kinds = docs.iter().any(|d| d.value.get("kind").is_some());
@@ -78,7 +84,9 @@ pub fn lint(inputs: &[Input], crds: &[SourceFile], providers: &[ProviderSchema])
             ));
         }
     }
-    report.diagnostics.sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
+    report
+        .diagnostics
+        .sort_by(|a, b| (&a.file, a.line, a.column).cmp(&(&b.file, b.line, b.column)));
     report.diagnostics.dedup();
     report
 }
@@ -92,13 +100,27 @@ impl CrdSchemas {
         if doc.get("kind").and_then(Value::as_str) != Some("CustomResourceDefinition") {
             return;
         }
-        let s = |p: &str| doc.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+        let s = |p: &str| {
+            doc.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
         let (group, kind) = (s("/spec/group"), s("/spec/names/kind"));
-        for v in doc.pointer("/spec/versions").and_then(Value::as_array).into_iter().flatten() {
-            if let (Some(name), Some(schema)) =
-                (v.get("name").and_then(Value::as_str), v.pointer("/schema/openAPIV3Schema"))
-            {
-                self.0.insert((group.clone(), kind.clone(), name.to_string()), schema.clone());
+        for v in doc
+            .pointer("/spec/versions")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            if let (Some(name), Some(schema)) = (
+                v.get("name").and_then(Value::as_str),
+                v.pointer("/schema/openAPIV3Schema"),
+            ) {
+                self.0.insert(
+                    (group.clone(), kind.clone(), name.to_string()),
+                    schema.clone(),
+                );
             }
         }
     }
@@ -117,8 +139,17 @@ fn entry_schemas(katalog: &Value, crds: &CrdSchemas) -> HashMap<usize, Value> {
             out.insert(i, s.clone());
             continue;
         }
-        let s = |p: &str| e.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
-        let key = (s("/apiTypes/group"), s("/apiTypes/kind"), s("/apiTypes/version"));
+        let s = |p: &str| {
+            e.pointer(p)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let key = (
+            s("/apiTypes/group"),
+            s("/apiTypes/kind"),
+            s("/apiTypes/version"),
+        );
         if let Some(schema) = crds.0.get(&key) {
             out.insert(i, schema.clone());
         }
@@ -127,8 +158,18 @@ fn entry_schemas(katalog: &Value, crds: &CrdSchemas) -> HashMap<usize, Value> {
 }
 
 const METADATA_FIELDS: &[&str] = &[
-    "name", "namespace", "labels", "annotations", "uid", "generation", "creationTimestamp",
-    "resourceVersion", "generateName", "deletionTimestamp", "finalizers", "ownerReferences",
+    "name",
+    "namespace",
+    "labels",
+    "annotations",
+    "uid",
+    "generation",
+    "creationTimestamp",
+    "resourceVersion",
+    "generateName",
+    "deletionTimestamp",
+    "finalizers",
+    "ownerReferences",
 ];
 
 /// What a schema says about a path.
@@ -142,7 +183,11 @@ enum Found {
 fn lookup(schema: &Value, segs: &[String]) -> Found {
     let mut cur = schema;
     for (i, seg) in segs.iter().enumerate() {
-        if cur.get("x-kubernetes-preserve-unknown-fields").and_then(Value::as_bool) == Some(true) {
+        if cur
+            .get("x-kubernetes-preserve-unknown-fields")
+            .and_then(Value::as_bool)
+            == Some(true)
+        {
             return Found::Type(None);
         }
         let next = match cur.get("type").and_then(Value::as_str) {
@@ -210,21 +255,36 @@ fn check_use(
         }
     }
     // A whole-field template whose source type cannot become the field's type.
-    let (Some(target), Some(schema)) = (u.target, schema) else { return };
-    let Some(Expr::Path(path)) = u.template.single() else { return };
+    let (Some(target), Some(schema)) = (u.target, schema) else {
+        return;
+    };
+    let Some(Expr::Path(path)) = u.template.single() else {
+        return;
+    };
     if path.first().map(String::as_str) != Some("spec") {
         return;
     }
-    let Found::Type(Some(ty)) = lookup(schema, path) else { return };
+    let Found::Type(Some(ty)) = lookup(schema, path) else {
+        return;
+    };
     let dotted = format!(".{}", path.join("."));
     let field = u.path.last_key().unwrap_or_default();
     let bad = matches!(
         (target, ty.as_str()),
         (FieldType::Integer, "object" | "array" | "boolean")
-            | (FieldType::Boolean, "object" | "array" | "integer" | "number")
+            | (
+                FieldType::Boolean,
+                "object" | "array" | "integer" | "number"
+            )
             | (FieldType::String, "object" | "array")
-            | (FieldType::StringMap | FieldType::Object, "string" | "integer" | "number" | "boolean" | "array")
-            | (FieldType::List, "string" | "integer" | "number" | "boolean" | "object")
+            | (
+                FieldType::StringMap | FieldType::Object,
+                "string" | "integer" | "number" | "boolean" | "array"
+            )
+            | (
+                FieldType::List,
+                "string" | "integer" | "number" | "boolean" | "object"
+            )
     );
     if bad {
         out.push(Diagnostic::new(
@@ -232,7 +292,10 @@ fn check_use(
             "type-mismatch",
             file,
             at,
-            format!("`{field}` needs {} but `{dotted}` is {ty} in the CR's schema", target.describe()),
+            format!(
+                "`{field}` needs {} but `{dotted}` is {ty} in the CR's schema",
+                target.describe()
+            ),
         ));
     } else if target == FieldType::Integer && ty == "string" {
         out.push(Diagnostic::new(

@@ -65,7 +65,11 @@ pub fn load_file(file: &SourceFile, providers: &[ProviderSchema]) -> Loaded {
                     "no document of kind Katalog in this file",
                 ));
             }
-            Loaded { katalog: None, diagnostics, uses: Vec::new() }
+            Loaded {
+                katalog: None,
+                diagnostics,
+                uses: Vec::new(),
+            }
         }
     }
 }
@@ -90,7 +94,11 @@ pub fn load_document(file: &SourceFile, doc: &Document, providers: &[ProviderSch
     };
     let katalog = l.katalog();
     let failed = l.diags.iter().any(Diagnostic::is_error);
-    Loaded { katalog: if failed { None } else { katalog }, diagnostics: l.diags, uses: l.uses }
+    Loaded {
+        katalog: if failed { None } else { katalog },
+        diagnostics: l.diags,
+        uses: l.uses,
+    }
 }
 
 struct Loader<'a> {
@@ -106,7 +114,14 @@ struct Loader<'a> {
     in_status: bool,
 }
 
-const ROOT_KEYS: &[&str] = &["apiVersion", "kind", "metadata", "spec", "providers", "status"];
+const ROOT_KEYS: &[&str] = &[
+    "apiVersion",
+    "kind",
+    "metadata",
+    "spec",
+    "providers",
+    "status",
+];
 const METADATA_KEYS: &[&str] = &[
     "name",
     "description",
@@ -127,10 +142,31 @@ const METADATA_KEYS: &[&str] = &[
     "namespace",
 ];
 const SPEC_KEYS: &[&str] = &["crds", "providers"];
-const ENTRY_KEYS: &[&str] = &["name", "apiTypes", "operatorBox", "status", "schema", "description"];
-const API_KEYS: &[&str] = &["group", "version", "kind", "plural", "singular", "shortNames", "scope"];
-const BOX_KEYS: &[&str] =
-    &["default", "reconciler", "onCreate", "onReconcile", "onDelete", "providers"];
+const ENTRY_KEYS: &[&str] = &[
+    "name",
+    "apiTypes",
+    "operatorBox",
+    "status",
+    "schema",
+    "description",
+];
+const API_KEYS: &[&str] = &[
+    "group",
+    "version",
+    "kind",
+    "plural",
+    "singular",
+    "shortNames",
+    "scope",
+];
+const BOX_KEYS: &[&str] = &[
+    "default",
+    "reconciler",
+    "onCreate",
+    "onReconcile",
+    "onDelete",
+    "providers",
+];
 const RECONCILER_KEYS: &[&str] = &["default", "workers", "resync"];
 const STATUS_KEYS: &[&str] = &["fields"];
 const STATUS_FIELD_KEYS: &[&str] = &["path", "value", "when", "or"];
@@ -138,7 +174,8 @@ const CONDITION_KEYS: &[&str] = &["field", "operator", "value"];
 
 impl Loader<'_> {
     fn diag(&mut self, sev: Severity, code: &'static str, pos: Pos, msg: impl Into<String>) {
-        self.diags.push(Diagnostic::new(sev, code, &self.file.name, pos, msg));
+        self.diags
+            .push(Diagnostic::new(sev, code, &self.file.name, pos, msg));
     }
     fn err_at_key(&mut self, code: &'static str, p: &Path, msg: impl Into<String>) {
         let pos = self.doc.pos.key(p);
@@ -157,7 +194,11 @@ impl Loader<'_> {
         match v {
             Value::Object(m) => Some(m),
             other => {
-                self.err_at_value("invalid-type", p, format!("{what} must be a mapping, found {}", kind_of(other)));
+                self.err_at_value(
+                    "invalid-type",
+                    p,
+                    format!("{what} must be a mapping, found {}", kind_of(other)),
+                );
                 None
             }
         }
@@ -168,7 +209,11 @@ impl Loader<'_> {
             Value::Array(a) => Some(a),
             Value::Null => None,
             other => {
-                self.err_at_value("invalid-type", p, format!("{what} must be a list, found {}", kind_of(other)));
+                self.err_at_value(
+                    "invalid-type",
+                    p,
+                    format!("{what} must be a list, found {}", kind_of(other)),
+                );
                 None
             }
         }
@@ -179,22 +224,41 @@ impl Loader<'_> {
         for k in m.keys() {
             if !allowed.contains(&k.as_str()) {
                 let hint = did_you_mean(k, allowed.iter().copied());
-                self.err_at_key("unknown-field", &p.key(k), format!("unknown field `{k}` in {what}{hint}"));
+                self.err_at_key(
+                    "unknown-field",
+                    &p.key(k),
+                    format!("unknown field `{k}` in {what}{hint}"),
+                );
             }
         }
     }
 
-    fn string(&mut self, m: &Map<String, Value>, key: &str, p: &Path, required: bool, what: &str) -> Option<String> {
+    fn string(
+        &mut self,
+        m: &Map<String, Value>,
+        key: &str,
+        p: &Path,
+        required: bool,
+        what: &str,
+    ) -> Option<String> {
         match m.get(key) {
             Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
             Some(Value::Number(n)) => Some(n.to_string()),
             None | Some(Value::Null) if !required => None,
             Some(Value::String(_)) | None | Some(Value::Null) => {
-                self.err_at_key("missing-field", &p.key(key), format!("{what} needs `{key}`"));
+                self.err_at_key(
+                    "missing-field",
+                    &p.key(key),
+                    format!("{what} needs `{key}`"),
+                );
                 None
             }
             Some(other) => {
-                self.err_at_value("invalid-type", &p.key(key), format!("`{key}` must be a string, found {}", kind_of(other)));
+                self.err_at_value(
+                    "invalid-type",
+                    &p.key(key),
+                    format!("`{key}` must be a string, found {}", kind_of(other)),
+                );
                 None
             }
         }
@@ -211,7 +275,11 @@ impl Loader<'_> {
                 &root.key("apiVersion"),
                 format!("apiVersion must be {KATALOG_API_VERSION}, found {other:?}"),
             ),
-            None => self.err_at_key("missing-field", &root.key("apiVersion"), format!("a Katalog needs `apiVersion: {KATALOG_API_VERSION}`")),
+            None => self.err_at_key(
+                "missing-field",
+                &root.key("apiVersion"),
+                format!("a Katalog needs `apiVersion: {KATALOG_API_VERSION}`"),
+            ),
         }
         let meta_p = root.key("metadata");
         let mut name = None;
@@ -271,17 +339,30 @@ impl Loader<'_> {
 
     fn provider_requirements(&mut self, v: &Value, p: &Path) -> Vec<ProviderRequirement> {
         let mut out = Vec::new();
-        let Some(items) = self.list(v, p, "providers") else { return out };
+        let Some(items) = self.list(v, p, "providers") else {
+            return out;
+        };
         for (i, item) in items.iter().enumerate() {
             let ip = p.index(i);
-            let Some(m) = self.map(item, &ip, "a providers entry") else { continue };
-            self.check_keys(m, &ip, &["name", "required", "version"], "a providers entry");
-            let Some(name) = self.string(m, "name", &ip, true, "a providers entry") else { continue };
+            let Some(m) = self.map(item, &ip, "a providers entry") else {
+                continue;
+            };
+            self.check_keys(
+                m,
+                &ip,
+                &["name", "required", "version"],
+                "a providers entry",
+            );
+            let Some(name) = self.string(m, "name", &ip, true, "a providers entry") else {
+                continue;
+            };
             let required = m.get("required").and_then(Value::as_bool).unwrap_or(false);
             if !self.providers.iter().any(|s| s.name == name) {
                 let known = self.providers.iter().map(|s| s.name);
                 let hint = did_you_mean(&name, known);
-                let msg = format!("provider `{name}` is not registered with this build of orkestra{hint}");
+                let msg = format!(
+                    "provider `{name}` is not registered with this build of orkestra{hint}"
+                );
                 if required {
                     self.err_at_value("unknown-provider", &ip.key("name"), msg);
                 } else {
@@ -318,7 +399,10 @@ impl Loader<'_> {
             other => self.err_at_value(
                 "invalid-type",
                 p,
-                format!("spec.crds must be a mapping of entries or a list of entries, found {}", kind_of(other)),
+                format!(
+                    "spec.crds must be a mapping of entries or a list of entries, found {}",
+                    kind_of(other)
+                ),
             ),
         }
         out
@@ -334,7 +418,11 @@ impl Loader<'_> {
         let api = match m.get("apiTypes") {
             Some(a) => self.api_types(a, &p.key("apiTypes")),
             None => {
-                self.err_at_key("missing-field", p, "a crds entry needs `apiTypes` (group, version, kind)");
+                self.err_at_key(
+                    "missing-field",
+                    p,
+                    "a crds entry needs `apiTypes` (group, version, kind)",
+                );
                 None
             }
         };
@@ -373,34 +461,62 @@ impl Loader<'_> {
         let (group, version, kind) = (group?, version?, kind?);
         if let Some(k) = kind.chars().next() {
             if !k.is_ascii_uppercase() || !kind.chars().all(|c| c.is_ascii_alphanumeric()) {
-                self.err_at_value("invalid-value", &p.key("kind"), format!("kind {kind:?} must be UpperCamelCase letters and digits"));
+                self.err_at_value(
+                    "invalid-value",
+                    &p.key("kind"),
+                    format!("kind {kind:?} must be UpperCamelCase letters and digits"),
+                );
             }
         }
         let plural = self
             .string(m, "plural", p, false, "apiTypes")
             .unwrap_or_else(|| format!("{}s", kind.to_lowercase()));
-        let singular = self.string(m, "singular", p, false, "apiTypes").unwrap_or_else(|| kind.to_lowercase());
+        let singular = self
+            .string(m, "singular", p, false, "apiTypes")
+            .unwrap_or_else(|| kind.to_lowercase());
         let short_names = m
             .get("shortNames")
             .and_then(Value::as_array)
-            .map(|a| a.iter().filter_map(|s| s.as_str().map(String::from)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|s| s.as_str().map(String::from))
+                    .collect()
+            })
             .unwrap_or_default();
         let scope = match m.get("scope").and_then(Value::as_str) {
             None | Some("Namespaced") => Scope::Namespaced,
             Some("Cluster") => Scope::Cluster,
             Some(other) => {
-                self.err_at_value("invalid-value", &p.key("scope"), format!("scope must be Namespaced or Cluster, found {other:?}"));
+                self.err_at_value(
+                    "invalid-value",
+                    &p.key("scope"),
+                    format!("scope must be Namespaced or Cluster, found {other:?}"),
+                );
                 Scope::Namespaced
             }
         };
         if !group.contains('.') {
-            self.err_at_value("invalid-value", &p.key("group"), format!("group {group:?} must be a DNS subdomain like example.io"));
+            self.err_at_value(
+                "invalid-value",
+                &p.key("group"),
+                format!("group {group:?} must be a DNS subdomain like example.io"),
+            );
         }
-        Some(ApiTypes { group, version, kind, plural, singular, short_names, scope })
+        Some(ApiTypes {
+            group,
+            version,
+            kind,
+            plural,
+            singular,
+            short_names,
+            scope,
+        })
     }
 
     fn operator_box(&mut self, v: &Value, p: &Path, entry: &mut CrdEntry) {
-        let Some(m) = self.map(v, p, "operatorBox") else { return };
+        let Some(m) = self.map(v, p, "operatorBox") else {
+            return;
+        };
         self.check_keys(m, p, BOX_KEYS, "operatorBox");
         if let Some(b) = m.get("default") {
             entry.reconciler.default = self.boolean(b, &p.key("default"));
@@ -415,18 +531,30 @@ impl Loader<'_> {
                 if let Some(w) = rm.get("workers") {
                     match w.as_u64().filter(|w| (1..=64).contains(w)) {
                         Some(w) => entry.reconciler.workers = w as u16,
-                        None => self.err_at_value("invalid-value", &rp.key("workers"), "workers must be an integer from 1 to 64"),
+                        None => self.err_at_value(
+                            "invalid-value",
+                            &rp.key("workers"),
+                            "workers must be an integer from 1 to 64",
+                        ),
                     }
                 }
                 if let Some(r) = rm.get("resync") {
                     match parse_duration(r) {
                         Some(d) => entry.reconciler.resync = d,
-                        None => self.err_at_value("invalid-value", &rp.key("resync"), "resync must be a duration like 30s, 5m or 1h"),
+                        None => self.err_at_value(
+                            "invalid-value",
+                            &rp.key("resync"),
+                            "resync must be a duration like 30s, 5m or 1h",
+                        ),
                     }
                 }
             }
         }
-        for hook in [HookKind::OnCreate, HookKind::OnReconcile, HookKind::OnDelete] {
+        for hook in [
+            HookKind::OnCreate,
+            HookKind::OnReconcile,
+            HookKind::OnDelete,
+        ] {
             if let Some(h) = m.get(hook.key()) {
                 self.hook(h, &p.key(hook.key()), hook, entry);
             }
@@ -436,7 +564,13 @@ impl Loader<'_> {
             if let Some(pm) = self.map(pv, &pp, "operatorBox.providers") {
                 for (name, items) in pm {
                     if KubeBlock::from_key(name).is_some() {
-                        self.err_at_key("unknown-provider", &pp.key(name), format!("`{name}` is a Kubernetes block; put it in onCreate or onReconcile"));
+                        self.err_at_key(
+                            "unknown-provider",
+                            &pp.key(name),
+                            format!(
+                                "`{name}` is a Kubernetes block; put it in onCreate or onReconcile"
+                            ),
+                        );
                         continue;
                     }
                     self.provider_block(name, items, &pp.key(name), HookKind::OnReconcile, entry);
@@ -450,19 +584,27 @@ impl Loader<'_> {
             Value::Bool(b) => *b,
             Value::String(s) if s == "true" || s == "false" => s == "true",
             other => {
-                self.err_at_value("invalid-type", p, format!("expected true or false, found {}", kind_of(other)));
+                self.err_at_value(
+                    "invalid-type",
+                    p,
+                    format!("expected true or false, found {}", kind_of(other)),
+                );
                 false
             }
         }
     }
 
     fn hook(&mut self, v: &Value, p: &Path, hook: HookKind, entry: &mut CrdEntry) {
-        let Some(m) = self.map(v, p, hook.key()) else { return };
+        let Some(m) = self.map(v, p, hook.key()) else {
+            return;
+        };
         for (key, items) in m {
             let bp = p.key(key);
             match KubeBlock::from_key(key) {
                 Some(block) => {
-                    let Some(list) = self.list(items, &bp, key) else { continue };
+                    let Some(list) = self.list(items, &bp, key) else {
+                        continue;
+                    };
                     for (i, item) in list.iter().enumerate() {
                         if let Some(k) = self.kube_entry(item, &bp.index(i), hook, block) {
                             entry.kube.push(k);
@@ -474,11 +616,21 @@ impl Loader<'_> {
         }
     }
 
-    fn kube_entry(&mut self, v: &Value, p: &Path, hook: HookKind, block: KubeBlock) -> Option<KubeEntry> {
+    fn kube_entry(
+        &mut self,
+        v: &Value,
+        p: &Path,
+        hook: HookKind,
+        block: KubeBlock,
+    ) -> Option<KubeEntry> {
         let what = format!("a `{}` entry", block.key());
         let m = self.map(v, p, &what)?;
         let schema = block.fields();
-        let allowed: Vec<&str> = schema.iter().map(|f| f.name).chain(CONTROL_KEYS.iter().copied()).collect();
+        let allowed: Vec<&str> = schema
+            .iter()
+            .map(|f| f.name)
+            .chain(CONTROL_KEYS.iter().copied())
+            .collect();
         self.check_keys(m, p, &allowed, &what);
         let fields = self.fields(m, p, &schema, &what);
         let mut enforce = hook == HookKind::OnReconcile;
@@ -493,11 +645,24 @@ impl Loader<'_> {
             );
         }
         let conditions = self.conditions(m, p);
-        Some(KubeEntry { hook, block, source: p.to_string(), fields, enforce, conditions })
+        Some(KubeEntry {
+            hook,
+            block,
+            source: p.to_string(),
+            fields,
+            enforce,
+            conditions,
+        })
     }
 
     /// Compile the fields of an entry, checking required ones and literal values.
-    fn fields(&mut self, m: &Map<String, Value>, p: &Path, schema: &[FieldSchema], what: &str) -> Tv {
+    fn fields(
+        &mut self,
+        m: &Map<String, Value>,
+        p: &Path,
+        schema: &[FieldSchema],
+        what: &str,
+    ) -> Tv {
         for f in schema.iter().filter(|f| f.required) {
             if m.get(f.name).is_none_or(Value::is_null) {
                 self.err_at_key("missing-field", p, format!("{what} needs `{}`", f.name));
@@ -533,13 +698,21 @@ impl Loader<'_> {
                         Some(c) => self.check_literal(v, c, &p.key(k)),
                         None => {
                             let hint = did_you_mean(k, names.iter().copied());
-                            self.err_at_key("unknown-field", &p.key(k), format!("unknown field `{k}` in `{}`{hint}", f.name));
+                            self.err_at_key(
+                                "unknown-field",
+                                &p.key(k),
+                                format!("unknown field `{k}` in `{}`{hint}", f.name),
+                            );
                         }
                     }
                 }
                 for c in f.children.iter().filter(|c| c.required) {
                     if tv.get(c.name).is_none() {
-                        self.err_at_key("missing-field", p, format!("`{}` needs `{}`", f.name, c.name));
+                        self.err_at_key(
+                            "missing-field",
+                            p,
+                            format!("`{}` needs `{}`", f.name, c.name),
+                        );
                     }
                 }
                 return;
@@ -561,7 +734,14 @@ impl Loader<'_> {
         }
     }
 
-    fn provider_block(&mut self, name: &str, v: &Value, p: &Path, hook: HookKind, entry: &mut CrdEntry) {
+    fn provider_block(
+        &mut self,
+        name: &str,
+        v: &Value,
+        p: &Path,
+        hook: HookKind,
+        entry: &mut CrdEntry,
+    ) {
         let schema = self.providers.iter().find(|s| s.name == name);
         if schema.is_none() {
             let candidates: Vec<&str> = KubeBlock::ALL
@@ -570,11 +750,16 @@ impl Loader<'_> {
                 .chain(self.providers.iter().map(|s| s.name))
                 .collect();
             let hint = did_you_mean(name, candidates.iter().copied());
-            let msg = format!("`{name}` is neither a Kubernetes block nor a registered provider{hint}");
+            let msg =
+                format!("`{name}` is neither a Kubernetes block nor a registered provider{hint}");
             if self.declared.get(name).copied().unwrap_or(false) {
                 self.err_at_key("unknown-provider", p, msg);
             } else if self.declared.contains_key(name) || hint.is_empty() {
-                self.warn_at_key("unknown-provider", p, format!("{msg}; its items are skipped"));
+                self.warn_at_key(
+                    "unknown-provider",
+                    p,
+                    format!("{msg}; its items are skipped"),
+                );
             } else {
                 // A near-miss of a known name is almost certainly a typo.
                 self.err_at_key("unknown-field", p, msg);
@@ -588,16 +773,26 @@ impl Loader<'_> {
             );
             return;
         }
-        let Some(items) = self.list(v, p, &format!("the `{name}` block")) else { return };
+        let Some(items) = self.list(v, p, &format!("the `{name}` block")) else {
+            return;
+        };
         for (i, item) in items.iter().enumerate() {
             let ip = p.index(i);
-            let Some(m) = self.map(item, &ip, &format!("a `{name}` item")) else { continue };
-            let kinds: Vec<&String> = m.keys().filter(|k| !matches!(k.as_str(), "when" | "or")).collect();
+            let Some(m) = self.map(item, &ip, &format!("a `{name}` item")) else {
+                continue;
+            };
+            let kinds: Vec<&String> = m
+                .keys()
+                .filter(|k| !matches!(k.as_str(), "when" | "or"))
+                .collect();
             let [kind] = kinds.as_slice() else {
                 self.err_at_value(
                     "invalid-value",
                     &ip,
-                    format!("a `{name}` item must have exactly one kind key (like `s3:`), found {}", kinds.len()),
+                    format!(
+                        "a `{name}` item must have exactly one kind key (like `s3:`), found {}",
+                        kinds.len()
+                    ),
                 );
                 continue;
             };
@@ -606,11 +801,17 @@ impl Loader<'_> {
             let fields = match (schema, schema.and_then(|s| s.kind(kind))) {
                 (Some(s), None) => {
                     let hint = did_you_mean(kind, s.kinds.iter().map(|k| k.name));
-                    self.err_at_key("unknown-kind", &kp, format!("provider `{name}` has no kind `{kind}`{hint}"));
+                    self.err_at_key(
+                        "unknown-kind",
+                        &kp,
+                        format!("provider `{name}` has no kind `{kind}`{hint}"),
+                    );
                     continue;
                 }
                 (_, Some(ks)) => {
-                    let Some(fm) = self.map(&m[kind.as_str()], &kp, &what) else { continue };
+                    let Some(fm) = self.map(&m[kind.as_str()], &kp, &what) else {
+                        continue;
+                    };
                     let allowed: Vec<&str> = ks.fields.iter().map(|f| f.name).collect();
                     self.check_keys(fm, &kp, &allowed, &what);
                     self.fields(fm, &kp, &ks.fields, &what)
@@ -632,18 +833,39 @@ impl Loader<'_> {
 
     fn status(&mut self, v: &Value, p: &Path) -> Vec<StatusField> {
         let mut out = Vec::new();
-        let Some(m) = self.map(v, p, "status") else { return out };
+        let Some(m) = self.map(v, p, "status") else {
+            return out;
+        };
         self.check_keys(m, p, STATUS_KEYS, "status");
         let fp = p.key("fields");
-        let Some(list) = m.get("fields").and_then(|f| self.list(f, &fp, "status.fields")) else { return out };
+        let Some(list) = m
+            .get("fields")
+            .and_then(|f| self.list(f, &fp, "status.fields"))
+        else {
+            return out;
+        };
         for (i, item) in list.iter().enumerate() {
             let ip = fp.index(i);
-            let Some(fm) = self.map(item, &ip, "a status field") else { continue };
+            let Some(fm) = self.map(item, &ip, "a status field") else {
+                continue;
+            };
             self.check_keys(fm, &ip, STATUS_FIELD_KEYS, "a status field");
-            let Some(path) = self.string(fm, "path", &ip, true, "a status field") else { continue };
-            let path = path.trim_start_matches('.').trim_start_matches("status.").to_string();
-            if matches!(path.split('.').next(), Some("conditions" | "observedGeneration" | "external")) {
-                self.err_at_value("invalid-value", &ip.key("path"), format!("status.{path} is written by orkestra itself; choose another path"));
+            let Some(path) = self.string(fm, "path", &ip, true, "a status field") else {
+                continue;
+            };
+            let path = path
+                .trim_start_matches('.')
+                .trim_start_matches("status.")
+                .to_string();
+            if matches!(
+                path.split('.').next(),
+                Some("conditions" | "observedGeneration" | "external")
+            ) {
+                self.err_at_value(
+                    "invalid-value",
+                    &ip.key("path"),
+                    format!("status.{path} is written by orkestra itself; choose another path"),
+                );
                 continue;
             }
             let value = match fm.get("value") {
@@ -654,7 +876,11 @@ impl Loader<'_> {
                 }
             };
             let conditions = self.conditions(fm, &ip);
-            out.push(StatusField { path, value, conditions });
+            out.push(StatusField {
+                path,
+                value,
+                conditions,
+            });
         }
         out
     }
@@ -666,10 +892,21 @@ impl Loader<'_> {
             let cp = p.key(key);
             // A single condition may be written without the list.
             let items: Vec<(Path, &Value)> = match v {
-                Value::Array(a) => a.iter().enumerate().map(|(i, x)| (cp.index(i), x)).collect(),
+                Value::Array(a) => a
+                    .iter()
+                    .enumerate()
+                    .map(|(i, x)| (cp.index(i), x))
+                    .collect(),
                 Value::Object(_) => vec![(cp.clone(), v)],
                 other => {
-                    self.err_at_value("invalid-type", &cp, format!("`{key}` must be a list of conditions, found {}", kind_of(other)));
+                    self.err_at_value(
+                        "invalid-type",
+                        &cp,
+                        format!(
+                            "`{key}` must be a list of conditions, found {}",
+                            kind_of(other)
+                        ),
+                    );
                     continue;
                 }
             };
@@ -696,11 +933,21 @@ impl Loader<'_> {
                     operator = Some(op);
                     value = Some(val);
                 }
-                Some(_) => self.err_at_key("invalid-value", &p.key(k), "a condition has one operator"),
+                Some(_) => {
+                    self.err_at_key("invalid-value", &p.key(k), "a condition has one operator")
+                }
                 None => {
-                    let allowed: Vec<&str> = CONDITION_KEYS.iter().chain(Operator::NAMES).copied().collect();
+                    let allowed: Vec<&str> = CONDITION_KEYS
+                        .iter()
+                        .chain(Operator::NAMES)
+                        .copied()
+                        .collect();
                     let hint = did_you_mean(k, allowed);
-                    self.err_at_key("unknown-field", &p.key(k), format!("unknown field `{k}` in a condition{hint}"));
+                    self.err_at_key(
+                        "unknown-field",
+                        &p.key(k),
+                        format!("unknown field `{k}` in a condition{hint}"),
+                    );
                 }
             }
         }
@@ -708,19 +955,35 @@ impl Loader<'_> {
             match op.as_str().and_then(Operator::parse) {
                 Some(o) => operator = Some(o),
                 None => {
-                    let hint = did_you_mean(op.as_str().unwrap_or(""), Operator::NAMES.iter().copied());
-                    self.err_at_value("invalid-value", &p.key("operator"), format!("unknown operator {op}{hint}"));
+                    let hint =
+                        did_you_mean(op.as_str().unwrap_or(""), Operator::NAMES.iter().copied());
+                    self.err_at_value(
+                        "invalid-value",
+                        &p.key("operator"),
+                        format!("unknown operator {op}{hint}"),
+                    );
                     return None;
                 }
             }
         }
         let field = field?;
         let Some(operator) = operator else {
-            self.err_at_key("missing-field", p, "a condition needs `operator` (or a shorthand like `equals: x`)");
+            self.err_at_key(
+                "missing-field",
+                p,
+                "a condition needs `operator` (or a shorthand like `equals: x`)",
+            );
             return None;
         };
         if operator.needs_value() && value.is_none() {
-            self.err_at_key("missing-field", p, format!("operator `{}` needs `value`", Operator::NAMES[operator as usize]));
+            self.err_at_key(
+                "missing-field",
+                p,
+                format!(
+                    "operator `{}` needs `value`",
+                    Operator::NAMES[operator as usize]
+                ),
+            );
             return None;
         }
         // `spec.tier`, `.spec.tier` and `{{ .spec.tier }}` all name the same field.
@@ -735,7 +998,11 @@ impl Loader<'_> {
             match regex::Regex::new(src) {
                 Ok(r) => Some(r),
                 Err(e) => {
-                    self.err_at_value("invalid-value", &p.key("value"), format!("invalid regex: {e}"));
+                    self.err_at_value(
+                        "invalid-value",
+                        &p.key("value"),
+                        format!("invalid regex: {e}"),
+                    );
                     return None;
                 }
             }
@@ -743,7 +1010,13 @@ impl Loader<'_> {
             None
         };
         let value = value.map(|v| self.tv(v, &p.key("value")));
-        Some(Condition { field, subject: Tv::Tpl(subject), operator, value, regex })
+        Some(Condition {
+            field,
+            subject: Tv::Tpl(subject),
+            operator,
+            value,
+            regex,
+        })
     }
 
     /// Compile a value tree; template errors become diagnostics and the scalar stays literal.
@@ -755,8 +1028,17 @@ impl Loader<'_> {
                 // Already reported; null keeps later checks from piling on.
                 None => Tv::Lit(Value::Null),
             },
-            Value::Object(m) => Tv::Map(m.iter().map(|(k, v)| (k.clone(), self.tv(v, &p.key(k)))).collect()),
-            Value::Array(a) => Tv::List(a.iter().enumerate().map(|(i, v)| self.tv(v, &p.index(i))).collect()),
+            Value::Object(m) => Tv::Map(
+                m.iter()
+                    .map(|(k, v)| (k.clone(), self.tv(v, &p.key(k))))
+                    .collect(),
+            ),
+            Value::Array(a) => Tv::List(
+                a.iter()
+                    .enumerate()
+                    .map(|(i, v)| self.tv(v, &p.index(i)))
+                    .collect(),
+            ),
             other => Tv::Lit(other.clone()),
         }
     }

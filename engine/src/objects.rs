@@ -123,7 +123,11 @@ pub fn build(block: KubeBlock, f: &Map<String, Value>, owner: &Owner) -> Value {
         metadata.insert("namespace".into(), ns.clone().into());
     }
     // User labels may add to, but not replace, the owner label set.
-    let mut lbl = f.get("labels").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut lbl = f
+        .get("labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     lbl.extend(owner.labels(name));
     metadata.insert("labels".into(), Value::Object(lbl));
     if let Some(a) = f.get("annotations") {
@@ -141,7 +145,10 @@ pub fn build(block: KubeBlock, f: &Map<String, Value>, owner: &Owner) -> Value {
         KubeBlock::StatefulSets => {
             let mut spec = workload_spec(f, owner, name, true);
             let s = spec.as_object_mut().expect("object");
-            s.insert("serviceName".into(), str_of(f, "serviceName").unwrap_or(name).into());
+            s.insert(
+                "serviceName".into(),
+                str_of(f, "serviceName").unwrap_or(name).into(),
+            );
             if let Some(size) = str_of(f, "storage") {
                 let mut pvc = json!({
                     "metadata": {"name": "data"},
@@ -153,11 +160,16 @@ pub fn build(block: KubeBlock, f: &Map<String, Value>, owner: &Owner) -> Value {
                 s.insert("volumeClaimTemplates".into(), json!([pvc]));
                 let mount = str_of(f, "mountPath").unwrap_or("/data");
                 let c = &mut s["template"]["spec"]["containers"][0];
-                let mounts = c.as_object_mut().expect("container").entry("volumeMounts").or_insert(json!([]));
+                let mounts = c
+                    .as_object_mut()
+                    .expect("container")
+                    .entry("volumeMounts")
+                    .or_insert(json!([]));
                 if let Some(a) = mounts.as_array_mut() {
                     a.push(json!({"name": "data", "mountPath": mount}));
                 }
             }
+            o.insert("spec".into(), spec);
         }
         KubeBlock::Jobs => {
             o.insert("spec".into(), job_spec(f, owner, name));
@@ -185,7 +197,10 @@ pub fn build(block: KubeBlock, f: &Map<String, Value>, owner: &Owner) -> Value {
                     let port = f.get("port").cloned().unwrap_or(json!(80));
                     let mut p = json!({"name": "http", "port": port, "protocol": str_of(f, "protocol").unwrap_or("TCP")});
                     p["targetPort"] = match f.get("targetPort") {
-                        Some(Value::String(s)) => s.parse::<i64>().map(Value::from).unwrap_or_else(|_| s.clone().into()),
+                        Some(Value::String(s)) => s
+                            .parse::<i64>()
+                            .map(Value::from)
+                            .unwrap_or_else(|_| s.clone().into()),
                         Some(v) => v.clone(),
                         None => port,
                     };
@@ -196,10 +211,16 @@ pub fn build(block: KubeBlock, f: &Map<String, Value>, owner: &Owner) -> Value {
                 }
             };
             if str_of(f, "type") == Some("ExternalName") {
-                spec.insert("externalName".into(), f.get("externalName").cloned().unwrap_or(Value::Null));
+                spec.insert(
+                    "externalName".into(),
+                    f.get("externalName").cloned().unwrap_or(Value::Null),
+                );
             } else {
                 spec.insert("ports".into(), ports);
-                let sel = f.get("selector").cloned().unwrap_or_else(|| Value::Object(owner.selector(name)));
+                let sel = f
+                    .get("selector")
+                    .cloned()
+                    .unwrap_or_else(|| Value::Object(owner.selector(name)));
                 spec.insert("selector".into(), sel);
             }
             o.insert("spec".into(), Value::Object(spec));
@@ -257,9 +278,25 @@ pub fn build(block: KubeBlock, f: &Map<String, Value>, owner: &Owner) -> Value {
 
 fn container(f: &Map<String, Value>, name: &str) -> Value {
     let mut c = Map::new();
-    c.insert("name".into(), str_of(f, "containerName").unwrap_or(name).into());
-    c.insert("image".into(), f.get("image").cloned().unwrap_or(Value::Null));
-    for k in ["command", "args", "envFrom", "resources", "imagePullPolicy", "volumeMounts", "securityContext", "livenessProbe", "readinessProbe"] {
+    c.insert(
+        "name".into(),
+        str_of(f, "containerName").unwrap_or(name).into(),
+    );
+    c.insert(
+        "image".into(),
+        f.get("image").cloned().unwrap_or(Value::Null),
+    );
+    for k in [
+        "command",
+        "args",
+        "envFrom",
+        "resources",
+        "imagePullPolicy",
+        "volumeMounts",
+        "securityContext",
+        "livenessProbe",
+        "readinessProbe",
+    ] {
         if let Some(v) = f.get(k) {
             c.insert(k.into(), v.clone());
         }
@@ -272,7 +309,10 @@ fn container(f: &Map<String, Value>, name: &str) -> Value {
             c.insert("ports".into(), p.clone());
         }
         (None, Some(p)) => {
-            c.insert("ports".into(), json!([{"name": "http", "containerPort": p, "protocol": "TCP"}]));
+            c.insert(
+                "ports".into(),
+                json!([{"name": "http", "containerPort": p, "protocol": "TCP"}]),
+            );
         }
         _ => {}
     }
@@ -297,7 +337,10 @@ fn env_list(env: &Value) -> Value {
                     // Environment values are strings in Kubernetes: `3` becomes "3".
                     (Some(v), Some(m)) if !v.is_string() => {
                         let mut m = m.clone();
-                        m.insert("value".into(), crate::template::functions::to_text(v).into());
+                        m.insert(
+                            "value".into(),
+                            crate::template::functions::to_text(v).into(),
+                        );
                         Value::Object(m)
                     }
                     _ => i.clone(),
@@ -309,7 +352,11 @@ fn env_list(env: &Value) -> Value {
 }
 
 fn pod_template(f: &Map<String, Value>, owner: &Owner, name: &str, restart: Option<&str>) -> Value {
-    let mut labels = f.get("podLabels").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut labels = f
+        .get("podLabels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     labels.extend(owner.labels(name));
     let mut spec = Map::new();
     spec.insert("containers".into(), json!([container(f, name)]));
@@ -339,7 +386,11 @@ fn workload_spec(f: &Map<String, Value>, owner: &Owner, name: &str, _stateful: b
 fn job_spec(f: &Map<String, Value>, owner: &Owner, name: &str) -> Value {
     let restart = str_of(f, "restartPolicy").unwrap_or("Never");
     let mut spec = json!({"template": pod_template(f, owner, name, Some(restart))});
-    for k in ["backoffLimit", "ttlSecondsAfterFinished", "activeDeadlineSeconds"] {
+    for k in [
+        "backoffLimit",
+        "ttlSecondsAfterFinished",
+        "activeDeadlineSeconds",
+    ] {
         if let Some(v) = f.get(k) {
             spec[k] = v.clone();
         }
@@ -356,7 +407,11 @@ fn custom(f: &Map<String, Value>, owner: &Owner) -> Value {
     }
     let meta = obj.entry("metadata").or_insert(json!({}));
     if let Some(m) = meta.as_object_mut() {
-        let name = m.get("name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let name = m
+            .get("name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let user = m.get("labels").cloned();
         let mut lbl = owner.labels(&name);
         if let Some(Value::Object(u)) = user {

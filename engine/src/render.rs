@@ -24,8 +24,15 @@ pub struct RenderError {
 
 impl RenderError {
     fn at(source: &str, e: TvError) -> Self {
-        let field = if e.path.is_empty() { source.to_string() } else { format!("{source}.{}", e.path) };
-        Self { field, message: e.message }
+        let field = if e.path.is_empty() {
+            source.to_string()
+        } else {
+            format!("{source}.{}", e.path)
+        };
+        Self {
+            field,
+            message: e.message,
+        }
     }
 }
 
@@ -88,11 +95,9 @@ pub fn render(
         let child = render_child(katalog, k, &scope, &owner)?;
         if k.hook == HookKind::OnDelete {
             out.on_delete.push(child);
-        } else if let Some(existing) = out
-            .children
-            .iter_mut()
-            .find(|c| c.kind == child.kind && c.name == child.name && c.namespace == child.namespace)
-        {
+        } else if let Some(existing) = out.children.iter_mut().find(|c| {
+            c.kind == child.kind && c.name == child.name && c.namespace == child.namespace
+        }) {
             // The same object in onCreate and onReconcile: enforcing wins.
             if child.enforce {
                 *existing = child;
@@ -105,8 +110,12 @@ pub fn render(
         if !holds(katalog, &item.conditions, &scope, &item.source)? {
             continue;
         }
-        let schema = provider_schemas.iter().find(|s| s.name == item.provider).and_then(|s| s.kind(&item.kind));
-        out.external.push(render_external(katalog, item, &scope, schema)?);
+        let schema = provider_schemas
+            .iter()
+            .find(|s| s.name == item.provider)
+            .and_then(|s| s.kind(&item.kind));
+        out.external
+            .push(render_external(katalog, item, &scope, schema)?);
     }
     Ok(out)
 }
@@ -120,7 +129,8 @@ fn holds(
     if c.is_empty() {
         return Ok(true);
     }
-    c.holds(&katalog.templates, scope).map_err(|e| RenderError::at(&format!("{source}.when"), e))
+    c.holds(&katalog.templates, scope)
+        .map_err(|e| RenderError::at(&format!("{source}.when"), e))
 }
 
 /// Render a field map and convert each field to its schema type.
@@ -131,9 +141,14 @@ fn typed_fields(
     schema: &[FieldSchema],
     source: &str,
 ) -> Result<Map<String, Value>, RenderError> {
-    let rendered = fields.render(&katalog.templates, scope).map_err(|e| RenderError::at(source, e))?;
+    let rendered = fields
+        .render(&katalog.templates, scope)
+        .map_err(|e| RenderError::at(source, e))?;
     let Value::Object(m) = rendered else {
-        return Err(RenderError { field: source.into(), message: "expected a mapping".into() });
+        return Err(RenderError {
+            field: source.into(),
+            message: "expected a mapping".into(),
+        });
     };
     let mut out = Map::with_capacity(m.len());
     for (k, v) in m {
@@ -147,10 +162,17 @@ fn typed_fields(
         };
         let v = f.ty.coerce(&v).map_err(|message| RenderError {
             field: format!("{source}.{k}"),
-            message: if f.sensitive { "value has the wrong type".to_string() } else { message },
+            message: if f.sensitive {
+                "value has the wrong type".to_string()
+            } else {
+                message
+            },
         })?;
         for val in &f.validators {
-            val.check(&v).map_err(|message| RenderError { field: format!("{source}.{k}"), message })?;
+            val.check(&v).map_err(|message| RenderError {
+                field: format!("{source}.{k}"),
+                message,
+            })?;
         }
         out.insert(k, v);
     }
@@ -165,20 +187,44 @@ fn typed_fields(
     Ok(out)
 }
 
-fn render_child(katalog: &Katalog, k: &KubeEntry, scope: &Scope, owner: &Owner) -> Result<Child, RenderError> {
+fn render_child(
+    katalog: &Katalog,
+    k: &KubeEntry,
+    scope: &Scope,
+    owner: &Owner,
+) -> Result<Child, RenderError> {
     let fields = typed_fields(katalog, &k.fields, scope, &k.block.fields(), &k.source)?;
     let object = objects::build(k.block, &fields, owner);
-    let api_version = object["apiVersion"].as_str().unwrap_or_default().to_string();
+    let api_version = object["apiVersion"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     let kind = object["kind"].as_str().unwrap_or_default().to_string();
-    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if k.block == KubeBlock::Custom {
         crate::blocks::dns_name(&name).map_err(|message| RenderError {
             field: format!("{}.metadata.name", k.source),
             message,
         })?;
     }
-    let namespace = object.pointer("/metadata/namespace").and_then(Value::as_str).map(String::from);
-    Ok(Child { hook: k.hook.key(), enforce: k.enforce, api_version, kind, name, namespace, object, source: k.source.clone() })
+    let namespace = object
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(String::from);
+    Ok(Child {
+        hook: k.hook.key(),
+        enforce: k.enforce,
+        api_version,
+        kind,
+        name,
+        namespace,
+        object,
+        source: k.source.clone(),
+    })
 }
 
 fn render_external(
@@ -189,13 +235,20 @@ fn render_external(
 ) -> Result<External, RenderError> {
     let fields = match schema {
         Some(s) => typed_fields(katalog, &item.fields, scope, &s.fields, &item.source)?,
-        None => match item.fields.render(&katalog.templates, scope).map_err(|e| RenderError::at(&item.source, e))? {
+        None => match item
+            .fields
+            .render(&katalog.templates, scope)
+            .map_err(|e| RenderError::at(&item.source, e))?
+        {
             Value::Object(m) => m,
             _ => Map::new(),
         },
     };
     let name_field = schema.map(|s| s.name_field).unwrap_or("name");
-    let name = fields.get(name_field).map(crate::template::functions::to_text).unwrap_or_default();
+    let name = fields
+        .get(name_field)
+        .map(crate::template::functions::to_text)
+        .unwrap_or_default();
     Ok(External {
         provider: item.provider.clone(),
         kind: item.kind.clone(),
@@ -224,7 +277,10 @@ pub fn render_status(
         if !holds(katalog, &f.conditions, &scope, &source)? {
             continue;
         }
-        let v = f.value.render(&katalog.templates, &scope).map_err(|e| RenderError::at(&source, e))?;
+        let v = f
+            .value
+            .render(&katalog.templates, &scope)
+            .map_err(|e| RenderError::at(&source, e))?;
         set_path(&mut out, &f.path, v);
     }
     Ok(out)
@@ -238,7 +294,9 @@ fn set_path(m: &mut Map<String, Value>, path: &str, v: Value) {
             cur.insert(p.to_string(), v);
             return;
         }
-        let next = cur.entry(p.to_string()).or_insert_with(|| Value::Object(Map::new()));
+        let next = cur
+            .entry(p.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
         if !next.is_object() {
             *next = Value::Object(Map::new());
         }

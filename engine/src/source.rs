@@ -74,12 +74,18 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
-        Self { name: name.into(), text: text.into() }
+        Self {
+            name: name.into(),
+            text: text.into(),
+        }
     }
 
     /// Read a file from disk.
     pub fn read(path: &std::path::Path) -> std::io::Result<Self> {
-        Ok(Self::new(path.display().to_string(), std::fs::read_to_string(path)?))
+        Ok(Self::new(
+            path.display().to_string(),
+            std::fs::read_to_string(path)?,
+        ))
     }
 
     /// Parse every document in the file. A syntax error ends parsing with one diagnostic that
@@ -110,7 +116,10 @@ impl SourceFile {
                 Err(e) => {
                     let pos = e
                         .location()
-                        .map(|l| Pos { line: l.line(), column: l.column() })
+                        .map(|l| Pos {
+                            line: l.line(),
+                            column: l.column(),
+                        })
                         .unwrap_or_default();
                     let msg = e.to_string();
                     // serde_yaml_ng appends " at line L column C"; the diagnostic has its own.
@@ -151,7 +160,10 @@ enum Frame {
 impl Indexer {
     fn pos(m: &Marker) -> Pos {
         // yaml-rust2 markers: line is 1-based, col is 0-based.
-        Pos { line: m.line(), column: m.col() + 1 }
+        Pos {
+            line: m.line(),
+            column: m.col() + 1,
+        }
     }
 
     /// The path of the node that starts now, and whether it is a mapping key.
@@ -183,7 +195,10 @@ impl MarkedEventReceiver for Indexer {
         let pos = Self::pos(&mark);
         match ev {
             Event::DocumentStart => {
-                self.docs.push(PosIndex { start: pos, ..Default::default() });
+                self.docs.push(PosIndex {
+                    start: pos,
+                    ..Default::default()
+                });
                 self.stack.clear();
             }
             Event::Scalar(text, ..) => {
@@ -256,7 +271,10 @@ mod tests {
         assert_eq!(ix.value(&b), Pos { line: 2, column: 6 });
         let y = Path::root().key("a").key("list").index(1).key("y");
         assert_eq!(ix.key(&y), Pos { line: 5, column: 8 });
-        assert_eq!(ix.value(&Path::root().key("a").key("list").index(0)), Pos { line: 4, column: 7 });
+        assert_eq!(
+            ix.value(&Path::root().key("a").key("list").index(0)),
+            Pos { line: 4, column: 7 }
+        );
         // Unknown paths fall back to the nearest ancestor.
         assert_eq!(ix.value(&b.key("nope")), Pos { line: 2, column: 6 });
     }
@@ -266,7 +284,10 @@ mod tests {
         let f = SourceFile::new("t.yaml", "a: 1\n---\nb: 2\n");
         let (docs, _) = f.documents();
         assert_eq!(docs.len(), 2);
-        assert_eq!(docs[1].pos.key(&Path::root().key("b")), Pos { line: 3, column: 1 });
+        assert_eq!(
+            docs[1].pos.key(&Path::root().key("b")),
+            Pos { line: 3, column: 1 }
+        );
     }
 
     #[test]

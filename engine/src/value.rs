@@ -30,12 +30,18 @@ impl Tv {
         self.render_at(set, scope, &mut String::new())
     }
 
-    fn render_at(&self, set: &TemplateSet, scope: &Scope, at: &mut String) -> Result<Value, TvError> {
+    fn render_at(
+        &self,
+        set: &TemplateSet,
+        scope: &Scope,
+        at: &mut String,
+    ) -> Result<Value, TvError> {
         Ok(match self {
             Tv::Lit(v) => v.clone(),
-            Tv::Tpl(t) => set
-                .render(t, scope)
-                .map_err(|message| TvError { path: at.clone(), message })?,
+            Tv::Tpl(t) => set.render(t, scope).map_err(|message| TvError {
+                path: at.clone(),
+                message,
+            })?,
             Tv::Map(items) => {
                 let mut m = Map::with_capacity(items.len());
                 for (k, v) in items {
@@ -85,7 +91,11 @@ impl Tv {
                 }
                 Some(Value::Object(m))
             }
-            Tv::List(items) => items.iter().map(Tv::literal).collect::<Option<Vec<_>>>().map(Value::Array),
+            Tv::List(items) => items
+                .iter()
+                .map(Tv::literal)
+                .collect::<Option<Vec<_>>>()
+                .map(Value::Array),
         }
     }
 
@@ -96,7 +106,11 @@ impl Tv {
             Tv::Tpl(t) => out.push((at, t)),
             Tv::Map(items) => {
                 for (k, v) in items {
-                    let p = if at.is_empty() { k.clone() } else { format!("{at}.{k}") };
+                    let p = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
                     v.templates(p, out);
                 }
             }

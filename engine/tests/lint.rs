@@ -36,7 +36,14 @@ fn expectations(text: &str) -> Vec<Expect> {
 }
 
 fn run(file: SourceFile) -> Report {
-    lint(&[Input { file, explicit: true }], &[], &[orkestra_provider_aws::schema()])
+    lint(
+        &[Input {
+            file,
+            explicit: true,
+        }],
+        &[],
+        &[orkestra_provider_aws::schema()],
+    )
 }
 
 #[test]
@@ -47,7 +54,11 @@ fn every_broken_katalog_gets_its_diagnostic() {
         let path = entry.unwrap().path();
         let file = SourceFile::read(&path).unwrap();
         let expected = expectations(&file.text);
-        assert!(!expected.is_empty(), "{} has no `# expect:` line", path.display());
+        assert!(
+            !expected.is_empty(),
+            "{} has no `# expect:` line",
+            path.display()
+        );
         let report = run(file);
         for e in &expected {
             let found = report.diagnostics.iter().any(|d| {
@@ -71,7 +82,9 @@ fn every_broken_katalog_gets_its_diagnostic() {
         }
         for d in report.diagnostics.iter().filter(|d| d.is_error()) {
             assert!(
-                expected.iter().any(|e| e.code == d.code && e.line == d.line),
+                expected
+                    .iter()
+                    .any(|e| e.code == d.code && e.line == d.line),
                 "{}: unexpected error {d:?}",
                 path.display()
             );
@@ -89,7 +102,10 @@ fn example_katalogs_lint_clean() {
     for dir in std::fs::read_dir(&root).unwrap() {
         for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
             let p = f.unwrap().path();
-            inputs.push(Input { file: SourceFile::read(&p).unwrap(), explicit: false });
+            inputs.push(Input {
+                file: SourceFile::read(&p).unwrap(),
+                explicit: false,
+            });
         }
     }
     let report = lint(&inputs, &[], &[orkestra_provider_aws::schema()]);
@@ -104,7 +120,16 @@ fn text_form_shows_the_source_line() {
         "apiVersion: orkestra.orkspace.io/v1\nkind: Katalog\nmetadata: {name: k}\nspec:\n  crdz: {}\n",
     );
     let report = run(f.clone());
-    let text: String = report.diagnostics.iter().map(|d| d.render(Some(&f))).collect();
-    assert!(text.contains("k.yaml:5:3: error[unknown-field]: unknown field `crdz` in spec; did you mean `crds`?"), "{text}");
+    let text: String = report
+        .diagnostics
+        .iter()
+        .map(|d| d.render(Some(&f)))
+        .collect();
+    assert!(
+        text.contains(
+            "k.yaml:5:3: error[unknown-field]: unknown field `crdz` in spec; did you mean `crds`?"
+        ),
+        "{text}"
+    );
     assert!(text.contains("5 |   crdz: {}\n  |   ^"), "{text}");
 }

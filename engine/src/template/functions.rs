@@ -19,29 +19,167 @@ pub struct Func {
 
 /// Every function a Katalog template may call.
 pub static FUNCTIONS: &[Func] = &[
-    Func { name: "default", min_args: 1, max_args: Some(2), call: default, usage: "default DEFAULT VALUE" },
-    Func { name: "required", min_args: 2, max_args: Some(2), call: required, usage: "required MESSAGE VALUE" },
-    Func { name: "upper", min_args: 1, max_args: Some(1), call: upper, usage: "upper TEXT" },
-    Func { name: "lower", min_args: 1, max_args: Some(1), call: lower, usage: "lower TEXT" },
-    Func { name: "title", min_args: 1, max_args: Some(1), call: title, usage: "title TEXT" },
-    Func { name: "trim", min_args: 1, max_args: Some(1), call: trim, usage: "trim TEXT" },
-    Func { name: "trimPrefix", min_args: 2, max_args: Some(2), call: trim_prefix, usage: "trimPrefix PREFIX TEXT" },
-    Func { name: "trimSuffix", min_args: 2, max_args: Some(2), call: trim_suffix, usage: "trimSuffix SUFFIX TEXT" },
-    Func { name: "trunc", min_args: 2, max_args: Some(2), call: trunc, usage: "trunc N TEXT" },
-    Func { name: "replace", min_args: 3, max_args: Some(3), call: replace, usage: "replace OLD NEW TEXT" },
-    Func { name: "quote", min_args: 1, max_args: None, call: quote, usage: "quote TEXT" },
-    Func { name: "b64enc", min_args: 1, max_args: Some(1), call: b64enc, usage: "b64enc TEXT" },
-    Func { name: "b64dec", min_args: 1, max_args: Some(1), call: b64dec, usage: "b64dec TEXT" },
-    Func { name: "sha256sum", min_args: 1, max_args: Some(1), call: sha256sum, usage: "sha256sum TEXT" },
-    Func { name: "toJson", min_args: 1, max_args: Some(1), call: to_json, usage: "toJson VALUE" },
-    Func { name: "toString", min_args: 1, max_args: Some(1), call: to_string, usage: "toString VALUE" },
-    Func { name: "int", min_args: 1, max_args: Some(1), call: int, usage: "int VALUE" },
-    Func { name: "join", min_args: 2, max_args: Some(2), call: join, usage: "join SEPARATOR LIST" },
-    Func { name: "cat", min_args: 1, max_args: None, call: cat, usage: "cat VALUE..." },
-    Func { name: "index", min_args: 2, max_args: None, call: index, usage: "index VALUE KEY..." },
-    Func { name: "contains", min_args: 2, max_args: Some(2), call: contains, usage: "contains SUBSTRING TEXT" },
-    Func { name: "hasPrefix", min_args: 2, max_args: Some(2), call: has_prefix, usage: "hasPrefix PREFIX TEXT" },
-    Func { name: "hasSuffix", min_args: 2, max_args: Some(2), call: has_suffix, usage: "hasSuffix SUFFIX TEXT" },
+    Func {
+        name: "default",
+        min_args: 1,
+        max_args: Some(2),
+        call: default,
+        usage: "default DEFAULT VALUE",
+    },
+    Func {
+        name: "required",
+        min_args: 2,
+        max_args: Some(2),
+        call: required,
+        usage: "required MESSAGE VALUE",
+    },
+    Func {
+        name: "upper",
+        min_args: 1,
+        max_args: Some(1),
+        call: upper,
+        usage: "upper TEXT",
+    },
+    Func {
+        name: "lower",
+        min_args: 1,
+        max_args: Some(1),
+        call: lower,
+        usage: "lower TEXT",
+    },
+    Func {
+        name: "title",
+        min_args: 1,
+        max_args: Some(1),
+        call: title,
+        usage: "title TEXT",
+    },
+    Func {
+        name: "trim",
+        min_args: 1,
+        max_args: Some(1),
+        call: trim,
+        usage: "trim TEXT",
+    },
+    Func {
+        name: "trimPrefix",
+        min_args: 2,
+        max_args: Some(2),
+        call: trim_prefix,
+        usage: "trimPrefix PREFIX TEXT",
+    },
+    Func {
+        name: "trimSuffix",
+        min_args: 2,
+        max_args: Some(2),
+        call: trim_suffix,
+        usage: "trimSuffix SUFFIX TEXT",
+    },
+    Func {
+        name: "trunc",
+        min_args: 2,
+        max_args: Some(2),
+        call: trunc,
+        usage: "trunc N TEXT",
+    },
+    Func {
+        name: "replace",
+        min_args: 3,
+        max_args: Some(3),
+        call: replace,
+        usage: "replace OLD NEW TEXT",
+    },
+    Func {
+        name: "quote",
+        min_args: 1,
+        max_args: None,
+        call: quote,
+        usage: "quote TEXT",
+    },
+    Func {
+        name: "b64enc",
+        min_args: 1,
+        max_args: Some(1),
+        call: b64enc,
+        usage: "b64enc TEXT",
+    },
+    Func {
+        name: "b64dec",
+        min_args: 1,
+        max_args: Some(1),
+        call: b64dec,
+        usage: "b64dec TEXT",
+    },
+    Func {
+        name: "sha256sum",
+        min_args: 1,
+        max_args: Some(1),
+        call: sha256sum,
+        usage: "sha256sum TEXT",
+    },
+    Func {
+        name: "toJson",
+        min_args: 1,
+        max_args: Some(1),
+        call: to_json,
+        usage: "toJson VALUE",
+    },
+    Func {
+        name: "toString",
+        min_args: 1,
+        max_args: Some(1),
+        call: to_string,
+        usage: "toString VALUE",
+    },
+    Func {
+        name: "int",
+        min_args: 1,
+        max_args: Some(1),
+        call: int,
+        usage: "int VALUE",
+    },
+    Func {
+        name: "join",
+        min_args: 2,
+        max_args: Some(2),
+        call: join,
+        usage: "join SEPARATOR LIST",
+    },
+    Func {
+        name: "cat",
+        min_args: 1,
+        max_args: None,
+        call: cat,
+        usage: "cat VALUE...",
+    },
+    Func {
+        name: "index",
+        min_args: 2,
+        max_args: None,
+        call: index,
+        usage: "index VALUE KEY...",
+    },
+    Func {
+        name: "contains",
+        min_args: 2,
+        max_args: Some(2),
+        call: contains,
+        usage: "contains SUBSTRING TEXT",
+    },
+    Func {
+        name: "hasPrefix",
+        min_args: 2,
+        max_args: Some(2),
+        call: has_prefix,
+        usage: "hasPrefix PREFIX TEXT",
+    },
+    Func {
+        name: "hasSuffix",
+        min_args: 2,
+        max_args: Some(2),
+        call: has_suffix,
+        usage: "hasSuffix SUFFIX TEXT",
+    },
 ];
 
 /// Look a function up by name.
@@ -84,7 +222,11 @@ fn s(v: String) -> Result<Value, String> {
 
 fn default(a: &[Value]) -> Result<Value, String> {
     let given = if a.len() == 2 { &a[1] } else { &Value::Null };
-    Ok(if is_empty(given) { a[0].clone() } else { given.clone() })
+    Ok(if is_empty(given) {
+        a[0].clone()
+    } else {
+        given.clone()
+    })
 }
 fn required(a: &[Value]) -> Result<Value, String> {
     if is_empty(&a[1]) {
@@ -130,7 +272,10 @@ fn as_int(v: &Value) -> Result<i64, String> {
             .as_i64()
             .or_else(|| n.as_f64().map(|f| f as i64))
             .ok_or_else(|| format!("{n} is not an integer")),
-        Value::String(t) => t.trim().parse().map_err(|_| format!("{t:?} is not an integer")),
+        Value::String(t) => t
+            .trim()
+            .parse()
+            .map_err(|_| format!("{t:?} is not an integer")),
         Value::Bool(b) => Ok(*b as i64),
         Value::Null => Ok(0),
         other => Err(format!("{other} is not an integer")),
@@ -192,7 +337,11 @@ fn join(a: &[Value]) -> Result<Value, String> {
     }
 }
 fn cat(a: &[Value]) -> Result<Value, String> {
-    s(a.iter().filter(|v| !v.is_null()).map(to_text).collect::<Vec<_>>().join(" "))
+    s(a.iter()
+        .filter(|v| !v.is_null())
+        .map(to_text)
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 fn index(a: &[Value]) -> Result<Value, String> {
     let mut cur = &a[0];
@@ -231,28 +380,67 @@ mod tests {
     #[test]
     fn string_functions() {
         assert_eq!(call("upper", vec![json!("ab")]).unwrap(), json!("AB"));
-        assert_eq!(call("trunc", vec![json!(3), json!("abcdef")]).unwrap(), json!("abc"));
-        assert_eq!(call("trunc", vec![json!(-2), json!("abcdef")]).unwrap(), json!("ef"));
-        assert_eq!(call("replace", vec![json!("."), json!("-"), json!("a.b.c")]).unwrap(), json!("a-b-c"));
-        assert_eq!(call("quote", vec![json!("a\"b")]).unwrap(), json!("\"a\\\"b\""));
-        assert_eq!(call("b64dec", vec![call("b64enc", vec![json!("hi")]).unwrap()]).unwrap(), json!("hi"));
+        assert_eq!(
+            call("trunc", vec![json!(3), json!("abcdef")]).unwrap(),
+            json!("abc")
+        );
+        assert_eq!(
+            call("trunc", vec![json!(-2), json!("abcdef")]).unwrap(),
+            json!("ef")
+        );
+        assert_eq!(
+            call("replace", vec![json!("."), json!("-"), json!("a.b.c")]).unwrap(),
+            json!("a-b-c")
+        );
+        assert_eq!(
+            call("quote", vec![json!("a\"b")]).unwrap(),
+            json!("\"a\\\"b\"")
+        );
+        assert_eq!(
+            call("b64dec", vec![call("b64enc", vec![json!("hi")]).unwrap()]).unwrap(),
+            json!("hi")
+        );
         assert_eq!(
             call("sha256sum", vec![json!("abc")]).unwrap(),
             json!("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
         );
-        assert_eq!(call("title", vec![json!("hello world")]).unwrap(), json!("Hello World"));
+        assert_eq!(
+            call("title", vec![json!("hello world")]).unwrap(),
+            json!("Hello World")
+        );
     }
 
     #[test]
     fn defaults_and_types() {
-        assert_eq!(call("default", vec![json!("small"), Value::Null]).unwrap(), json!("small"));
-        assert_eq!(call("default", vec![json!("small"), json!("big")]).unwrap(), json!("big"));
-        assert_eq!(call("default", vec![json!("small")]).unwrap(), json!("small"));
+        assert_eq!(
+            call("default", vec![json!("small"), Value::Null]).unwrap(),
+            json!("small")
+        );
+        assert_eq!(
+            call("default", vec![json!("small"), json!("big")]).unwrap(),
+            json!("big")
+        );
+        assert_eq!(
+            call("default", vec![json!("small")]).unwrap(),
+            json!("small")
+        );
         assert_eq!(call("int", vec![json!("42")]).unwrap(), json!(42));
         assert!(call("int", vec![json!("x")]).is_err());
-        assert_eq!(call("join", vec![json!(","), json!(["a", 1])]).unwrap(), json!("a,1"));
-        assert_eq!(call("toJson", vec![json!({"a": 1})]).unwrap(), json!("{\"a\":1}"));
-        assert_eq!(call("index", vec![json!({"a": [1, 2]}), json!("a"), json!(1)]).unwrap(), json!(2));
-        assert_eq!(call("required", vec![json!("need x"), json!("")]).unwrap_err(), "need x");
+        assert_eq!(
+            call("join", vec![json!(","), json!(["a", 1])]).unwrap(),
+            json!("a,1")
+        );
+        assert_eq!(
+            call("toJson", vec![json!({"a": 1})]).unwrap(),
+            json!("{\"a\":1}")
+        );
+        assert_eq!(
+            call("index", vec![json!({"a": [1, 2]}), json!("a"), json!(1)]).unwrap(),
+            json!(2)
+        );
+        assert_eq!(
+            call("required", vec![json!("need x"), json!("")]).unwrap_err(),
+            "need x"
+        );
     }
 }

@@ -140,11 +140,13 @@ impl TemplateSet {
                 }
             }
         }
-        self.hb.register_template_string(&key, &hbs).map_err(|e| CompileError {
-            offset: 0,
-            code: "template-syntax",
-            message: format!("cannot compile template: {e}"),
-        })?;
+        self.hb
+            .register_template_string(&key, &hbs)
+            .map_err(|e| CompileError {
+                offset: 0,
+                code: "template-syntax",
+                message: format!("cannot compile template: {e}"),
+            })?;
         Ok(match single {
             Some(expr) => Template::Single { key, expr },
             None => Template::Mixed { key, parts },
@@ -157,12 +159,17 @@ impl TemplateSet {
         match t {
             Template::Literal(v) => Ok(v.clone()),
             Template::Single { key, .. } => {
-                let out = self.hb.render_with_context(key, &scope.0).map_err(render_msg)?;
+                let out = self
+                    .hb
+                    .render_with_context(key, &scope.0)
+                    .map_err(render_msg)?;
                 Ok(serde_json::from_str(&out).unwrap_or(Value::String(out)))
             }
-            Template::Mixed { key, .. } => {
-                self.hb.render_with_context(key, &scope.0).map(Value::String).map_err(render_msg)
-            }
+            Template::Mixed { key, .. } => self
+                .hb
+                .render_with_context(key, &scope.0)
+                .map(Value::String)
+                .map_err(render_msg),
         }
     }
 }
@@ -193,7 +200,11 @@ fn check(e: &Expr) -> Result<(), CompileError> {
             return Err(CompileError {
                 offset: *offset,
                 code: "wrong-arity",
-                message: format!("`{name}` takes {} but was given {n} (usage: {})", arity(f), f.usage),
+                message: format!(
+                    "`{name}` takes {} but was given {n} (usage: {})",
+                    arity(f),
+                    f.usage
+                ),
             });
         }
         args.iter().try_for_each(check)?;
@@ -290,7 +301,11 @@ impl HelperDef for OutHelper {
         _: &mut RenderContext<'reg, 'rc>,
     ) -> Result<ScopedJson<'rc>, RenderError> {
         let v = h.param(0).map(|p| p.value().clone()).unwrap_or(Value::Null);
-        let out = if self.json { v.to_string() } else { functions::to_text(&v) };
+        let out = if self.json {
+            v.to_string()
+        } else {
+            functions::to_text(&v)
+        };
         Ok(ScopedJson::Derived(Value::String(out)))
     }
 }
@@ -318,36 +333,79 @@ mod tests {
     #[test]
     fn single_expression_keeps_type() {
         assert_eq!(render("{{ .spec.replicas }}", &cr()).unwrap(), json!(3));
-        assert_eq!(render("{{ .spec.config }}", &cr()).unwrap(), json!({"a": 1}));
-        assert_eq!(render("{{ .spec.list }}", &cr()).unwrap(), json!(["a", "b"]));
+        assert_eq!(
+            render("{{ .spec.config }}", &cr()).unwrap(),
+            json!({"a": 1})
+        );
+        assert_eq!(
+            render("{{ .spec.list }}", &cr()).unwrap(),
+            json!(["a", "b"])
+        );
         assert_eq!(render("{{ .spec.missing }}", &cr()).unwrap(), Value::Null);
     }
 
     #[test]
     fn mixed_text_is_a_string() {
         assert_eq!(
-            render("{{ .metadata.name }}-{{ .metadata.namespace }}-assets", &cr()).unwrap(),
+            render(
+                "{{ .metadata.name }}-{{ .metadata.namespace }}-assets",
+                &cr()
+            )
+            .unwrap(),
             json!("shop-prod-assets")
         );
         assert_eq!(render("r{{ .spec.replicas }}", &cr()).unwrap(), json!("r3"));
         assert_eq!(render("x-{{ .spec.missing }}", &cr()).unwrap(), json!("x-"));
-        assert_eq!(render("a\\b {{ .metadata.name }}", &cr()).unwrap(), json!("a\\b shop"));
-        assert_eq!(render("a\\{{ .metadata.name }}", &cr()).unwrap(), json!("a\\shop"));
+        assert_eq!(
+            render("a\\b {{ .metadata.name }}", &cr()).unwrap(),
+            json!("a\\b shop")
+        );
+        assert_eq!(
+            render("a\\{{ .metadata.name }}", &cr()).unwrap(),
+            json!("a\\shop")
+        );
     }
 
     #[test]
     fn functions_and_pipes() {
-        assert_eq!(render(r#"{{ .spec.tier | default "small" }}"#, &cr()).unwrap(), json!("small"));
-        assert_eq!(render(r#"{{ default "small" .spec.tier }}"#, &cr()).unwrap(), json!("small"));
-        assert_eq!(render("{{ .metadata.name | upper }}", &cr()).unwrap(), json!("SHOP"));
-        assert_eq!(render("{{ trunc 2 .metadata.name }}", &cr()).unwrap(), json!("sh"));
-        assert_eq!(render(r#"{{ index .metadata.labels "app-tier" }}"#, &cr()).unwrap(), json!("web"));
-        assert_eq!(render("{{ .metadata.labels.app-tier }}", &cr()).unwrap(), json!("web"));
+        assert_eq!(
+            render(r#"{{ .spec.tier | default "small" }}"#, &cr()).unwrap(),
+            json!("small")
+        );
+        assert_eq!(
+            render(r#"{{ default "small" .spec.tier }}"#, &cr()).unwrap(),
+            json!("small")
+        );
+        assert_eq!(
+            render("{{ .metadata.name | upper }}", &cr()).unwrap(),
+            json!("SHOP")
+        );
+        assert_eq!(
+            render("{{ trunc 2 .metadata.name }}", &cr()).unwrap(),
+            json!("sh")
+        );
+        assert_eq!(
+            render(r#"{{ index .metadata.labels "app-tier" }}"#, &cr()).unwrap(),
+            json!("web")
+        );
+        assert_eq!(
+            render("{{ .metadata.labels.app-tier }}", &cr()).unwrap(),
+            json!("web")
+        );
         assert_eq!(render("{{ .spec.default }}", &cr()).unwrap(), json!("d"));
-        assert_eq!(render(r#"{{ .spec.quoted | replace "\"" "'" }}"#, &cr()).unwrap(), json!("say 'hi'"));
+        assert_eq!(
+            render(r#"{{ .spec.quoted | replace "\"" "'" }}"#, &cr()).unwrap(),
+            json!("say 'hi'")
+        );
         assert_eq!(render(r#"{{ "a\"b" }}"#, &cr()).unwrap(), json!("a\"b"));
-        assert_eq!(render("{{ .spec.replicas | int }}", &cr()).unwrap(), json!(3));
-        assert_eq!(render("{{ $.metadata.name }}", &cr()).unwrap(), json!("shop"));
+        assert_eq!(
+            render("{{ .spec.replicas | int }}", &cr()).unwrap(),
+            json!(3)
+        );
+        assert_eq!(
+            render("{{ $.metadata.name }}", &cr()).unwrap(),
+            json!("shop")
+        );
     }
 
     #[test]
@@ -366,14 +424,21 @@ mod tests {
         assert_eq!(e.code, "unknown-function");
         assert!(e.message.contains("did you mean `upper`"), "{}", e.message);
         assert_eq!(e.offset, 8);
-        assert_eq!(set.compile("{{ trunc .x }}").unwrap_err().code, "wrong-arity");
+        assert_eq!(
+            set.compile("{{ trunc .x }}").unwrap_err().code,
+            "wrong-arity"
+        );
         assert_eq!(set.compile("{{ .x").unwrap_err().code, "template-syntax");
     }
 
     #[test]
     fn function_errors_surface() {
         assert_eq!(
-            render(r#"{{ required "spec.tier is required" .spec.tier }}"#, &cr()).unwrap_err(),
+            render(
+                r#"{{ required "spec.tier is required" .spec.tier }}"#,
+                &cr()
+            )
+            .unwrap_err(),
             "spec.tier is required"
         );
     }

@@ -16,7 +16,11 @@ pub enum Expr {
     Bool(bool),
     Nil,
     /// A function applied to arguments; a pipe's left side is the last argument.
-    Call { name: String, args: Vec<Expr>, offset: usize },
+    Call {
+        name: String,
+        args: Vec<Expr>,
+        offset: usize,
+    },
 }
 
 impl Expr {
@@ -45,7 +49,10 @@ pub struct ParseError {
 }
 
 fn err<T>(offset: usize, message: impl Into<String>) -> Result<T, ParseError> {
-    Err(ParseError { offset, message: message.into() })
+    Err(ParseError {
+        offset,
+        message: message.into(),
+    })
 }
 
 /// Split a scalar into text and expressions.
@@ -60,7 +67,8 @@ pub fn parse(src: &str) -> Result<Vec<Part>, ParseError> {
             text = text.trim_start();
         }
         let mut inner_start = open + 2;
-        let trim_left = src[inner_start..].starts_with("- ") || src[inner_start..].starts_with("-\t");
+        let trim_left =
+            src[inner_start..].starts_with("- ") || src[inner_start..].starts_with("-\t");
         if trim_left {
             text = text.trim_end();
             inner_start += 1;
@@ -214,12 +222,17 @@ fn lex(src: &str, base: usize) -> Result<Vec<(Tok, usize)>, ParseError> {
     Ok(out)
 }
 
-const ACTIONS: &[&str] = &["if", "else", "end", "range", "with", "define", "template", "block", "break", "continue"];
+const ACTIONS: &[&str] = &[
+    "if", "else", "end", "range", "with", "define", "template", "block", "break", "continue",
+];
 
 fn parse_action(src: &str, base: usize) -> Result<Expr, ParseError> {
     let trimmed = src.trim_start();
     if trimmed.starts_with("/*") {
-        return err(base, "template comments are not supported in a Katalog value");
+        return err(
+            base,
+            "template comments are not supported in a Katalog value",
+        );
     }
     let toks = lex(src, base)?;
     if toks.is_empty() {
@@ -230,7 +243,11 @@ fn parse_action(src: &str, base: usize) -> Result<Expr, ParseError> {
             return err(*at, format!("`{name}` actions are not supported; use `when`/`or` on the entry, or `default`"));
         }
     }
-    let mut p = TokParser { toks, i: 0, end: base + src.len() };
+    let mut p = TokParser {
+        toks,
+        i: 0,
+        end: base + src.len(),
+    };
     let e = p.pipeline()?;
     if let Some((_, at)) = p.toks.get(p.i) {
         return err(*at, "unexpected token; expected `}}` or `|`");
@@ -280,7 +297,11 @@ impl TokParser {
                     args.push(self.operand()?);
                 }
                 args.extend(piped);
-                Ok(Expr::Call { name, args, offset: at })
+                Ok(Expr::Call {
+                    name,
+                    args,
+                    offset: at,
+                })
             }
             None => err(at, "expected an expression"),
             _ => {
@@ -290,7 +311,10 @@ impl TokParser {
                 let e = self.operand()?;
                 if let Some(t) = self.peek() {
                     if !matches!(t, Tok::Pipe | Tok::Close) {
-                        return err(self.at(), "a value cannot be called like a function; put the function name first");
+                        return err(
+                            self.at(),
+                            "a value cannot be called like a function; put the function name first",
+                        );
                     }
                 }
                 Ok(e)
@@ -311,7 +335,11 @@ impl TokParser {
             Tok::Ident(i) if i == "true" => Expr::Bool(true),
             Tok::Ident(i) if i == "false" => Expr::Bool(false),
             Tok::Ident(i) if i == "nil" => Expr::Nil,
-            Tok::Ident(name) => Expr::Call { name, args: Vec::new(), offset: at },
+            Tok::Ident(name) => Expr::Call {
+                name,
+                args: Vec::new(),
+                offset: at,
+            },
             Tok::Open => {
                 let e = self.pipeline()?;
                 if self.peek() != Some(&Tok::Close) {
@@ -350,9 +378,16 @@ mod tests {
     #[test]
     fn pipes_become_last_argument() {
         let parts = p(r#"{{ .spec.tier | default "small" | upper }}"#);
-        let Part::Expr(Expr::Call { name, args, .. }) = &parts[0] else { panic!() };
+        let Part::Expr(Expr::Call { name, args, .. }) = &parts[0] else {
+            panic!()
+        };
         assert_eq!(name, "upper");
-        let Expr::Call { name, args: inner, .. } = &args[0] else { panic!() };
+        let Expr::Call {
+            name, args: inner, ..
+        } = &args[0]
+        else {
+            panic!()
+        };
         assert_eq!(name, "default");
         assert_eq!(inner[0], Expr::Str("small".into()));
         assert_eq!(inner[1], Expr::Path(vec!["spec".into(), "tier".into()]));
@@ -361,7 +396,9 @@ mod tests {
     #[test]
     fn calls_and_parens() {
         let parts = p("{{ trunc 20 (lower .metadata.name) }}");
-        let Part::Expr(Expr::Call { name, args, .. }) = &parts[0] else { panic!() };
+        let Part::Expr(Expr::Call { name, args, .. }) = &parts[0] else {
+            panic!()
+        };
         assert_eq!(name, "trunc");
         assert_eq!(args.len(), 2);
     }
@@ -381,7 +418,10 @@ mod tests {
     #[test]
     fn errors_have_offsets() {
         assert_eq!(parse("ab {{ .x").unwrap_err().offset, 3);
-        assert!(parse("{{ if .x }}").unwrap_err().message.contains("not supported"));
+        assert!(parse("{{ if .x }}")
+            .unwrap_err()
+            .message
+            .contains("not supported"));
         assert!(parse("{{ .x .y }}").is_err());
         assert!(parse("{{ }}").is_err());
         assert!(parse("{{ .x | }}").is_err());
