@@ -1,0 +1,149 @@
+//! Running `kubectl orkestra` as a user types it, against the real test systems.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use orkestra_testsupport::TestEnv;
+
+/// The plugin binary cargo built for these tests.
+pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-orkestra");
+
+/// The repository root.
+pub fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+}
+
+/// A command for the plugin with a clean environment pointing at `env`'s cluster and moto
+/// (KUBECONFIG, AWS_*), stdout and stderr captured (so never a terminal: no colour, no prompts).
+pub fn plugin(env: &TestEnv) -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear();
+    c.env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    c.env("HOME", std::env::temp_dir());
+    for (k, v) in &env.vars {
+        if k.starts_with("AWS_") || k == "KUBECONFIG" {
+            c.env(k, v);
+        }
+    }
+    c.stdin(Stdio::null());
+    c
+}
+
+/// Run and capture.
+pub fn run(mut c: Command) -> Output {
+    c.output().expect("run kubectl-orkestra")
+}
+
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Assert a failure the way the contract wants it: exit 1, the last stderr line one clear
+/// `error: …` line containing `needle`, and no panic or backtrace.
+pub fn assert_one_line_error(o: &Output, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(1), "exit code; stderr:\n{err}");
+    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE") && !err.contains("stack backtrace"), "{err}");
+    let last = err.lines().last().unwrap_or_default();
+    assert!(last.starts_with("error: "), "last line is not an error line: {err}");
+    assert!(last.contains(needle), "expected {needle:?} in {last:?}");
+    assert_eq!(err.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{err}");
+}
+
+/// Install the Katalog CRD: the agent's deploy/crds/katalog.yaml when it is there, else the
+/// stand-in in tests/fixtures (same group, kind and scope).
+pub fn install_katalog_crd(env: &TestEnv) {
+    let real = repo().join("deploy/crds/katalog.yaml");
+    let file = if real.exists() { real } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/katalog-crd.yaml") };
+    let o = env.kubectl().args(["apply", "--server-side", "--force-conflicts", "-f"]).arg(&file).output().expect("kubectl");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = env
+        .kubectl()
+        .args(["wait", "--for=condition=Established", "--timeout=30s", "crd/katalogs.orkestra.orkspace.io"])
+        .output()
+        .expect("kubectl");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// A Website-like Katalog with a kind and group unique to `id`, so tests sharing one cluster
+/// never share CRDs. With `bucket`, each CR also gets an S3 bucket.
+pub fn katalog_text(id: &str, bucket: bool) -> String {
+    let aws = if bucket {
+        "
+          aws:
+            - s3:
+                bucket: \"{{ .metadata.name }}-{{ .metadata.namespace }}\"
+                region: us-east-1
+                versioning: true"
+    } else {
+        ""
+    };
+    format!(
+        "apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata:
+  name: k-{id}
+  description: test Katalog {id}
+spec:
+  crds:
+    - name: site
+      apiTypes: {{group: {id}.test.orkestra.io, version: v1, kind: Site, plural: sites}}
+      operatorBox:
+        default: true
+        onCreate:
+          deployments:
+            - name: \"{{{{ .metadata.name }}}}\"
+              image: \"{{{{ .spec.image }}}}\"
+              replicas: \"{{{{ .spec.replicas }}}}\"
+              reconcile: true
+          configMaps:
+            - name: \"{{{{ .metadata.name }}}}-content\"
+              data:
+                title: \"{{{{ .spec.title | default \\\"Welcome\\\" }}}}\"{aws}
+"
+    )
+}
+
+/// A CR of [`katalog_text`]'s kind.
+pub fn cr_text(id: &str, ns: &str, name: &str, replicas: u32) -> String {
+    format!(
+        "apiVersion: {id}.test.orkestra.io/v1
+kind: Site
+metadata:
+  name: {name}
+  namespace: {ns}
+spec:
+  image: nginx:1.27
+  replicas: {replicas}
+  title: Hello
+"
+    )
+}
+
+/// Write `text` to `dir/name` and return the path.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let p = dir.join(name);
+    std::fs::write(&p, text).expect("write");
+    p
+}
+
+/// A lower-case id unique to this run.
+pub fn id(prefix: &str) -> String {
+    orkestra_testsupport::unique_name(prefix)
+}
+
+/// Compare with a golden file (`UPDATE_GOLDEN=1` rewrites it).
+pub fn golden(name: &str, actual: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).expect("write golden");
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing golden {}; run with UPDATE_GOLDEN=1", path.display()));
+    assert_eq!(actual, expected, "output differs from {}", path.display());
+}
