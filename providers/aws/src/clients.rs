@@ -1,6 +1,8 @@
 //! Building SDK clients: the default credential chain or a declaration's Secret, an endpoint
 //! override (AWS_ENDPOINT_URL) with path-style S3, explicit timeouts and the SDK's standard retries.
 
+use std::collections::HashMap;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
@@ -77,6 +79,24 @@ impl AwsSettings {
 pub(crate) struct ClientFactory {
     settings: AwsSettings,
     base: OnceCell<SdkConfig>,
+    /// Clients by (region, credentials): building one per call costs more than the call itself
+    /// on a local endpoint. Keyed by the credentials' content so a rotated Secret gets a new client.
+    s3_clients: Mutex<HashMap<ClientKey, aws_sdk_s3::Client>>,
+    rds_clients: Mutex<HashMap<ClientKey, aws_sdk_rds::Client>>,
+}
+
+/// Region plus access key id, secret key and session token (None: the default chain).
+type ClientKey = (String, Option<(String, String, Option<String>)>);
+
+fn client_key(region: &str, creds: Option<&Credentials>) -> ClientKey {
+    let creds = creds.map(|c| {
+        (
+            c.access_key_id().to_string(),
+            c.secret_access_key().to_string(),
+            c.session_token().map(str::to_string),
+        )
+    });
+    (region.to_string(), creds)
 }
 
 impl ClientFactory {
@@ -84,6 +104,8 @@ impl ClientFactory {
         Self {
             settings,
             base: OnceCell::new(),
+            s3_clients: Mutex::new(HashMap::new()),
+            rds_clients: Mutex::new(HashMap::new()),
         }
     }
 
@@ -138,6 +160,23 @@ impl ClientFactory {
 
     /// An S3 client for `region` using `creds` (or the default chain).
     pub(crate) async fn s3(&self, region: &str, creds: Option<&Credentials>) -> aws_sdk_s3::Client {
+        let key = client_key(region, creds);
+        if let Some(c) = self
+            .s3_clients
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return c;
+        }
+        let client = self.build_s3(region, creds).await;
+        if let Ok(mut m) = self.s3_clients.lock() {
+            m.insert(key, client.clone());
+        }
+        client
+    }
+
+    async fn build_s3(&self, region: &str, creds: Option<&Credentials>) -> aws_sdk_s3::Client {
         let base = self.base().await;
         let mut b = aws_sdk_s3::config::Builder::from(base).region(Region::new(region.to_string()));
         if let Some(c) = creds {
@@ -167,6 +206,23 @@ impl ClientFactory {
         region: &str,
         creds: Option<&Credentials>,
     ) -> aws_sdk_rds::Client {
+        let key = client_key(region, creds);
+        if let Some(c) = self
+            .rds_clients
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned())
+        {
+            return c;
+        }
+        let client = self.build_rds(region, creds).await;
+        if let Ok(mut m) = self.rds_clients.lock() {
+            m.insert(key, client.clone());
+        }
+        client
+    }
+
+    async fn build_rds(&self, region: &str, creds: Option<&Credentials>) -> aws_sdk_rds::Client {
         let base = self.base().await;
         let mut b = aws_sdk_rds::config::Builder::from(base)
             .region(aws_sdk_rds::config::Region::new(region.to_string()));

@@ -112,33 +112,42 @@ pub(crate) async fn observe_found(
     };
     obs.ownership = decl.owner.judge(&obs.tags);
 
-    let enabled = match client.get_bucket_versioning().bucket(bucket).send().await {
-        Ok(out) => out.status() == Some(&BucketVersioningStatus::Enabled),
-        // moto answers with a differently named XML root the SDK rejects; the status element is the same.
-        Err(e) => match unparsed_ok_body(&e) {
-            Some(body) => xml_element(&body, "Status") == Some("Enabled"),
-            None => return Err(sdk_error("GetBucketVersioning", &e)),
-        },
-    };
-
-    let (encryption, kms) = match client.get_bucket_encryption().bucket(bucket).send().await {
-        Ok(out) => {
-            let default = out
-                .server_side_encryption_configuration()
-                .and_then(|c| c.rules().first())
-                .and_then(|r| r.apply_server_side_encryption_by_default());
-            (
-                default.map(|d| d.sse_algorithm().as_str().to_string()),
-                default
-                    .and_then(|d| d.kms_master_key_id())
-                    .map(str::to_string),
-            )
+    // Fields the declaration does not manage are not read: fewer calls on every resync.
+    let enabled = if decl.fields.contains_key("versioning") {
+        match client.get_bucket_versioning().bucket(bucket).send().await {
+            Ok(out) => Some(out.status() == Some(&BucketVersioningStatus::Enabled)),
+            // moto answers with a differently named XML root the SDK rejects; the status element is the same.
+            Err(e) => match unparsed_ok_body(&e) {
+                Some(body) => Some(xml_element(&body, "Status") == Some("Enabled")),
+                None => return Err(sdk_error("GetBucketVersioning", &e)),
+            },
         }
-        Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+    } else {
+        None
+    };
+    let (encryption, kms) =
+        if decl.fields.contains_key("encryption") || decl.fields.contains_key("kmsKeyId") {
+            match client.get_bucket_encryption().bucket(bucket).send().await {
+                Ok(out) => {
+                    let default = out
+                        .server_side_encryption_configuration()
+                        .and_then(|c| c.rules().first())
+                        .and_then(|r| r.apply_server_side_encryption_by_default());
+                    (
+                        default.map(|d| d.sse_algorithm().as_str().to_string()),
+                        default
+                            .and_then(|d| d.kms_master_key_id())
+                            .map(str::to_string),
+                    )
+                }
+                Err(e) if e.code() == Some("ServerSideEncryptionConfigurationNotFoundError") => {
+                    (None, None)
+                }
+                Err(e) => return Err(sdk_error("GetBucketEncryption", &e)),
+            }
+        } else {
             (None, None)
-        }
-        Err(e) => return Err(sdk_error("GetBucketEncryption", &e)),
-    };
+        };
 
     let blocked = match client.get_public_access_block().bucket(bucket).send().await {
         Ok(out) => out.public_access_block_configuration().is_some_and(|c| {
@@ -160,12 +169,15 @@ pub(crate) async fn observe_found(
     let f = &mut obs.fields;
     f.insert("bucket".into(), json!(bucket));
     f.insert("region".into(), json!(region));
-    f.insert("versioning".into(), json!(enabled));
-    f.insert(
-        "encryption".into(),
-        encryption.map_or(Value::Null, Value::String),
-    );
-    f.insert("kmsKeyId".into(), kms.map_or(Value::Null, Value::String));
+    if let Some(enabled) = enabled {
+        f.insert("versioning".into(), json!(enabled));
+    }
+    if let Some(e) = encryption {
+        f.insert("encryption".into(), Value::String(e));
+    }
+    if let Some(k) = kms {
+        f.insert("kmsKeyId".into(), Value::String(k));
+    }
     f.insert("publicAccessBlock".into(), json!(blocked));
     f.insert("tags".into(), Value::Object(user_tags));
     obs.outputs.insert("region".into(), json!(region));
