@@ -5,6 +5,7 @@
 
 mod apply;
 mod completion;
+mod init;
 mod katalog_file;
 mod katalog_object;
 mod kinds;
@@ -36,6 +37,8 @@ enum Command {
     Render(render::Args),
     /// Install or update a Katalog: its CRDs, the agent's RBAC for it, and the Katalog object.
     Apply(apply::Args),
+    /// Write a new Katalog, its CRD and a sample CR (asks on a terminal; flags otherwise).
+    Init(init::Args),
     /// Show what applying would change in the cluster and outside it, writing nothing.
     Plan(plan::Args),
     /// Show each CR and each of its external resources as the agent last reported them.
@@ -52,6 +55,7 @@ fn main() {
         Command::Lint(a) => lint::run(a),
         Command::Render(a) => render::run(a),
         Command::Apply(a) => apply::run(a),
+        Command::Init(a) => init::run(a),
         Command::Plan(a) => plan::run(a),
         Command::Status(a) => status::run(a),
         Command::Version(a) => version::run(a),

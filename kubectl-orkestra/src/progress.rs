@@ -13,6 +13,11 @@ pub fn interactive_stderr() -> bool {
     std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none()
 }
 
+/// Whether a person can answer prompts: stdin and stderr (where prompts are drawn) are terminals.
+pub fn interactive_terminal() -> bool {
+    std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
 /// A group of spinners.
 pub struct Progress {
     multi: MultiProgress,
