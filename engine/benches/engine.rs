@@ -15,7 +15,12 @@ use serde_json::{json, Value};
 use std::hint::black_box;
 
 fn fixture(rel: &str) -> String {
-    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../katalogs").join(rel)).unwrap()
+    std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../katalogs")
+            .join(rel),
+    )
+    .unwrap()
 }
 
 fn hand_written(cr: &Value) -> Vec<Value> {
@@ -39,24 +44,40 @@ fn hand_written(cr: &Value) -> Vec<Value> {
 
 fn bench(c: &mut Criterion) {
     let schemas = [orkestra_provider_aws::schema()];
-    let k = load_file(&SourceFile::new("k.yaml", fixture("application-stack/katalog.yaml")), &schemas)
-        .katalog
-        .unwrap();
+    let k = load_file(
+        &SourceFile::new("k.yaml", fixture("application-stack/katalog.yaml")),
+        &schemas,
+    )
+    .katalog
+    .unwrap();
     let cr: Value = serde_yaml_ng::from_str(&fixture("application-stack/cr-shop.yaml")).unwrap();
     let mut g = c.benchmark_group("render");
-    g.bench_function("application-stack", |b| b.iter(|| render(&k, &k.entries[0], black_box(&cr), &schemas).unwrap()));
+    g.bench_function("application-stack", |b| {
+        b.iter(|| render(&k, &k.entries[0], black_box(&cr), &schemas).unwrap())
+    });
     g.bench_function("hand-written", |b| b.iter(|| hand_written(black_box(&cr))));
     g.finish();
 
     let text = fixture("application-stack/katalog.yaml");
     let files: Vec<SourceFile> = (0..100)
-        .map(|i| SourceFile::new(format!("k{i}.yaml"), text.replace("name: application-stack", &format!("name: stack-{i}"))))
+        .map(|i| {
+            SourceFile::new(
+                format!("k{i}.yaml"),
+                text.replace("name: application-stack", &format!("name: stack-{i}")),
+            )
+        })
         .collect();
     let mut g = c.benchmark_group("lint");
     g.sample_size(20);
     g.bench_function("100-katalogs", |b| {
         b.iter(|| {
-            let inputs: Vec<Input> = files.iter().map(|f| Input { file: f.clone(), explicit: true }).collect();
+            let inputs: Vec<Input> = files
+                .iter()
+                .map(|f| Input {
+                    file: f.clone(),
+                    explicit: true,
+                })
+                .collect();
             let r = lint(&inputs, &[], &schemas);
             assert_eq!(r.katalogs, 100);
         })

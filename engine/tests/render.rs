@@ -384,3 +384,34 @@ spec:
         "u-1"
     );
 }
+
+/// The CRD `kubectl orkestra apply` installs: names from apiTypes, the Katalog's schema, status
+/// kept (never pruned), a status subresource and Ready/Age columns. The example's hand-written
+/// crd.yaml says the same.
+#[test]
+fn generated_crd_matches_the_example() {
+    let k = katalog("app-with-database/katalog.yaml");
+    let crd = orkestra_engine::crd::generate(&k.entries[0], &k.name);
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../katalogs/app-with-database/crd.yaml");
+    let example: Value = serde_yaml_ng::from_str(&std::fs::read_to_string(p).unwrap()).unwrap();
+    assert_eq!(crd["metadata"]["name"], example["metadata"]["name"]);
+    assert_eq!(crd["spec"]["names"], example["spec"]["names"]);
+    assert_eq!(crd["spec"]["scope"], "Namespaced");
+    let (v, ev) = (&crd["spec"]["versions"][0], &example["spec"]["versions"][0]);
+    assert_eq!(v["name"], ev["name"]);
+    assert_eq!(v["subresources"], json!({"status": {}}));
+    assert_eq!(v["schema"], ev["schema"]);
+    let cols: Vec<&str> = v["additionalPrinterColumns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(cols, ["Ready", "Age"]);
+    // Without a schema, spec keeps unknown fields.
+    let w = katalog("website/katalog.yaml");
+    let crd = orkestra_engine::crd::generate(&w.entries[0], &w.name);
+    let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+    assert_eq!(spec["x-kubernetes-preserve-unknown-fields"], json!(true));
+}
