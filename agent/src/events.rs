@@ -3,6 +3,7 @@
 
 use kube::api::{ApiResource, DynamicObject};
 use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use k8s_openapi::api::core::v1::ObjectReference;
 use kube::Resource;
 
 /// Longest note the Events API accepts (1 kB).
@@ -28,12 +29,34 @@ impl Events {
 
     /// A Normal event on `obj`.
     pub async fn normal(&self, obj: &DynamicObject, ar: &ApiResource, reason: &str, action: &str, note: String) {
-        self.publish(obj, ar, EventType::Normal, reason, action, note).await;
+        self.publish(obj, ar, EventType::Normal, reason, action, note, None).await;
+    }
+
+    /// A Normal event on `obj` about another object (a child): one event series per child.
+    pub async fn normal_about(
+        &self,
+        obj: &DynamicObject,
+        ar: &ApiResource,
+        reason: &str,
+        action: &str,
+        note: String,
+        related: &serde_json::Value,
+    ) {
+        let s = |p: &str| related.pointer(p).and_then(serde_json::Value::as_str).map(String::from);
+        let related = ObjectReference {
+            api_version: s("/apiVersion"),
+            kind: s("/kind"),
+            name: s("/metadata/name"),
+            namespace: s("/metadata/namespace"),
+            uid: s("/metadata/uid"),
+            ..ObjectReference::default()
+        };
+        self.publish(obj, ar, EventType::Normal, reason, action, note, Some(related)).await;
     }
 
     /// A Warning event on `obj`.
     pub async fn warning(&self, obj: &DynamicObject, ar: &ApiResource, reason: &str, action: &str, note: String) {
-        self.publish(obj, ar, EventType::Warning, reason, action, note).await;
+        self.publish(obj, ar, EventType::Warning, reason, action, note, None).await;
     }
 
     async fn publish(
@@ -44,6 +67,7 @@ impl Events {
         reason: &str,
         action: &str,
         mut note: String,
+        related: Option<ObjectReference>,
     ) {
         if note.len() > MAX_NOTE {
             let mut cut = MAX_NOTE - 3;
@@ -54,7 +78,7 @@ impl Events {
             note.push_str("...");
         }
         let reference = obj.object_ref(ar);
-        let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: None };
+        let event = Event { type_, reason: reason.into(), note: Some(note), action: action.into(), secondary: related };
         if let Err(e) = self.recorder.publish(&event, &reference).await {
             tracing::warn!(error = %e, reason, object = ?reference.name, "publishing an event failed");
         }

@@ -80,7 +80,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
         tracing::info!(cr = %who, child = %format!("{} {}", s.kind, s.name), "{verb} child");
         ctx.agent
             .events
-            .normal(&obj, &ctx.api, reason, "SyncChild", format!("{} {} {verb}", s.kind, s.name))
+            .normal_about(&obj, &ctx.api, reason, "SyncChild", format!("{} {} {verb}", s.kind, s.name), &s.live)
             .await;
     }
 
