@@ -63,11 +63,16 @@ impl Declaration {
         item: &Map<String, Value>,
         owner: Owner,
     ) -> Result<Self, ProviderError> {
+        // The raw name, to name the resource in errors found before the name is checked.
+        let raw_name = item
+            .get(kind.name_field)
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         let mut fields = Map::new();
         for (key, value) in item {
             let Some(schema) = kind.field(key) else {
                 return Err(ProviderError::invalid_field(key, "unknown field")
-                    .for_target(provider, kind.name, ""));
+                    .for_target(provider, kind.name, raw_name));
             };
             // A template that rendered to nothing means "not set" (upstream behaviour); a required
             // field that ends up empty is reported below.
@@ -75,7 +80,7 @@ impl Declaration {
                 continue;
             }
             let coerced = coerce_field(schema, value).map_err(|m| {
-                ProviderError::invalid_field(key, m).for_target(provider, kind.name, "")
+                ProviderError::invalid_field(key, m).for_target(provider, kind.name, raw_name)
             })?;
             fields.insert(key.clone(), coerced);
         }

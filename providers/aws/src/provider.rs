@@ -273,3 +273,49 @@ impl Provider for AwsProvider {
             .map_err(|e| decl.err(e))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use orkestra_provider::{Declaration, Owner};
+    use serde_json::json;
+
+    fn build(kind: &str, item: serde_json::Value) -> Result<Declaration, String> {
+        let schema = crate::schema();
+        Declaration::from_rendered(
+            "aws",
+            schema.kind(kind).unwrap(),
+            item.as_object().unwrap(),
+            Owner::default(),
+        )
+        .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn bad_values_are_caught_before_any_call() {
+        let e = build("s3", json!({"bucket": "Bad_Name"})).unwrap_err();
+        assert!(
+            e.starts_with("aws.s3 \"Bad_Name\": field bucket: bucket name \"Bad_Name\""),
+            "{e}"
+        );
+        let e = build("s3", json!({"bucket": "ok-name", "region": "mars"})).unwrap_err();
+        assert!(
+            e.contains("field region: \"mars\" is not an AWS region name"),
+            "{e}"
+        );
+        let e = build(
+            "rds",
+            json!({"identifier": "db1", "instanceClass": "db.t3.micro", "engine": "postgres", "allocatedStorage": "5"}),
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("field allocatedStorage: 5 is outside 20..=65536"),
+            "{e}"
+        );
+        let ok = build(
+            "s3",
+            json!({"bucket": "ok-name", "versioning": "true", "forceDestroy": "false"}),
+        )
+        .unwrap();
+        assert_eq!(ok.fields.get("versioning"), Some(&json!(true)));
+    }
+}

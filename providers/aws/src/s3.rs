@@ -51,6 +51,7 @@ pub(crate) enum Head {
 pub(crate) async fn head(client: &Client, bucket: &str) -> Result<Head, ProviderError> {
     match client.head_bucket().bucket(bucket).send().await {
         Ok(out) => Ok(Head::Found(out.bucket_region().map(str::to_string))),
+        Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(Head::Missing),
         Err(e) => match http_status(&e) {
             Some(404) => Ok(Head::Missing),
             Some(403) => Ok(Head::Forbidden),
@@ -406,9 +407,15 @@ pub(crate) async fn apply(
                 }
                 Err(e) => return Err(sdk_error("CreateBucket", &e)),
             }
-            // Ownership tags right away: a bucket without them would look unowned next cycle.
+            // Ownership tags right away: a bucket without them would look unowned (a Conflict)
+            // next cycle. If tagging fails, remove the bucket just created (empty, and ours) so
+            // the next cycle starts clean instead of locking itself out.
             let (tags, _) = desired_tags(decl);
-            put_tags(client, bucket, &tags).await?;
+            if let Err(e) = put_tags(client, bucket, &tags).await {
+                let rolled_back = client.delete_bucket().bucket(bucket).send().await.is_ok();
+                tracing::warn!(bucket, rolled_back, error = %e, "tagging a new bucket failed");
+                return Err(e);
+            }
             let mut n = 2;
             if decl.bool_or("versioning", false) {
                 put_versioning(client, bucket, true).await?;
