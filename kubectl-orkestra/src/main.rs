@@ -6,6 +6,7 @@
 mod apply;
 mod completion;
 mod init;
+mod install;
 mod katalog_file;
 mod katalog_object;
 mod kinds;
@@ -39,6 +40,10 @@ enum Command {
     Apply(apply::Args),
     /// Write a new Katalog, its CRD and a sample CR (asks on a terminal; flags otherwise).
     Init(init::Args),
+    /// Install the orkestra agent (Katalog CRD, RBAC, Deployment) and wait until it is ready.
+    Install(install::InstallArgs),
+    /// Remove the orkestra agent (refuses while CRs still hold external resources).
+    Uninstall(install::UninstallArgs),
     /// Show what applying would change in the cluster and outside it, writing nothing.
     Plan(plan::Args),
     /// Show each CR and each of its external resources as the agent last reported them.
@@ -56,6 +61,8 @@ fn main() {
         Command::Render(a) => render::run(a),
         Command::Apply(a) => apply::run(a),
         Command::Init(a) => init::run(a),
+        Command::Install(a) => install::install(a),
+        Command::Uninstall(a) => install::uninstall(a),
         Command::Plan(a) => plan::run(a),
         Command::Status(a) => status::run(a),
         Command::Version(a) => version::run(a),

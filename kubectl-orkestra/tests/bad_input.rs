@@ -118,6 +118,7 @@ async fn missing_crd_missing_cr_and_unknown_kind() {
         c
     });
     assert_one_line_error(&o, "\"gizmos\" is not a kind orkestra manages here");
+    remove_katalog(env, &id);
     ns.cleanup().await.unwrap();
 }
 

@@ -136,5 +136,6 @@ async fn plan_makes_no_mutating_call_to_the_api_server_or_moto() {
     let s3 = env.s3_client().await;
     let buckets = s3.list_buckets().send().await.unwrap();
     assert!(!buckets.buckets().iter().any(|b| b.name() == Some(&format!("web-{}", ns.name()))), "plan created the bucket");
+    remove_katalog(env, &id);
     ns.cleanup().await.unwrap();
 }

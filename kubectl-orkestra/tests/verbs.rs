@@ -132,6 +132,7 @@ async fn apply_creates_crd_rbac_and_katalog_then_status_and_plan_read_them() {
     });
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     golden("plan-create.txt", &stdout(&o).replace(ns.name(), "NS").replace(&id, "ID"));
+    remove_katalog(env, &id);
     ns.cleanup().await.unwrap();
 }
 
@@ -207,6 +208,7 @@ async fn plan_shows_updates_from_a_dry_run_and_no_changes_when_converged() {
     assert_eq!(update["kind"], "Deployment");
     assert_eq!(update["diff"], json!([{"path": "spec.replicas", "before": 2, "after": 5}]));
     assert_eq!(v["summary"]["update"], 1);
+    remove_katalog(env, &id);
     ns.cleanup().await.unwrap();
 }
 
@@ -265,4 +267,5 @@ async fn apply_wait_follows_the_agents_report() {
     });
     assert_one_line_error(&o, "the agent refused katalog");
     assert!(stderr(&o).contains("unknown field `replicaz`"), "{}", stderr(&o));
+    remove_katalog(env, &id);
 }

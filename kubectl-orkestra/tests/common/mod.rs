@@ -147,3 +147,15 @@ pub fn golden(name: &str, actual: &str) {
     let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing golden {}; run with UPDATE_GOLDEN=1", path.display()));
     assert_eq!(actual, expected, "output differs from {}", path.display());
 }
+
+/// Remove what `apply` of [`katalog_text`]`(id)` made cluster-wide: the Katalog, its CRD, its RBAC.
+pub fn remove_katalog(env: &TestEnv, id: &str) {
+    let _ = env
+        .kubectl()
+        .args(["delete", "--ignore-not-found", "--wait=false"])
+        .arg(format!("katalogs.orkestra.orkspace.io/k-{id}"))
+        .arg(format!("crd/sites.{id}.test.orkestra.io"))
+        .arg(format!("clusterrole/orkestra-katalog-k-{id}"))
+        .arg(format!("clusterrolebinding/orkestra-katalog-k-{id}"))
+        .output();
+}
