@@ -17,13 +17,20 @@ pub struct Backoff {
 impl Backoff {
     /// Start at `base`, cap at `max`.
     pub fn new(base: Duration, max: Duration) -> Self {
-        Self { base, max, failures: Mutex::new(HashMap::new()) }
+        Self {
+            base,
+            max,
+            failures: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Record a failure of `key`; the delay before its next attempt.
     pub fn failed(&self, key: &str) -> Duration {
         let n = {
-            let mut f = self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let mut f = self
+                .failures
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             let n = f.entry(key.to_string()).or_insert(0);
             *n = n.saturating_add(1);
             *n
@@ -35,19 +42,29 @@ impl Backoff {
 
     /// `key` reconciled successfully: its next failure starts from `base` again.
     pub fn succeeded(&self, key: &str) {
-        self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).remove(key);
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
     }
 
     /// Objects whose last reconcile failed.
     pub fn failing(&self) -> usize {
-        self.failures.lock().unwrap_or_else(std::sync::PoisonError::into_inner).len()
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .len()
     }
 }
 
 /// A number in [0, 1): randomly keyed SipHash of the clock (std only; jitter needs no quality).
 fn jitter() -> f64 {
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
     (h.finish() >> 11) as f64 / (1u64 << 53) as f64
 }
 
@@ -59,12 +76,18 @@ mod tests {
     fn delays_grow_are_capped_jittered_and_reset() {
         let b = Backoff::new(Duration::from_secs(1), Duration::from_secs(8));
         let d1 = b.failed("a");
-        assert!(d1 >= Duration::from_millis(500) && d1 < Duration::from_millis(1500), "{d1:?}");
+        assert!(
+            d1 >= Duration::from_millis(500) && d1 < Duration::from_millis(1500),
+            "{d1:?}"
+        );
         for _ in 0..10 {
             b.failed("a");
         }
         let capped = b.failed("a");
-        assert!(capped >= Duration::from_secs(4) && capped < Duration::from_secs(12), "{capped:?}");
+        assert!(
+            capped >= Duration::from_secs(4) && capped < Duration::from_secs(12),
+            "{capped:?}"
+        );
         assert_eq!(b.failing(), 1);
         b.succeeded("a");
         assert_eq!(b.failing(), 0);

@@ -50,7 +50,11 @@ pub fn block_of(source: &str) -> String {
 }
 
 /// The API of a child, in its namespace when namespaced.
-pub fn api_for(client: &kube::Client, r: &ResolvedApi, namespace: Option<&str>) -> Api<DynamicObject> {
+pub fn api_for(
+    client: &kube::Client,
+    r: &ResolvedApi,
+    namespace: Option<&str>,
+) -> Api<DynamicObject> {
     match (r.namespaced, namespace) {
         (true, Some(ns)) => Api::namespaced_with(client.clone(), ns, &r.resource),
         (true, None) => Api::default_namespaced_with(client.clone(), &r.resource),
@@ -59,7 +63,11 @@ pub fn api_for(client: &kube::Client, r: &ResolvedApi, namespace: Option<&str>) 
 }
 
 /// Create or apply every child, in Katalog order. Stops at the first failure, naming the child.
-pub async fn sync(ctx: &AgentContext, cr_namespace: Option<&str>, children: &[Child]) -> Result<Vec<Synced>, Error> {
+pub async fn sync(
+    ctx: &AgentContext,
+    cr_namespace: Option<&str>,
+    children: &[Child],
+) -> Result<Vec<Synced>, Error> {
     let mut out = Vec::with_capacity(children.len());
     for child in children {
         out.push(sync_one(ctx, cr_namespace, child).await?);
@@ -67,7 +75,11 @@ pub async fn sync(ctx: &AgentContext, cr_namespace: Option<&str>, children: &[Ch
     Ok(out)
 }
 
-async fn sync_one(ctx: &AgentContext, cr_namespace: Option<&str>, child: &Child) -> Result<Synced, Error> {
+async fn sync_one(
+    ctx: &AgentContext,
+    cr_namespace: Option<&str>,
+    child: &Child,
+) -> Result<Synced, Error> {
     let resolved = ctx.apis.resolve(&child.api_version, &child.kind).await?;
     let namespace = child.namespace.as_deref().or(cr_namespace);
     let api = api_for(&ctx.client, &resolved, namespace);
@@ -78,11 +90,18 @@ async fn sync_one(ctx: &AgentContext, cr_namespace: Option<&str>, child: &Child)
     let what = format!("{} {shown}", child.kind);
     let mut desired = child.object.clone();
     if resolved.namespaced {
-        if let (Some(ns), Some(meta)) = (namespace, desired.get_mut("metadata").and_then(Value::as_object_mut)) {
-            meta.entry("namespace").or_insert_with(|| Value::String(ns.to_string()));
+        if let (Some(ns), Some(meta)) = (
+            namespace,
+            desired.get_mut("metadata").and_then(Value::as_object_mut),
+        ) {
+            meta.entry("namespace")
+                .or_insert_with(|| Value::String(ns.to_string()));
         }
     }
-    let live = api.get_opt(&child.name).await.ctx(|| format!("reading {what}"))?;
+    let live = api
+        .get_opt(&child.name)
+        .await
+        .ctx(|| format!("reading {what}"))?;
     let synced = |live: Value, change| Synced {
         block: block_of(&child.source),
         kind: child.kind.clone(),
@@ -94,15 +113,32 @@ async fn sync_one(ctx: &AgentContext, cr_namespace: Option<&str>, child: &Child)
         if let Some(live) = live {
             return Ok(synced(to_json(&live), Change::Unchanged));
         }
-        let obj: DynamicObject = serde_json::from_value(desired)
-            .map_err(|e| Error::Invalid { what: what.clone(), message: e.to_string() })?;
-        return match api.create(&PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() }, &obj).await {
+        let obj: DynamicObject = serde_json::from_value(desired).map_err(|e| Error::Invalid {
+            what: what.clone(),
+            message: e.to_string(),
+        })?;
+        return match api
+            .create(
+                &PostParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..PostParams::default()
+                },
+                &obj,
+            )
+            .await
+        {
             Ok(created) => Ok(synced(to_json(&created), Change::Created)),
             Err(e) if is_status(&e, 409) => {
-                let live = api.get(&child.name).await.ctx(|| format!("reading {what}"))?;
+                let live = api
+                    .get(&child.name)
+                    .await
+                    .ctx(|| format!("reading {what}"))?;
                 Ok(synced(to_json(&live), Change::Unchanged))
             }
-            Err(source) => Err(Error::Kube { context: format!("creating {what}"), source }),
+            Err(source) => Err(Error::Kube {
+                context: format!("creating {what}"),
+                source,
+            }),
         };
     }
     stamp_hash(&mut desired);
@@ -117,7 +153,11 @@ async fn sync_one(ctx: &AgentContext, cr_namespace: Option<&str>, child: &Child)
         .patch(&child.name, &params, &Patch::Apply(&desired))
         .await
         .ctx(|| format!("applying {what}"))?;
-    let change = if live.is_some() { Change::Updated } else { Change::Created };
+    let change = if live.is_some() {
+        Change::Updated
+    } else {
+        Change::Created
+    };
     Ok(synced(to_json(&applied), change))
 }
 
@@ -130,7 +170,9 @@ fn stamp_hash(desired: &mut Value) {
     let digest = sha2::Sha256::digest(desired.to_string().as_bytes());
     let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
     if let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
-        let ann = meta.entry("annotations").or_insert_with(|| Value::Object(Map::new()));
+        let ann = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
         if let Some(a) = ann.as_object_mut() {
             a.insert(APPLIED_HASH.into(), Value::String(hash));
         }
@@ -145,10 +187,14 @@ pub fn contains(live: &Value, desired: &Value) -> bool {
             Some(lv) => contains(lv, dv),
             None => dv.is_null(),
         }),
-        (Value::Array(l), Value::Array(d)) => l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| contains(lv, dv)),
+        (Value::Array(l), Value::Array(d)) => {
+            l.len() == d.len() && l.iter().zip(d).all(|(lv, dv)| contains(lv, dv))
+        }
         (Value::Number(l), Value::Number(d)) => l.as_f64() == d.as_f64(),
         // An int-or-string field (targetPort) may come back in the other spelling.
-        (Value::Number(l), Value::String(d)) | (Value::String(d), Value::Number(l)) => l.to_string() == *d,
+        (Value::Number(l), Value::String(d)) | (Value::String(d), Value::Number(l)) => {
+            l.to_string() == *d
+        }
         (l, d) => l == d,
     }
 }
@@ -172,8 +218,14 @@ mod tests {
 
     #[test]
     fn block_keys_come_from_the_source_path() {
-        assert_eq!(block_of("spec.crds.website.operatorBox.onCreate.deployments[0]"), "deployments");
-        assert_eq!(block_of("spec.crds[0].operatorBox.onReconcile.configMaps[2]"), "configMaps");
+        assert_eq!(
+            block_of("spec.crds.website.operatorBox.onCreate.deployments[0]"),
+            "deployments"
+        );
+        assert_eq!(
+            block_of("spec.crds[0].operatorBox.onReconcile.configMaps[2]"),
+            "configMaps"
+        );
     }
 
     #[test]
@@ -182,6 +234,9 @@ mod tests {
         let mut b = json!({"metadata": {"name": "x"}, "data": {"k": "2"}});
         stamp_hash(&mut a);
         stamp_hash(&mut b);
-        assert_ne!(a["metadata"]["annotations"][APPLIED_HASH], b["metadata"]["annotations"][APPLIED_HASH]);
+        assert_ne!(
+            a["metadata"]["annotations"][APPLIED_HASH],
+            b["metadata"]["annotations"][APPLIED_HASH]
+        );
     }
 }

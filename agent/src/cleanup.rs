@@ -30,16 +30,27 @@ enum JobState {
 }
 
 /// Run the deletion steps of a CR being deleted.
-pub async fn run(ctx: &EntryCtx, api: &Api<DynamicObject>, obj: &DynamicObject, who: &str) -> Result<Action, Error> {
+pub async fn run(
+    ctx: &EntryCtx,
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    who: &str,
+) -> Result<Action, Error> {
     if !finalizer::has(obj) {
         return Ok(Action::await_change());
     }
-    let cr = serde_json::to_value(obj).map_err(|e| Error::Invalid { what: who.to_string(), message: e.to_string() })?;
+    let cr = serde_json::to_value(obj).map_err(|e| Error::Invalid {
+        what: who.to_string(),
+        message: e.to_string(),
+    })?;
     let desired = match render(ctx, &cr, who) {
         Ok(d) => d,
         Err(e) => {
             // Without a rendering we cannot know what to delete: keep the finalizer.
-            let e = Error::Step { cr: who.to_string(), message: format!("cleanup blocked, the Katalog does not render for this CR: {e}") };
+            let e = Error::Step {
+                cr: who.to_string(),
+                message: format!("cleanup blocked, the Katalog does not render for this CR: {e}"),
+            };
             return fail(ctx, api, obj, &cr, e).await;
         }
     };
@@ -47,25 +58,68 @@ pub async fn run(ctx: &EntryCtx, api: &Api<DynamicObject>, obj: &DynamicObject, 
     // 1. onDelete jobs, one after the other.
     for job in &desired.on_delete {
         let resolved = ctx.agent.apis.resolve(&job.api_version, &job.kind).await?;
-        let jobs = api_for(&ctx.agent.client, &resolved, job.namespace.as_deref().or(obj.metadata.namespace.as_deref()));
+        let jobs = api_for(
+            &ctx.agent.client,
+            &resolved,
+            job.namespace
+                .as_deref()
+                .or(obj.metadata.namespace.as_deref()),
+        );
         let what = format!("onDelete {} {}", job.kind, job.name);
-        let live = match jobs.get_opt(&job.name).await.ctx(|| format!("reading {what}"))? {
+        let live = match jobs
+            .get_opt(&job.name)
+            .await
+            .ctx(|| format!("reading {what}"))?
+        {
             Some(l) => l,
             None => {
-                let o: DynamicObject = serde_json::from_value(job.object.clone())
-                    .map_err(|e| Error::Invalid { what: what.clone(), message: e.to_string() })?;
-                let pp = PostParams { field_manager: Some(FIELD_MANAGER.into()), ..PostParams::default() };
+                let o: DynamicObject =
+                    serde_json::from_value(job.object.clone()).map_err(|e| Error::Invalid {
+                        what: what.clone(),
+                        message: e.to_string(),
+                    })?;
+                let pp = PostParams {
+                    field_manager: Some(FIELD_MANAGER.into()),
+                    ..PostParams::default()
+                };
                 match jobs.create(&pp, &o).await {
                     Ok(c) => {
-                        ctx.agent.events.normal(obj, &ctx.api, "Deleting", "RunOnDelete", format!("started {what}")).await;
+                        ctx.agent
+                            .events
+                            .normal(
+                                obj,
+                                &ctx.api,
+                                "Deleting",
+                                "RunOnDelete",
+                                format!("started {what}"),
+                            )
+                            .await;
                         c
                     }
-                    Err(e) if is_status(&e, 409) => jobs.get(&job.name).await.ctx(|| format!("reading {what}"))?,
-                    Err(source) => return fail(ctx, api, obj, &cr, Error::Kube { context: format!("creating {what}"), source }).await,
+                    Err(e) if is_status(&e, 409) => jobs
+                        .get(&job.name)
+                        .await
+                        .ctx(|| format!("reading {what}"))?,
+                    Err(source) => {
+                        return fail(
+                            ctx,
+                            api,
+                            obj,
+                            &cr,
+                            Error::Kube {
+                                context: format!("creating {what}"),
+                                source,
+                            },
+                        )
+                        .await
+                    }
                 }
             }
         };
-        match job_state(&job.kind, &serde_json::to_value(&live).unwrap_or(Value::Null)) {
+        match job_state(
+            &job.kind,
+            &serde_json::to_value(&live).unwrap_or(Value::Null),
+        ) {
             JobState::Done => {}
             JobState::Running(m) => {
                 deleting(api, &cr, format!("waiting for {what}: {m}")).await?;
@@ -90,35 +144,93 @@ pub async fn run(ctx: &EntryCtx, api: &Api<DynamicObject>, obj: &DynamicObject, 
         )
         .await;
         for e in &report.errors {
-            ctx.agent.events.warning(obj, &ctx.api, "ExternalDeleteError", "DeleteExternal", e.clone()).await;
+            ctx.agent
+                .events
+                .warning(
+                    obj,
+                    &ctx.api,
+                    "ExternalDeleteError",
+                    "DeleteExternal",
+                    e.clone(),
+                )
+                .await;
         }
         if !report.delete_finished() {
             let pending: Vec<String> = report
                 .rows
                 .iter()
                 .filter(|r| !r.state.delete_finished())
-                .map(|r| format!("{} {} {}: {:?} {}", r.provider, r.kind, r.name, r.state, r.message).trim_end().to_string())
+                .map(|r| {
+                    format!(
+                        "{} {} {}: {:?} {}",
+                        r.provider, r.kind, r.name, r.state, r.message
+                    )
+                    .trim_end()
+                    .to_string()
+                })
                 .collect();
             let message = format!("deleting external resources: {}", pending.join("; "));
-            let status = status::build(&cr, &Ready::no("Deleting", message), Body { external: Body::rows(&report.rows), ..Body::from_live(&cr) });
+            let status = status::build(
+                &cr,
+                &Ready::no("Deleting", message),
+                Body {
+                    external: Body::rows(&report.rows),
+                    ..Body::from_live(&cr)
+                },
+            );
             status::write(api, &cr, status).await?;
-            return Ok(Action::requeue(report.requeue_after.unwrap_or(EXTERNAL_POLL).min(EXTERNAL_POLL)));
+            return Ok(Action::requeue(
+                report
+                    .requeue_after
+                    .unwrap_or(EXTERNAL_POLL)
+                    .min(EXTERNAL_POLL),
+            ));
         }
-        ctx.agent.events.normal(obj, &ctx.api, "Deleting", "DeleteExternal", format!("{} external resources deleted or released", report.rows.len())).await;
+        ctx.agent
+            .events
+            .normal(
+                obj,
+                &ctx.api,
+                "Deleting",
+                "DeleteExternal",
+                format!(
+                    "{} external resources deleted or released",
+                    report.rows.len()
+                ),
+            )
+            .await;
     }
 
     // 3. Cluster-scoped children (namespaced ones go by garbage collection through owner references).
     for child in &desired.children {
-        let resolved = ctx.agent.apis.resolve(&child.api_version, &child.kind).await?;
+        let resolved = ctx
+            .agent
+            .apis
+            .resolve(&child.api_version, &child.kind)
+            .await?;
         if resolved.namespaced {
             continue;
         }
         let capi = api_for(&ctx.agent.client, &resolved, None);
         match capi.delete(&child.name, &DeleteParams::background()).await {
-            Ok(_) => ctx.agent.events.normal(obj, &ctx.api, "Deleting", "DeleteChild", format!("deleted {} {}", child.kind, child.name)).await,
+            Ok(_) => {
+                ctx.agent
+                    .events
+                    .normal(
+                        obj,
+                        &ctx.api,
+                        "Deleting",
+                        "DeleteChild",
+                        format!("deleted {} {}", child.kind, child.name),
+                    )
+                    .await
+            }
             Err(e) if is_status(&e, 404) => {}
             Err(source) => {
-                let e = Error::Kube { context: format!("deleting cluster-scoped {} {}", child.kind, child.name), source };
+                let e = Error::Kube {
+                    context: format!("deleting cluster-scoped {} {}", child.kind, child.name),
+                    source,
+                };
                 return fail(ctx, api, obj, &cr, e).await;
             }
         }
@@ -128,13 +240,20 @@ pub async fn run(ctx: &EntryCtx, api: &Api<DynamicObject>, obj: &DynamicObject, 
     if finalizer::remove(api, obj).await?.is_none() {
         return Ok(Action::requeue(Duration::from_millis(200)));
     }
-    ctx.agent.metrics.external_rows(&ctx.crd, &key(obj), Vec::new());
+    ctx.agent
+        .metrics
+        .external_rows(&ctx.crd, &key(obj), Vec::new());
     tracing::info!(cr = %who, "cleanup finished, finalizer removed");
     Ok(Action::await_change())
 }
 
 async fn deleting(api: &Api<DynamicObject>, cr: &Value, message: String) -> Result<(), Error> {
-    status::write(api, cr, status::build(cr, &Ready::no("Deleting", message), Body::from_live(cr))).await
+    status::write(
+        api,
+        cr,
+        status::build(cr, &Ready::no("Deleting", message), Body::from_live(cr)),
+    )
+    .await
 }
 
 /// A Job is done when it succeeded, failed when its Failed condition is True; any other kind of
@@ -143,15 +262,39 @@ fn job_state(kind: &str, live: &Value) -> JobState {
     if kind != "Job" {
         return JobState::Done;
     }
-    let conditions = live.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
-    let holds = |t: &str| conditions.iter().find(|c| c["type"] == t && c["status"] == "True");
-    if live.pointer("/status/succeeded").and_then(Value::as_i64).unwrap_or(0) > 0 || holds("Complete").is_some() {
+    let conditions = live
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let holds = |t: &str| {
+        conditions
+            .iter()
+            .find(|c| c["type"] == t && c["status"] == "True")
+    };
+    if live
+        .pointer("/status/succeeded")
+        .and_then(Value::as_i64)
+        .unwrap_or(0)
+        > 0
+        || holds("Complete").is_some()
+    {
         return JobState::Done;
     }
     if let Some(c) = holds("Failed") {
-        return JobState::Failed(c.get("message").and_then(Value::as_str).unwrap_or("the Job failed").to_string());
+        return JobState::Failed(
+            c.get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("the Job failed")
+                .to_string(),
+        );
     }
-    JobState::Running(format!("{} active", live.pointer("/status/active").and_then(Value::as_i64).unwrap_or(0)))
+    JobState::Running(format!(
+        "{} active",
+        live.pointer("/status/active")
+            .and_then(Value::as_i64)
+            .unwrap_or(0)
+    ))
 }
 
 #[cfg(test)]
@@ -161,10 +304,18 @@ mod tests {
 
     #[test]
     fn job_states() {
-        assert!(matches!(job_state("Job", &json!({"status": {"succeeded": 1}})), JobState::Done));
-        assert!(matches!(job_state("Job", &json!({"status": {"active": 1}})), JobState::Running(_)));
+        assert!(matches!(
+            job_state("Job", &json!({"status": {"succeeded": 1}})),
+            JobState::Done
+        ));
+        assert!(matches!(
+            job_state("Job", &json!({"status": {"active": 1}})),
+            JobState::Running(_)
+        ));
         let failed = json!({"status": {"conditions": [{"type": "Failed", "status": "True", "message": "BackoffLimitExceeded"}]}});
-        assert!(matches!(job_state("Job", &failed), JobState::Failed(m) if m == "BackoffLimitExceeded"));
+        assert!(
+            matches!(job_state("Job", &failed), JobState::Failed(m) if m == "BackoffLimitExceeded")
+        );
         assert!(matches!(job_state("ConfigMap", &json!({})), JobState::Done));
     }
 }

@@ -29,7 +29,12 @@ pub enum LogFormat {
 #[command(name = "orkestra-agent", version, about, long_about = None)]
 pub struct Config {
     /// Run the Katalog(s) in FILE instead of watching Katalog objects in the cluster (repeatable).
-    #[arg(long = "katalog", value_name = "FILE", env = "ORKESTRA_KATALOG", value_delimiter = ',')]
+    #[arg(
+        long = "katalog",
+        value_name = "FILE",
+        env = "ORKESTRA_KATALOG",
+        value_delimiter = ','
+    )]
     pub katalog_files: Vec<PathBuf>,
 
     /// Kubeconfig file (default: KUBECONFIG, then ~/.kube/config, then the in-cluster service account).
@@ -41,19 +46,39 @@ pub struct Config {
     pub context: Option<String>,
 
     /// Address of the /metrics, /healthz and /readyz server ("off" disables it).
-    #[arg(long, value_name = "ADDR", env = "ORKESTRA_METRICS_ADDR", default_value = "0.0.0.0:8080")]
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "ORKESTRA_METRICS_ADDR",
+        default_value = "0.0.0.0:8080"
+    )]
     pub metrics_addr: String,
 
     /// Leader election with a Lease: only the leader reconciles, standbys keep warm caches.
-    #[arg(long, value_enum, env = "ORKESTRA_LEADER_ELECTION", default_value = "on")]
+    #[arg(
+        long,
+        value_enum,
+        env = "ORKESTRA_LEADER_ELECTION",
+        default_value = "on"
+    )]
     pub leader_election: Toggle,
 
     /// Name of the leader-election Lease.
-    #[arg(long, value_name = "NAME", env = "ORKESTRA_LEASE_NAME", default_value = "orkestra-agent")]
+    #[arg(
+        long,
+        value_name = "NAME",
+        env = "ORKESTRA_LEASE_NAME",
+        default_value = "orkestra-agent"
+    )]
     pub lease_name: String,
 
     /// Namespace of the leader-election Lease (in the cluster: the agent's own namespace).
-    #[arg(long, value_name = "NS", env = "POD_NAMESPACE", default_value = "orkestra-system")]
+    #[arg(
+        long,
+        value_name = "NS",
+        env = "POD_NAMESPACE",
+        default_value = "orkestra-system"
+    )]
     pub lease_namespace: String,
 
     /// This instance's identity in the Lease and in events (in the cluster: the pod name).
@@ -61,7 +86,13 @@ pub struct Config {
     pub identity: Option<String>,
 
     /// Act only on CRs in these namespaces (repeatable or comma-separated; default: all).
-    #[arg(short = 'n', long = "namespace", value_name = "NS", env = "ORKESTRA_NAMESPACES", value_delimiter = ',')]
+    #[arg(
+        short = 'n',
+        long = "namespace",
+        value_name = "NS",
+        env = "ORKESTRA_NAMESPACES",
+        value_delimiter = ','
+    )]
     pub namespaces: Vec<String>,
 
     /// Concurrent reconciles per CRD entry, overriding each Katalog's `workers`.

@@ -74,18 +74,33 @@ pub struct EntryStats {
 
 impl EntryStats {
     fn new() -> Self {
-        Self { phase: Mutex::new(Phase::Starting), stores: Mutex::new(Vec::new()), backoff: Backoff::new(BASE_BACKOFF, MAX_BACKOFF) }
+        Self {
+            phase: Mutex::new(Phase::Starting),
+            stores: Mutex::new(Vec::new()),
+            backoff: Backoff::new(BASE_BACKOFF, MAX_BACKOFF),
+        }
     }
     fn set(&self, p: Phase) {
-        *self.phase.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = p;
+        *self
+            .phase
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = p;
     }
     /// The current phase.
     pub fn phase(&self) -> Phase {
-        self.phase.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.phase
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
     /// CRs in the controller's cache.
     pub fn managed(&self) -> usize {
-        self.stores.lock().unwrap_or_else(std::sync::PoisonError::into_inner).iter().map(|s| s.state().len()).sum()
+        self.stores
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .map(|s| s.state().len())
+            .sum()
     }
     /// CRs whose last reconcile failed.
     pub fn failing(&self) -> usize {
@@ -127,7 +142,15 @@ pub fn start(agent: Arc<AgentContext>, katalog: Arc<Katalog>, index: usize) -> E
     let kind = entry.api.kind.clone();
     let crd = entry.api.crd_name();
     let task = tokio::spawn(run(agent, katalog, entry, stats.clone(), cancel.clone()));
-    EntryController { name, api_version, kind, crd, stats, cancel, task }
+    EntryController {
+        name,
+        api_version,
+        kind,
+        crd,
+        stats,
+        cancel,
+        task,
+    }
 }
 
 /// Decrements the running-controllers gauge however the task ends (including abort).
@@ -138,12 +161,22 @@ impl Drop for Running {
     }
 }
 
-async fn run(agent: Arc<AgentContext>, katalog: Arc<Katalog>, entry: CrdEntry, stats: Arc<EntryStats>, cancel: CancellationToken) {
+async fn run(
+    agent: Arc<AgentContext>,
+    katalog: Arc<Katalog>,
+    entry: CrdEntry,
+    stats: Arc<EntryStats>,
+    cancel: CancellationToken,
+) {
     let crd = entry.api.crd_name();
     let api_version = entry.api.api_version();
     let resolved = wait_for_kind(&agent, &api_version, &entry.api.kind, &stats).await;
     let child_kinds = child_kinds(&agent, &entry).await;
-    let workers = agent.config.workers.unwrap_or(entry.reconciler.workers).max(1);
+    let workers = agent
+        .config
+        .workers
+        .unwrap_or(entry.reconciler.workers)
+        .max(1);
     let selector = format!(
         "{}={},{}={},{}={}",
         labels::MANAGED_BY,
@@ -163,11 +196,12 @@ async fn run(agent: Arc<AgentContext>, katalog: Arc<Katalog>, entry: CrdEntry, s
         cancel,
         stats: stats.clone(),
     });
-    let namespaces: Vec<Option<String>> = if resolved.namespaced && !agent.config.namespaces.is_empty() {
-        agent.config.namespaces.iter().cloned().map(Some).collect()
-    } else {
-        vec![None]
-    };
+    let namespaces: Vec<Option<String>> =
+        if resolved.namespaced && !agent.config.namespaces.is_empty() {
+            agent.config.namespaces.iter().cloned().map(Some).collect()
+        } else {
+            vec![None]
+        };
     let mut streams = Vec::new();
     for ns in &namespaces {
         let client = agent.client.clone();
@@ -175,18 +209,27 @@ async fn run(agent: Arc<AgentContext>, katalog: Arc<Katalog>, entry: CrdEntry, s
             Some(ns) => Api::namespaced_with(client.clone(), ns, &resolved.resource),
             None => Api::all_with(client.clone(), &resolved.resource),
         };
-        let mut c = Controller::new_with(api, watcher::Config::default(), resolved.resource.clone())
-            .with_config(ControllerConfig::default().concurrency(workers));
+        let mut c =
+            Controller::new_with(api, watcher::Config::default(), resolved.resource.clone())
+                .with_config(ControllerConfig::default().concurrency(workers));
         // Child changes (drift, a Deployment becoming ready) wake the owning CR at once.
         for ck in &child_kinds {
             let capi: Api<DynamicObject> = match (ns, ck.namespaced) {
                 (Some(ns), true) => Api::namespaced_with(client.clone(), ns, &ck.resource),
                 _ => Api::all_with(client.clone(), &ck.resource),
             };
-            c = c.owns_with(capi, ck.resource.clone(), watcher::Config::default().labels(&selector));
+            c = c.owns_with(
+                capi,
+                ck.resource.clone(),
+                watcher::Config::default().labels(&selector),
+            );
         }
         c = c.reconcile_all_on(leadership_gained(agent.leadership.subscribe()));
-        stats.stores.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push(c.store());
+        stats
+            .stores
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(c.store());
         streams.push(c.run(guarded, error_policy, ctx.clone()).boxed());
     }
     stats.set(Phase::Running);
@@ -204,7 +247,12 @@ async fn run(agent: Arc<AgentContext>, katalog: Arc<Katalog>, entry: CrdEntry, s
 }
 
 /// Resolve the CR kind, waiting (with backoff) while its CRD is not served.
-async fn wait_for_kind(agent: &AgentContext, api_version: &str, kind: &str, stats: &EntryStats) -> ResolvedApi {
+async fn wait_for_kind(
+    agent: &AgentContext,
+    api_version: &str,
+    kind: &str,
+    stats: &EntryStats,
+) -> ResolvedApi {
     let mut wait = Duration::from_secs(1);
     loop {
         match agent.apis.resolve(api_version, kind).await {
@@ -225,13 +273,17 @@ async fn child_kinds(agent: &AgentContext, entry: &CrdEntry) -> Vec<ResolvedApi>
     let mut seen = std::collections::BTreeSet::new();
     let mut out = Vec::new();
     for k in &entry.kube {
-        let Some((api_version, kind)) = k.block.type_meta() else { continue };
+        let Some((api_version, kind)) = k.block.type_meta() else {
+            continue;
+        };
         if !seen.insert((api_version, kind)) {
             continue;
         }
         match agent.apis.resolve(api_version, kind).await {
             Ok(r) => out.push(r),
-            Err(e) => tracing::warn!(error = %e, "not watching {kind} children; drift is corrected on resync"),
+            Err(e) => {
+                tracing::warn!(error = %e, "not watching {kind} children; drift is corrected on resync")
+            }
         }
     }
     out
@@ -258,12 +310,24 @@ async fn guarded(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Action, 
     let key = reconcile::key(&obj);
     let who = reconcile::label(&obj, &ctx.entry.api.kind);
     let started = Instant::now();
-    let in_flight = ctx.agent.metrics.in_flight.get_or_create(&CrdLabels { crd: ctx.crd.clone() }).clone();
+    let in_flight = ctx
+        .agent
+        .metrics
+        .in_flight
+        .get_or_create(&CrdLabels {
+            crd: ctx.crd.clone(),
+        })
+        .clone();
     in_flight.inc();
     let result = AssertUnwindSafe(reconcile::reconcile(obj.clone(), ctx.clone()))
         .catch_unwind()
         .await
-        .unwrap_or_else(|panic| Err(Error::Panic { cr: who.clone(), message: panic_message(panic.as_ref()) }));
+        .unwrap_or_else(|panic| {
+            Err(Error::Panic {
+                cr: who.clone(),
+                message: panic_message(panic.as_ref()),
+            })
+        });
     in_flight.dec();
     let outcome = match &result {
         Ok(_) => {
@@ -278,14 +342,20 @@ async fn guarded(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Action, 
             e.reason()
         }
     };
-    ctx.agent.metrics.reconciled(&ctx.crd, outcome, started.elapsed());
+    ctx.agent
+        .metrics
+        .reconciled(&ctx.crd, outcome, started.elapsed());
     result
 }
 
 async fn record_panic(ctx: &EntryCtx, obj: &DynamicObject, e: &Error) {
     let api = reconcile::cr_api(ctx, obj);
     let cr = serde_json::to_value(obj).unwrap_or_default();
-    let s = status::build(&cr, &Ready::no(e.reason(), e.to_string()), Body::from_live(&cr));
+    let s = status::build(
+        &cr,
+        &Ready::no(e.reason(), e.to_string()),
+        Body::from_live(&cr),
+    );
     if let Err(w) = status::write(&api, &cr, s).await {
         tracing::warn!(error = %w, "could not record the panic on the CR's status");
     }

@@ -26,13 +26,21 @@ pub struct ApiCache {
 impl ApiCache {
     /// An empty cache.
     pub fn new(client: kube::Client) -> Self {
-        Self { client, known: RwLock::new(HashMap::new()) }
+        Self {
+            client,
+            known: RwLock::new(HashMap::new()),
+        }
     }
 
     /// Resolve `api_version`/`kind`, asking the API server the first time.
     pub async fn resolve(&self, api_version: &str, kind: &str) -> Result<ResolvedApi, Error> {
         let key = (api_version.to_string(), kind.to_string());
-        if let Some(r) = self.known.read().unwrap_or_else(std::sync::PoisonError::into_inner).get(&key) {
+        if let Some(r) = self
+            .known
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+        {
             return Ok(r.clone());
         }
         let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
@@ -40,8 +48,14 @@ impl ApiCache {
         let (resource, caps) = kube::discovery::pinned_kind(&self.client, &gvk)
             .await
             .ctx(|| format!("discovering kind {kind} in {api_version} (is its CRD installed?)"))?;
-        let r = ResolvedApi { resource, namespaced: caps.scope == Scope::Namespaced };
-        self.known.write().unwrap_or_else(std::sync::PoisonError::into_inner).insert(key, r.clone());
+        let r = ResolvedApi {
+            resource,
+            namespaced: caps.scope == Scope::Namespaced,
+        };
+        self.known
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .insert(key, r.clone());
         Ok(r)
     }
 

@@ -104,7 +104,10 @@ pub(crate) trait KubeContext<T> {
 
 impl<T> KubeContext<T> for Result<T, kube::Error> {
     fn ctx(self, context: impl FnOnce() -> String) -> Result<T, Error> {
-        self.map_err(|source| Error::Kube { context: context(), source })
+        self.map_err(|source| Error::Kube {
+            context: context(),
+            source,
+        })
     }
 }
 

@@ -36,20 +36,43 @@ impl ExternalReport {
 
 /// The owner of a CR's external resources.
 pub fn owner_of(cr: &Value, katalog: &str) -> Owner {
-    let s = |p: &str| cr.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
-    Owner { uid: s("/metadata/uid"), namespace: s("/metadata/namespace"), name: s("/metadata/name"), katalog: katalog.into() }
+    let s = |p: &str| {
+        cr.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
+    Owner {
+        uid: s("/metadata/uid"),
+        namespace: s("/metadata/namespace"),
+        name: s("/metadata/name"),
+        katalog: katalog.into(),
+    }
 }
 
 /// Turn rendered items into declarations; items that cannot become one get an Error row.
-fn declarations(ctx: &AgentContext, items: &[External], owner: &Owner) -> (Vec<Declaration>, Vec<(usize, StatusRow, String)>) {
+fn declarations(
+    ctx: &AgentContext,
+    items: &[External],
+    owner: &Owner,
+) -> (Vec<Declaration>, Vec<(usize, StatusRow, String)>) {
     let mut decls = Vec::new();
     let mut failed = Vec::new();
     for (i, item) in items.iter().enumerate() {
-        let problem = match ctx.provider_schemas.iter().find(|s| s.name == item.provider) {
+        let problem = match ctx
+            .provider_schemas
+            .iter()
+            .find(|s| s.name == item.provider)
+        {
             None => format!("provider {} is not registered in this agent", item.provider),
             Some(schema) => match schema.kind(&item.kind) {
                 None => format!("provider {} has no kind {}", item.provider, item.kind),
-                Some(kind) => match Declaration::from_rendered(&item.provider, kind, &item.fields, owner.clone()) {
+                Some(kind) => match Declaration::from_rendered(
+                    &item.provider,
+                    kind,
+                    &item.fields,
+                    owner.clone(),
+                ) {
                     Ok(d) => {
                         decls.push(d);
                         continue;
@@ -59,7 +82,11 @@ fn declarations(ctx: &AgentContext, items: &[External], owner: &Owner) -> (Vec<D
             },
         };
         let row = error_row(item, &problem);
-        failed.push((i, row, format!("{} {} {}: {problem}", item.provider, item.kind, item.name)));
+        failed.push((
+            i,
+            row,
+            format!("{} {} {}: {problem}", item.provider, item.kind, item.name),
+        ));
     }
     (decls, failed)
 }
@@ -77,8 +104,14 @@ fn error_row(item: &External, message: &str) -> StatusRow {
     }
 }
 
-fn context(ctx: &AgentContext, cr: &Value, request_id: String, cancel: CancellationToken) -> ProviderContext {
-    ProviderContext::new(request_id, cr.clone(), KubeReader::new(ctx.client.clone())).with_cancel(cancel)
+fn context(
+    ctx: &AgentContext,
+    cr: &Value,
+    request_id: String,
+    cancel: CancellationToken,
+) -> ProviderContext {
+    ProviderContext::new(request_id, cr.clone(), KubeReader::new(ctx.client.clone()))
+        .with_cancel(cancel)
 }
 
 /// Bring every external resource of `cr` to its declared state.
@@ -130,7 +163,11 @@ async fn run(
     // Put the rows back in Katalog order, the failed items where they were.
     let mut rows = report.rows.into_iter();
     let mut out = ExternalReport {
-        errors: report.errors.iter().map(ProviderError::short_message).collect(),
+        errors: report
+            .errors
+            .iter()
+            .map(ProviderError::short_message)
+            .collect(),
         requeue_after: report.requeue_after,
         ..ExternalReport::default()
     };

@@ -41,8 +41,14 @@ pub async fn serve(
 ) -> Result<SocketAddr, Error> {
     let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|source| Error::Http { addr: addr.to_string(), source })?;
-    let bound = listener.local_addr().map_err(|source| Error::Http { addr: addr.to_string(), source })?;
+        .map_err(|source| Error::Http {
+            addr: addr.to_string(),
+            source,
+        })?;
+    let bound = listener.local_addr().map_err(|source| Error::Http {
+        addr: addr.to_string(),
+        source,
+    })?;
     tokio::spawn(async move {
         loop {
             let stream = tokio::select! {
@@ -79,13 +85,21 @@ fn respond(req: &Request<Incoming>, probes: &Probes, metrics: &Metrics) -> Respo
     let (status, content_type, body) = match req.uri().path() {
         "/healthz" | "/livez" => (StatusCode::OK, "text/plain", "ok\n".to_string()),
         "/readyz" if probes.is_ready() => (StatusCode::OK, "text/plain", "ok\n".to_string()),
-        "/readyz" => (StatusCode::SERVICE_UNAVAILABLE, "text/plain", "Katalogs not loaded yet\n".to_string()),
+        "/readyz" => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "text/plain",
+            "Katalogs not loaded yet\n".to_string(),
+        ),
         "/metrics" => (
             StatusCode::OK,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
             metrics.encode(),
         ),
-        _ => (StatusCode::NOT_FOUND, "text/plain", "not found\n".to_string()),
+        _ => (
+            StatusCode::NOT_FOUND,
+            "text/plain",
+            "not found\n".to_string(),
+        ),
     };
     let mut r = Response::new(Full::new(Bytes::from(body)));
     *r.status_mut() = status;

@@ -33,18 +33,32 @@ pub fn document_of(object: &Value) -> Value {
 }
 
 /// Load a Katalog object with the engine, as the file `katalog/<name>`.
-pub fn load_object(object: &Value, providers: &[ProviderSchema]) -> Result<(SourceFile, Loaded), Error> {
-    let name = object.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("unnamed");
-    let text = serde_yaml_ng::to_string(&document_of(object))
-        .map_err(|e| Error::Invalid { what: format!("Katalog {name}"), message: e.to_string() })?;
+pub fn load_object(
+    object: &Value,
+    providers: &[ProviderSchema],
+) -> Result<(SourceFile, Loaded), Error> {
+    let name = object
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("unnamed");
+    let text = serde_yaml_ng::to_string(&document_of(object)).map_err(|e| Error::Invalid {
+        what: format!("Katalog {name}"),
+        message: e.to_string(),
+    })?;
     let file = SourceFile::new(format!("katalog/{name}"), text);
     let loaded = orkestra_engine::load_file(&file, providers);
     Ok((file, loaded))
 }
 
 /// Load a Katalog file from disk.
-pub fn load_path(path: &std::path::Path, providers: &[ProviderSchema]) -> Result<(SourceFile, Loaded), Error> {
-    let file = SourceFile::read(path).map_err(|source| Error::Io { path: path.to_path_buf(), source })?;
+pub fn load_path(
+    path: &std::path::Path,
+    providers: &[ProviderSchema],
+) -> Result<(SourceFile, Loaded), Error> {
+    let file = SourceFile::read(path).map_err(|source| Error::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let loaded = orkestra_engine::load_file(&file, providers);
     Ok((file, loaded))
 }
@@ -66,7 +80,12 @@ pub fn error_summary(diags: &[Diagnostic]) -> String {
     diags
         .iter()
         .filter(|d| d.is_error())
-        .map(|d| format!("{}:{}:{}: {}: {}", d.file, d.line, d.column, d.code, d.message))
+        .map(|d| {
+            format!(
+                "{}:{}:{}: {}: {}",
+                d.file, d.line, d.column, d.code, d.message
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -106,6 +125,9 @@ mod tests {
         let (_, loaded) = load_object(&object, &[]).unwrap();
         assert!(loaded.katalog.is_none());
         let summary = error_summary(&loaded.diagnostics);
-        assert!(summary.contains("katalog/bad:") && summary.contains("onCreat"), "{summary}");
+        assert!(
+            summary.contains("katalog/bad:") && summary.contains("onCreat"),
+            "{summary}"
+        );
     }
 }

@@ -19,7 +19,12 @@ use crate::supervisor::{katalog_resource, Supervisor};
 const REPORT_EVERY: Duration = Duration::from_secs(5);
 
 /// Watch Katalogs until `shutdown`.
-pub async fn watch(agent: Arc<AgentContext>, sup: Arc<Supervisor>, probes: Arc<Probes>, shutdown: CancellationToken) {
+pub async fn watch(
+    agent: Arc<AgentContext>,
+    sup: Arc<Supervisor>,
+    probes: Arc<Probes>,
+    shutdown: CancellationToken,
+) {
     let api: Api<DynamicObject> = Api::all_with(agent.client.clone(), &katalog_resource());
     let mut wc = watcher::Config::default();
     if let Some(sel) = &agent.config.katalog_selector {

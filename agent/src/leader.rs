@@ -33,7 +33,10 @@ impl Leadership {
     /// Always the leader (leader election off, or `--katalog FILE` runs).
     pub fn always() -> Self {
         let (tx, rx) = watch::channel(true);
-        Self { rx, _fixed: Some(tx) }
+        Self {
+            rx,
+            _fixed: Some(tx),
+        }
     }
 
     /// Whether this instance leads now.
@@ -45,7 +48,6 @@ impl Leadership {
     pub fn subscribe(&self) -> watch::Receiver<bool> {
         self.rx.clone()
     }
-
 }
 
 /// The election task; await [`Election::released`] after cancelling its token.
@@ -82,7 +84,10 @@ pub async fn elect(
         .with_field_manager("orkestra-agent-lease")
         .build()
         .await
-        .map_err(|source| Error::Lease { lease: lease.clone(), source })?;
+        .map_err(|source| Error::Lease {
+            lease: lease.clone(),
+            source,
+        })?;
     let (tx, rx) = watch::channel(false);
     tracing::info!(%lease, %identity, "leader election started; standing by until the Lease is ours");
     let task = tokio::spawn(async move {

@@ -46,12 +46,19 @@ pub use error::Error;
 /// credential chain, `AWS_ENDPOINT_URL`). Registration is explicit: adding a provider is a line here.
 pub fn default_providers() -> ProviderRuntime {
     let mut runtime = ProviderRuntime::new();
-    runtime.register(Arc::new(orkestra_provider_aws::AwsProvider::from_env()), RateLimit::default());
+    runtime.register(
+        Arc::new(orkestra_provider_aws::AwsProvider::from_env()),
+        RateLimit::default(),
+    );
     runtime
 }
 
 /// Run the agent with the compiled-in providers until `shutdown` is cancelled.
-pub async fn run(config: Config, client: kube::Client, shutdown: CancellationToken) -> Result<(), Error> {
+pub async fn run(
+    config: Config,
+    client: kube::Client,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
     run_with(config, client, default_providers(), shutdown).await
 }
 
@@ -71,11 +78,22 @@ pub async fn run_with(
         .map(|p| p.schema())
         .collect();
     let election_stop = shutdown.child_token();
-    let (leadership, election) =
-        leader::elect(client.clone(), &config, metrics.clone(), election_stop.clone()).await?;
+    let (leadership, election) = leader::elect(
+        client.clone(),
+        &config,
+        metrics.clone(),
+        election_stop.clone(),
+    )
+    .await?;
     let probes = Arc::new(health::Probes::default());
     if config.metrics_addr != "off" {
-        health::serve(&config.metrics_addr, probes.clone(), metrics.clone(), shutdown.child_token()).await?;
+        health::serve(
+            &config.metrics_addr,
+            probes.clone(),
+            metrics.clone(),
+            shutdown.child_token(),
+        )
+        .await?;
     }
     let identity = config.identity();
     let agent = Arc::new(context::AgentContext {

@@ -106,7 +106,9 @@ impl Metrics {
         let mut registry = Registry::with_prefix("orkestra");
         let m = Self {
             reconciles: Family::default(),
-            reconcile_seconds: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
+            reconcile_seconds: Family::new_with_constructor(
+                duration_histogram as fn() -> Histogram,
+            ),
             in_flight: Family::default(),
             managed: Family::default(),
             failing: Family::default(),
@@ -118,16 +120,52 @@ impl Metrics {
             rows: Mutex::new(HashMap::new()),
             registry: Registry::default(),
         };
-        registry.register("reconciles", "Reconciles by CRD and result", m.reconciles.clone());
-        registry.register("reconcile_duration_seconds", "Reconcile durations by CRD", m.reconcile_seconds.clone());
-        registry.register("reconciles_in_flight", "Reconciles running now by CRD", m.in_flight.clone());
+        registry.register(
+            "reconciles",
+            "Reconciles by CRD and result",
+            m.reconciles.clone(),
+        );
+        registry.register(
+            "reconcile_duration_seconds",
+            "Reconcile durations by CRD",
+            m.reconcile_seconds.clone(),
+        );
+        registry.register(
+            "reconciles_in_flight",
+            "Reconciles running now by CRD",
+            m.in_flight.clone(),
+        );
         registry.register("custom_resources", "CRs managed by CRD", m.managed.clone());
-        registry.register("custom_resources_failing", "CRs whose last reconcile failed, by CRD", m.failing.clone());
-        registry.register("external_resources", "External resources by CRD, provider, kind and state", m.external.clone());
-        registry.register("provider_calls", "Provider operations by provider, kind, operation and result", m.provider_calls.clone());
-        registry.register("provider_call_duration_seconds", "Provider operation durations", m.provider_seconds.clone());
-        registry.register("controllers", "Controllers running (one per accepted CRD entry)", m.controllers.clone());
-        registry.register("leader", "1 when this instance holds the leader Lease", m.leader.clone());
+        registry.register(
+            "custom_resources_failing",
+            "CRs whose last reconcile failed, by CRD",
+            m.failing.clone(),
+        );
+        registry.register(
+            "external_resources",
+            "External resources by CRD, provider, kind and state",
+            m.external.clone(),
+        );
+        registry.register(
+            "provider_calls",
+            "Provider operations by provider, kind, operation and result",
+            m.provider_calls.clone(),
+        );
+        registry.register(
+            "provider_call_duration_seconds",
+            "Provider operation durations",
+            m.provider_seconds.clone(),
+        );
+        registry.register(
+            "controllers",
+            "Controllers running (one per accepted CRD entry)",
+            m.controllers.clone(),
+        );
+        registry.register(
+            "leader",
+            "1 when this instance holds the leader Lease",
+            m.leader.clone(),
+        );
         Self { registry, ..m }
     }
 
@@ -141,18 +179,37 @@ impl Metrics {
 
     /// Count one finished reconcile.
     pub fn reconciled(&self, crd: &str, result: &str, took: Duration) {
-        self.reconciles.get_or_create(&ReconcileLabels { crd: crd.into(), result: result.into() }).inc();
-        self.reconcile_seconds.get_or_create(&CrdLabels { crd: crd.into() }).observe(took.as_secs_f64());
+        self.reconciles
+            .get_or_create(&ReconcileLabels {
+                crd: crd.into(),
+                result: result.into(),
+            })
+            .inc();
+        self.reconcile_seconds
+            .get_or_create(&CrdLabels { crd: crd.into() })
+            .observe(took.as_secs_f64());
     }
 
     /// Replace the external rows of CR `key` (an empty list when the CR is gone).
     pub fn external_rows(&self, crd: &str, key: &str, rows: Vec<(String, String, String)>) {
         let new: Vec<ExternalLabels> = rows
             .into_iter()
-            .map(|(provider, kind, state)| ExternalLabels { crd: crd.into(), provider, kind, state })
+            .map(|(provider, kind, state)| ExternalLabels {
+                crd: crd.into(),
+                provider,
+                kind,
+                state,
+            })
             .collect();
-        let mut all = self.rows.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let old = if new.is_empty() { all.remove(key) } else { all.insert(key.to_string(), new.clone()) };
+        let mut all = self
+            .rows
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let old = if new.is_empty() {
+            all.remove(key)
+        } else {
+            all.insert(key.to_string(), new.clone())
+        };
         for l in old.unwrap_or_default() {
             self.external.get_or_create(&l).dec();
         }
@@ -171,7 +228,9 @@ impl RuntimeMetrics for Metrics {
             result: if ok { "ok" } else { "error" }.into(),
         };
         self.provider_calls.get_or_create(&labels).inc();
-        self.provider_seconds.get_or_create(&labels).observe(elapsed.as_secs_f64());
+        self.provider_seconds
+            .get_or_create(&labels)
+            .observe(elapsed.as_secs_f64());
     }
 }
 
@@ -182,12 +241,22 @@ mod tests {
     #[test]
     fn external_rows_move_between_states() {
         let m = Metrics::new();
-        m.external_rows("webs.demo.io", "ns/a", vec![("aws".into(), "s3".into(), "Creating".into())]);
-        m.external_rows("webs.demo.io", "ns/a", vec![("aws".into(), "s3".into(), "Ready".into())]);
+        m.external_rows(
+            "webs.demo.io",
+            "ns/a",
+            vec![("aws".into(), "s3".into(), "Creating".into())],
+        );
+        m.external_rows(
+            "webs.demo.io",
+            "ns/a",
+            vec![("aws".into(), "s3".into(), "Ready".into())],
+        );
         let text = m.encode();
         assert!(text.contains(r#"orkestra_external_resources{crd="webs.demo.io",provider="aws",kind="s3",state="Ready"} 1"#), "{text}");
         assert!(text.contains(r#"state="Creating"} 0"#), "{text}");
         m.reconciled("webs.demo.io", "ok", Duration::from_millis(20));
-        assert!(m.encode().contains(r#"orkestra_reconciles_total{crd="webs.demo.io",result="ok"} 1"#));
+        assert!(m
+            .encode()
+            .contains(r#"orkestra_reconciles_total{crd="webs.demo.io",result="ok"} 1"#));
     }
 }

@@ -42,11 +42,13 @@ pub fn cr_api(ctx: &EntryCtx, obj: &DynamicObject) -> Api<DynamicObject> {
 
 /// Render the desired state of `cr`; a failure names the Katalog field.
 pub fn render(ctx: &EntryCtx, cr: &Value, who: &str) -> Result<Desired, Error> {
-    orkestra_engine::render(&ctx.katalog, &ctx.entry, cr, &ctx.agent.provider_schemas).map_err(|e| Error::Render {
-        cr: who.to_string(),
-        field: e.field,
-        message: e.message,
-    })
+    orkestra_engine::render(&ctx.katalog, &ctx.entry, cr, &ctx.agent.provider_schemas).map_err(
+        |e| Error::Render {
+            cr: who.to_string(),
+            field: e.field,
+            message: e.message,
+        },
+    )
 }
 
 /// Reconcile one CR.
@@ -64,23 +66,43 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
             None => return Ok(Action::requeue(RACE_REQUEUE)),
         }
     };
-    let cr = serde_json::to_value(&*obj).map_err(|e| Error::Invalid { what: who.clone(), message: e.to_string() })?;
+    let cr = serde_json::to_value(&*obj).map_err(|e| Error::Invalid {
+        what: who.clone(),
+        message: e.to_string(),
+    })?;
 
     let desired = match render(&ctx, &cr, &who) {
         Ok(d) => d,
         Err(e) => return fail(&ctx, &api, &obj, &cr, e).await,
     };
     // Nothing is written for a CR whose templates fail, so no child is ever half-rendered.
-    let synced = match children::sync(&ctx.agent, obj.metadata.namespace.as_deref(), &desired.children).await {
+    let synced = match children::sync(
+        &ctx.agent,
+        obj.metadata.namespace.as_deref(),
+        &desired.children,
+    )
+    .await
+    {
         Ok(s) => s,
         Err(e) => return fail(&ctx, &api, &obj, &cr, e).await,
     };
     for s in synced.iter().filter(|s| s.change != Change::Unchanged) {
-        let (reason, verb) = if s.change == Change::Created { ("Created", "created") } else { ("Updated", "corrected") };
+        let (reason, verb) = if s.change == Change::Created {
+            ("Created", "created")
+        } else {
+            ("Updated", "corrected")
+        };
         tracing::info!(cr = %who, child = %format!("{} {}", s.kind, s.name), "{verb} child");
         ctx.agent
             .events
-            .normal_about(&obj, &ctx.api, reason, "SyncChild", format!("{} {} {verb}", s.kind, s.name), &s.live)
+            .normal_about(
+                &obj,
+                &ctx.api,
+                reason,
+                "SyncChild",
+                format!("{} {} {verb}", s.kind, s.name),
+                &s.live,
+            )
             .await;
     }
 
@@ -94,23 +116,44 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
     )
     .await;
     for e in &report.errors {
-        ctx.agent.events.warning(&obj, &ctx.api, "ExternalError", "SyncExternal", e.clone()).await;
+        ctx.agent
+            .events
+            .warning(&obj, &ctx.api, "ExternalError", "SyncExternal", e.clone())
+            .await;
     }
     ctx.agent.metrics.external_rows(
         &ctx.crd,
         &key(&obj),
-        report.rows.iter().map(|r| (r.provider.clone(), r.kind.clone(), format!("{:?}", r.state))).collect(),
+        report
+            .rows
+            .iter()
+            .map(|r| (r.provider.clone(), r.kind.clone(), format!("{:?}", r.state)))
+            .collect(),
     );
 
     let live = children_by_block(&synced);
     let mut ready = if report.all_ready() {
-        Ready::yes("Reconciled", format!("{} children in sync, {} external resources ready", synced.len(), report.rows.len()))
+        Ready::yes(
+            "Reconciled",
+            format!(
+                "{} children in sync, {} external resources ready",
+                synced.len(),
+                report.rows.len()
+            ),
+        )
     } else {
         let waiting: Vec<String> = report
             .rows
             .iter()
             .filter(|r| r.state != orkestra_provider::State::Ready)
-            .map(|r| format!("{} {} {}: {:?} {}", r.provider, r.kind, r.name, r.state, r.message).trim_end().to_string())
+            .map(|r| {
+                format!(
+                    "{} {} {}: {:?} {}",
+                    r.provider, r.kind, r.name, r.state, r.message
+                )
+                .trim_end()
+                .to_string()
+            })
             .collect();
         Ready::no("ExternalNotReady", waiting.join("; "))
     };
@@ -121,7 +164,10 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
             Body::from_live(&cr).fields
         }
     };
-    let body = Body { fields, external: Body::rows(&report.rows) };
+    let body = Body {
+        fields,
+        external: Body::rows(&report.rows),
+    };
     status::write(&api, &cr, status::build(&cr, &ready, body)).await?;
 
     let mut next = ctx.entry.reconciler.resync;
@@ -136,12 +182,21 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
 
 /// Record a failed cycle on the CR (Ready=False naming the cause, a Warning event), keeping the
 /// status it had otherwise, and hand the error to the controller's backoff.
-pub async fn fail(ctx: &EntryCtx, api: &Api<DynamicObject>, obj: &DynamicObject, cr: &Value, e: Error) -> Result<Action, Error> {
+pub async fn fail(
+    ctx: &EntryCtx,
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    cr: &Value,
+    e: Error,
+) -> Result<Action, Error> {
     let ready = Ready::no(e.reason(), message_of(&e));
     if let Err(w) = status::write(api, cr, status::build(cr, &ready, Body::from_live(cr))).await {
         tracing::warn!(error = %w, "could not record the failure on the CR's status");
     }
-    ctx.agent.events.warning(obj, &ctx.api, e.reason(), "Reconcile", message_of(&e)).await;
+    ctx.agent
+        .events
+        .warning(obj, &ctx.api, e.reason(), "Reconcile", message_of(&e))
+        .await;
     Err(e)
 }
 
@@ -156,20 +211,35 @@ fn message_of(e: &Error) -> String {
 
 /// `namespace/name` of a CR.
 pub fn key(obj: &DynamicObject) -> String {
-    format!("{}/{}", obj.metadata.namespace.as_deref().unwrap_or_default(), obj.metadata.name.as_deref().unwrap_or_default())
+    format!(
+        "{}/{}",
+        obj.metadata.namespace.as_deref().unwrap_or_default(),
+        obj.metadata.name.as_deref().unwrap_or_default()
+    )
 }
 
 /// Correlates the logs of one reconcile.
 fn request_id(obj: &DynamicObject) -> String {
-    format!("{}@{}", key(obj), obj.metadata.resource_version.as_deref().unwrap_or_default())
+    format!(
+        "{}@{}",
+        key(obj),
+        obj.metadata.resource_version.as_deref().unwrap_or_default()
+    )
 }
 
 /// `{"deployments": {"web": <live Deployment>}, ...}` for status templates (`.children`).
 fn children_by_block(synced: &[Synced]) -> Value {
     let mut by: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
     for s in synced {
-        let name = s.live.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-        by.entry(s.block.clone()).or_default().insert(name, s.live.clone());
+        let name = s
+            .live
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        by.entry(s.block.clone())
+            .or_default()
+            .insert(name, s.live.clone());
     }
     Value::Object(by.into_iter().map(|(k, v)| (k, Value::Object(v))).collect())
 }

@@ -28,11 +28,19 @@ pub struct Ready {
 impl Ready {
     /// Ready=True.
     pub fn yes(reason: &str, message: impl Into<String>) -> Self {
-        Self { ready: true, reason: reason.into(), message: message.into() }
+        Self {
+            ready: true,
+            reason: reason.into(),
+            message: message.into(),
+        }
     }
     /// Ready=False.
     pub fn no(reason: &str, message: impl Into<String>) -> Self {
-        Self { ready: false, reason: reason.into(), message: message.into() }
+        Self {
+            ready: false,
+            reason: reason.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -48,7 +56,11 @@ pub struct Body {
 impl Body {
     /// Keep what the live status has (fields and rows), for cycles that could not compute them.
     pub fn from_live(cr: &Value) -> Self {
-        let mut fields = cr.get("status").and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut fields = cr
+            .get("status")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         let external = match fields.remove("external") {
             Some(Value::Array(rows)) => rows,
             _ => Vec::new(),
@@ -59,7 +71,9 @@ impl Body {
 
     /// Rows from the provider runtime.
     pub fn rows(rows: &[StatusRow]) -> Vec<Value> {
-        rows.iter().map(|r| serde_json::to_value(r).unwrap_or(Value::Null)).collect()
+        rows.iter()
+            .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+            .collect()
     }
 }
 
@@ -102,7 +116,9 @@ pub fn build(cr: &Value, ready: &Ready, body: Body) -> Value {
 
 /// Whether writing `new` would change nothing that matters (row sync times aside).
 pub fn unchanged(cr: &Value, new: &Value) -> bool {
-    let Some(live) = cr.get("status") else { return false };
+    let Some(live) = cr.get("status") else {
+        return false;
+    };
     strip_sync_times(live) == strip_sync_times(new)
 }
 
@@ -123,16 +139,28 @@ pub async fn write(api: &Api<DynamicObject>, cr: &Value, status: Value) -> Resul
     if unchanged(cr, &status) {
         return Ok(());
     }
-    let name = cr.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let name = cr
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let patch = json!({
         "apiVersion": cr.get("apiVersion"),
         "kind": cr.get("kind"),
         "metadata": {"name": name},
         "status": status,
     });
-    api.patch_status(name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
-        .await
-        .ctx(|| format!("writing the status of {} {name}", cr.get("kind").and_then(Value::as_str).unwrap_or("CR")))?;
+    api.patch_status(
+        name,
+        &PatchParams::apply(FIELD_MANAGER).force(),
+        &Patch::Apply(&patch),
+    )
+    .await
+    .ctx(|| {
+        format!(
+            "writing the status of {} {name}",
+            cr.get("kind").and_then(Value::as_str).unwrap_or("CR")
+        )
+    })?;
     Ok(())
 }
 
@@ -146,10 +174,16 @@ mod tests {
             {"type": "Ready", "status": "True", "reason": "Reconciled", "message": "", "lastTransitionTime": "2020-01-01T00:00:00Z"}
         ]}});
         let same = build(&cr, &Ready::yes("Reconciled", "ok"), Body::default());
-        assert_eq!(same["conditions"][0]["lastTransitionTime"], "2020-01-01T00:00:00Z");
+        assert_eq!(
+            same["conditions"][0]["lastTransitionTime"],
+            "2020-01-01T00:00:00Z"
+        );
         assert_eq!(same["observedGeneration"], 3);
         let flipped = build(&cr, &Ready::no("RenderFailed", "x"), Body::default());
-        assert_ne!(flipped["conditions"][0]["lastTransitionTime"], "2020-01-01T00:00:00Z");
+        assert_ne!(
+            flipped["conditions"][0]["lastTransitionTime"],
+            "2020-01-01T00:00:00Z"
+        );
     }
 
     #[test]
@@ -157,8 +191,17 @@ mod tests {
         let mut fields = Map::new();
         fields.insert("url".into(), json!("http://x"));
         fields.insert("conditions".into(), json!("nope"));
-        let rows = vec![json!({"provider": "aws", "kind": "s3", "name": "b", "state": "Ready", "lastSyncTime": "t1"})];
-        let s = build(&json!({}), &Ready::yes("Reconciled", ""), Body { fields, external: rows });
+        let rows = vec![
+            json!({"provider": "aws", "kind": "s3", "name": "b", "state": "Ready", "lastSyncTime": "t1"}),
+        ];
+        let s = build(
+            &json!({}),
+            &Ready::yes("Reconciled", ""),
+            Body {
+                fields,
+                external: rows,
+            },
+        );
         assert_eq!(s["url"], "http://x");
         assert!(s["conditions"].is_array());
         let mut later = s.clone();

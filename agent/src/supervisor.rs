@@ -57,11 +57,16 @@ pub struct Supervisor {
 impl Supervisor {
     /// No Katalogs yet.
     pub fn new(agent: Arc<AgentContext>) -> Self {
-        Self { agent, katalogs: Mutex::new(BTreeMap::new()) }
+        Self {
+            agent,
+            katalogs: Mutex::new(BTreeMap::new()),
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, KatalogRun>> {
-        self.katalogs.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.katalogs
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Names of the Katalogs known.
@@ -75,9 +80,15 @@ impl Supervisor {
         let value = serde_json::to_value(obj).unwrap_or_default();
         let name = obj.metadata.name.clone().unwrap_or_default();
         match katalog_doc::load_object(&value, &self.agent.provider_schemas) {
-            Ok((file, loaded)) => self.apply(&name, &file.text, obj.metadata.generation, loaded, true),
+            Ok((file, loaded)) => {
+                self.apply(&name, &file.text, obj.metadata.generation, loaded, true)
+            }
             Err(e) => {
-                let loaded = Loaded { katalog: None, diagnostics: Vec::new(), uses: Vec::new() };
+                let loaded = Loaded {
+                    katalog: None,
+                    diagnostics: Vec::new(),
+                    uses: Vec::new(),
+                };
                 tracing::warn!(katalog = %name, error = %e, "Katalog object could not be read");
                 self.apply(&name, &e.to_string(), obj.metadata.generation, loaded, true)
             }
@@ -86,8 +97,19 @@ impl Supervisor {
 
     /// Run a loaded Katalog under `name`. `text` identifies its content (unchanged text, no
     /// restart: `None`); otherwise `Some(accepted)`.
-    pub fn apply(&self, name: &str, text: &str, generation: Option<i64>, loaded: Loaded, in_cluster: bool) -> Option<bool> {
-        let hash: String = sha2::Sha256::digest(text.as_bytes()).iter().take(12).map(|b| format!("{b:02x}")).collect();
+    pub fn apply(
+        &self,
+        name: &str,
+        text: &str,
+        generation: Option<i64>,
+        loaded: Loaded,
+        in_cluster: bool,
+    ) -> Option<bool> {
+        let hash: String = sha2::Sha256::digest(text.as_bytes())
+            .iter()
+            .take(12)
+            .map(|b| format!("{b:02x}"))
+            .collect();
         let mut all = self.lock();
         if let Some(run) = all.get_mut(name) {
             if run.hash == hash {
@@ -100,7 +122,11 @@ impl Supervisor {
         let previous_transition = previous.as_ref().map(|p| p.transition.clone());
         // Stop the old controllers before starting new ones for the same kinds.
         drop(previous);
-        let diagnostics: Vec<Value> = loaded.diagnostics.iter().map(katalog_doc::diagnostic_json).collect();
+        let diagnostics: Vec<Value> = loaded
+            .diagnostics
+            .iter()
+            .map(katalog_doc::diagnostic_json)
+            .collect();
         let mut run = KatalogRun {
             hash,
             generation,
@@ -115,7 +141,11 @@ impl Supervisor {
         match loaded.katalog {
             None => {
                 let summary = katalog_doc::error_summary(&loaded.diagnostics);
-                let why = if summary.is_empty() { "the Katalog did not load".to_string() } else { summary };
+                let why = if summary.is_empty() {
+                    "the Katalog did not load".to_string()
+                } else {
+                    summary
+                };
                 tracing::warn!(katalog = %name, reason = %why, "Katalog refused");
                 run.refused = Some(why);
             }
@@ -124,7 +154,10 @@ impl Supervisor {
                 for (i, entry) in katalog.entries.iter().enumerate() {
                     let (av, kind) = (entry.api.api_version(), entry.api.kind.clone());
                     let owner = all.iter().find_map(|(other, r)| {
-                        r.controllers.iter().any(|c| c.api_version == av && c.kind == kind).then(|| other.clone())
+                        r.controllers
+                            .iter()
+                            .any(|c| c.api_version == av && c.kind == kind)
+                            .then(|| other.clone())
                     });
                     if let Some(other) = owner {
                         let msg = format!("{kind}.{av} is already run by Katalog {other}");
@@ -132,7 +165,8 @@ impl Supervisor {
                         run.conflicts.push((entry.name.clone(), av, kind, msg));
                         continue;
                     }
-                    run.controllers.push(controller::start(self.agent.clone(), katalog.clone(), i));
+                    run.controllers
+                        .push(controller::start(self.agent.clone(), katalog.clone(), i));
                 }
                 tracing::info!(katalog = %name, entries = katalog.entries.len(), "Katalog accepted");
             }
@@ -155,7 +189,8 @@ impl Supervisor {
 
     /// Stop every in-cluster Katalog not in `keep` (after a re-list).
     pub fn retain(&self, keep: &BTreeSet<String>) {
-        self.lock().retain(|name, run| !run.in_cluster || keep.contains(name));
+        self.lock()
+            .retain(|name, run| !run.in_cluster || keep.contains(name));
     }
 
     /// Whether `name` runs and was accepted.
@@ -172,8 +207,16 @@ impl Supervisor {
             for (name, run) in all.iter() {
                 for c in &run.controllers {
                     let crd = crate::metrics::CrdLabels { crd: c.crd.clone() };
-                    self.agent.metrics.managed.get_or_create(&crd).set(c.stats.managed() as i64);
-                    self.agent.metrics.failing.get_or_create(&crd).set(c.stats.failing() as i64);
+                    self.agent
+                        .metrics
+                        .managed
+                        .get_or_create(&crd)
+                        .set(c.stats.managed() as i64);
+                    self.agent
+                        .metrics
+                        .failing
+                        .get_or_create(&crd)
+                        .set(c.stats.failing() as i64);
                 }
                 if !run.in_cluster {
                     continue;
@@ -191,7 +234,11 @@ impl Supervisor {
         for (name, status) in pending {
             let patch = json!({"apiVersion": "orkestra.orkspace.io/v1", "kind": "Katalog", "metadata": {"name": name}, "status": status});
             let r = api
-                .patch_status(&name, &PatchParams::apply(FIELD_MANAGER).force(), &Patch::Apply(&patch))
+                .patch_status(
+                    &name,
+                    &PatchParams::apply(FIELD_MANAGER).force(),
+                    &Patch::Apply(&patch),
+                )
                 .await
                 .ctx(|| format!("writing the status of Katalog {name}"));
             match r {
@@ -210,7 +257,10 @@ impl Supervisor {
         let name = obj.metadata.name.clone().unwrap_or_default();
         let why = self.lock().get(&name).and_then(|r| r.refused.clone());
         if let (Some(why), true) = (why, self.agent.is_leader()) {
-            self.agent.events.warning(obj, &katalog_resource(), "KatalogInvalid", "Load", why).await;
+            self.agent
+                .events
+                .warning(obj, &katalog_resource(), "KatalogInvalid", "Load", why)
+                .await;
         }
     }
 }
@@ -218,7 +268,14 @@ impl Supervisor {
 /// A Katalog's status: Accepted, diagnostics, one row per CRD entry.
 fn status_of(run: &KatalogRun) -> Value {
     let (status, reason, message) = match &run.refused {
-        None => ("True", "Loaded", format!("{} CRD entries", run.controllers.len() + run.conflicts.len())),
+        None => (
+            "True",
+            "Loaded",
+            format!(
+                "{} CRD entries",
+                run.controllers.len() + run.conflicts.len()
+            ),
+        ),
         Some(why) => ("False", "Invalid", why.clone()),
     };
     let mut crds: Vec<Value> = run
@@ -254,16 +311,25 @@ fn status_of(run: &KatalogRun) -> Value {
 }
 
 /// Run the Katalog files of `--katalog` (refusing the agent's start when one does not load).
-pub fn apply_files(sup: &Supervisor, files: &[std::path::PathBuf]) -> Result<(), crate::error::Error> {
+pub fn apply_files(
+    sup: &Supervisor,
+    files: &[std::path::PathBuf],
+) -> Result<(), crate::error::Error> {
     for path in files {
         let (file, loaded) = katalog_doc::load_path(path, &sup.agent.provider_schemas)?;
-        let name = loaded.katalog.as_ref().map_or_else(|| path.display().to_string(), |k: &Katalog| k.name.clone());
+        let name = loaded
+            .katalog
+            .as_ref()
+            .map_or_else(|| path.display().to_string(), |k: &Katalog| k.name.clone());
         for d in &loaded.diagnostics {
             tracing::warn!("{}", d.render(Some(&file)));
         }
         let summary = katalog_doc::error_summary(&loaded.diagnostics);
         if sup.apply(&name, &file.text, None, loaded, false) == Some(false) {
-            return Err(crate::error::Error::Katalog { name, message: summary });
+            return Err(crate::error::Error::Katalog {
+                name,
+                message: summary,
+            });
         }
     }
     Ok(())

@@ -17,7 +17,12 @@ use serde_json::{json, Value};
 const FINALIZER: &str = "orkestra.orkspace.io/cleanup";
 
 fn website() -> Fixture {
-    Fixture::load("website", "demo.orkestra.io", "website-operator", "cr-blog.yaml")
+    Fixture::load(
+        "website",
+        "demo.orkestra.io",
+        "website-operator",
+        "cr-blog.yaml",
+    )
 }
 
 #[tokio::test]
@@ -30,15 +35,25 @@ async fn map_form_katalog_creates_children_corrects_drift_and_cleans_up() {
     let f = website();
     install_crd(&client, &f.crd).await;
     create(&client, &f.katalog).await;
-    let agent = start_agent(&env, client.clone(), config(&f.id, ns.name())).await;
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
 
     let crs = cr_api(&client, &f, ns.name());
     let created_at = Instant::now();
     create(&client, &f.cr_in(ns.name(), "blog")).await;
-    let cr = wait_cr(&crs, "blog", "blog Ready", |v| ready_of(v).is_some_and(|r| r.0 == "True")).await;
+    let cr = wait_cr(&crs, "blog", "blog Ready", |v| {
+        ready_of(v).is_some_and(|r| r.0 == "True")
+    })
+    .await;
     println!("create -> Ready: {:?}", created_at.elapsed());
-    assert_eq!(cr["status"]["observedGeneration"], cr["metadata"]["generation"]);
-    assert!(cr["metadata"]["finalizers"].as_array().unwrap().iter().any(|f| f == FINALIZER));
+    assert_eq!(
+        cr["status"]["observedGeneration"],
+        cr["metadata"]["generation"]
+    );
+    assert!(cr["metadata"]["finalizers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|f| f == FINALIZER));
     let uid = cr["metadata"]["uid"].as_str().unwrap().to_string();
 
     // Children exist, owned by the CR (controller reference), with the spec's values.
@@ -47,7 +62,10 @@ async fn map_form_katalog_creates_children_corrects_drift_and_cleans_up() {
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
     let d = deployments.get("blog").await.unwrap();
     let owner = &d.metadata.owner_references.as_ref().unwrap()[0];
-    assert_eq!((owner.uid.as_str(), owner.kind.as_str(), owner.controller), (uid.as_str(), "Website", Some(true)));
+    assert_eq!(
+        (owner.uid.as_str(), owner.kind.as_str(), owner.controller),
+        (uid.as_str(), "Website", Some(true))
+    );
     assert_eq!(d.spec.as_ref().unwrap().replicas, Some(2));
     let s = services.get("blog").await.unwrap();
     assert_eq!(s.metadata.owner_references.unwrap()[0].uid, uid);
@@ -56,47 +74,84 @@ async fn map_form_katalog_creates_children_corrects_drift_and_cleans_up() {
 
     // Drift: someone scales the Deployment; the agent puts it back.
     deployments
-        .patch("blog", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 7}})))
+        .patch(
+            "blog",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"replicas": 7}})),
+        )
         .await
         .unwrap();
     let drifted_at = Instant::now();
     wait_for("replicas restored to 2", TIMEOUT, || async {
-        deployments.get("blog").await.ok().and_then(|d| d.spec?.replicas) == Some(2)
+        deployments
+            .get("blog")
+            .await
+            .ok()
+            .and_then(|d| d.spec?.replicas)
+            == Some(2)
     })
     .await
     .unwrap();
     println!("drift corrected in {:?}", drifted_at.elapsed());
 
     // A spec change reaches the child and moves observedGeneration.
-    crs.patch("blog", &PatchParams::default(), &Patch::Merge(json!({"spec": {"replicas": 3}}))).await.unwrap();
+    crs.patch(
+        "blog",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 3}})),
+    )
+    .await
+    .unwrap();
     let cr = wait_cr(&crs, "blog", "observedGeneration of the new spec", |v| {
         v["metadata"]["generation"] == 2 && v["status"]["observedGeneration"] == 2
     })
     .await;
     assert_eq!(ready_of(&cr).unwrap().0, "True");
-    assert_eq!(deployments.get("blog").await.unwrap().spec.unwrap().replicas, Some(3));
+    assert_eq!(
+        deployments
+            .get("blog")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas,
+        Some(3)
+    );
 
     // Events on the CR name the children it created.
     let events: Api<Event> = Api::namespaced(client.clone(), ns.name());
     wait_for("Created events on the CR", TIMEOUT, || async {
-        events.list(&ListParams::default()).await.ok().is_some_and(|l| {
-            l.items.iter().any(|e| {
-                e.reason.as_deref() == Some("Created")
-                    && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("blog")
-                    && e.note.as_deref().is_some_and(|n| n.contains("Deployment"))
+        events
+            .list(&ListParams::default())
+            .await
+            .ok()
+            .is_some_and(|l| {
+                l.items.iter().any(|e| {
+                    e.reason.as_deref() == Some("Created")
+                        && e.regarding.as_ref().and_then(|r| r.name.as_deref()) == Some("blog")
+                        && e.note.as_deref().is_some_and(|n| n.contains("Deployment"))
+                })
             })
-        })
     })
     .await
     .unwrap();
 
     // Delete: the finalizer runs, the CR goes, garbage collection takes the children.
     crs.delete("blog", &DeleteParams::default()).await.unwrap();
-    wait_for("CR gone", TIMEOUT, || async { crs.get_opt("blog").await.ok().flatten().is_none() }).await.unwrap();
+    wait_for("CR gone", TIMEOUT, || async {
+        crs.get_opt("blog").await.ok().flatten().is_none()
+    })
+    .await
+    .unwrap();
     wait_for("children garbage collected", TIMEOUT, || async {
         deployments.get_opt("blog").await.ok().flatten().is_none()
             && services.get_opt("blog").await.ok().flatten().is_none()
-            && configmaps.get_opt("blog-content").await.ok().flatten().is_none()
+            && configmaps
+                .get_opt("blog-content")
+                .await
+                .ok()
+                .flatten()
+                .is_none()
     })
     .await
     .unwrap();
@@ -118,33 +173,67 @@ async fn list_form_katalog_with_an_s3_bucket_reports_rows_and_deletes_the_bucket
     let client = env.client().await;
     let ns = env.namespace("agent-stack").await.unwrap();
     install_katalog_crd(&client).await;
-    let f = Fixture::load("application-stack", "platform.example.io", "application-stack", "cr-shop.yaml");
+    let f = Fixture::load(
+        "application-stack",
+        "platform.example.io",
+        "application-stack",
+        "cr-shop.yaml",
+    );
     install_crd(&client, &f.crd).await;
     create(&client, &f.katalog).await;
-    let agent = start_agent(&env, client.clone(), config(&f.id, ns.name())).await;
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
 
     let crs = cr_api(&client, &f, ns.name());
     create(&client, &f.cr_in(ns.name(), "shop")).await;
-    let cr = wait_cr(&crs, "shop", "shop Ready with its bucket", |v| ready_of(v).is_some_and(|r| r.0 == "True")).await;
+    let cr = wait_cr(&crs, "shop", "shop Ready with its bucket", |v| {
+        ready_of(v).is_some_and(|r| r.0 == "True")
+    })
+    .await;
     let bucket = format!("shop-{}-assets", ns.name());
     let row = &cr["status"]["external"][0];
-    assert_eq!((row["provider"].as_str(), row["kind"].as_str(), row["state"].as_str()), (Some("aws"), Some("s3"), Some("Ready")));
+    assert_eq!(
+        (
+            row["provider"].as_str(),
+            row["kind"].as_str(),
+            row["state"].as_str()
+        ),
+        (Some("aws"), Some("s3"), Some("Ready"))
+    );
     assert_eq!(row["name"], bucket.as_str());
     // status.fields, one of them read from the live Deployment (.children).
-    assert_eq!(cr["status"]["url"], format!("http://shop.{}.svc", ns.name()).as_str());
-    assert!(cr["status"].get("readyReplicas").is_some(), "{}", cr["status"]);
+    assert_eq!(
+        cr["status"]["url"],
+        format!("http://shop.{}.svc", ns.name()).as_str()
+    );
+    assert!(
+        cr["status"].get("readyReplicas").is_some(),
+        "{}",
+        cr["status"]
+    );
     let s3 = env.s3_client().await;
-    s3.head_bucket().bucket(&bucket).send().await.expect("bucket exists in moto");
+    s3.head_bucket()
+        .bucket(&bucket)
+        .send()
+        .await
+        .expect("bucket exists in moto");
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns.name());
     let d = deployments.get("shop").await.unwrap();
-    let env_var = &d.spec.unwrap().template.spec.unwrap().containers[0].env.clone().unwrap()[0];
+    let env_var = &d.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap()[0];
     assert_eq!(env_var.value.as_deref(), Some(bucket.as_str()));
 
     crs.delete("shop", &DeleteParams::default()).await.unwrap();
-    wait_for("CR gone after provider delete", TIMEOUT, || async { crs.get_opt("shop").await.ok().flatten().is_none() })
-        .await
-        .unwrap();
-    assert!(s3.head_bucket().bucket(&bucket).send().await.is_err(), "bucket {bucket} should be deleted");
+    wait_for("CR gone after provider delete", TIMEOUT, || async {
+        crs.get_opt("shop").await.ok().flatten().is_none()
+    })
+    .await
+    .unwrap();
+    assert!(
+        s3.head_bucket().bucket(&bucket).send().await.is_err(),
+        "bucket {bucket} should be deleted"
+    );
 
     agent.stop().await;
     ns.cleanup().await.unwrap();
@@ -165,7 +254,7 @@ async fn a_broken_katalog_is_refused_with_diagnostics_and_the_good_one_runs() {
     broken["spec"]["crds"]["website"]["operatorBox"]["onCreat"] = json!({});
     broken["spec"]["crds"]["website"]["apiTypes"]["kind"] = json!("Brokensite");
     create(&client, &broken).await;
-    let agent = start_agent(&env, client.clone(), config(&f.id, ns.name())).await;
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
 
     let katalogs = katalog_api(&client);
     let name = format!("broken-{}", f.id);
@@ -177,18 +266,35 @@ async fn a_broken_katalog_is_refused_with_diagnostics_and_the_good_one_runs() {
     .unwrap();
     let diags = status["diagnostics"].as_array().unwrap();
     assert!(
-        diags.iter().any(|d| d["severity"] == "error" && d["message"].as_str().unwrap().contains("onCreat") && d["line"].as_u64() > Some(0)),
+        diags.iter().any(|d| d["severity"] == "error"
+            && d["message"].as_str().unwrap().contains("onCreat")
+            && d["line"].as_u64() > Some(0)),
         "{status}"
     );
-    assert!(status["conditions"][0]["message"].as_str().unwrap().contains("onCreat"));
+    assert!(status["conditions"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("onCreat"));
 
     let crs = cr_api(&client, &f, ns.name());
     create(&client, &f.cr_in(ns.name(), "good")).await;
-    wait_cr(&crs, "good", "good CR Ready beside the broken Katalog", |v| ready_of(v).is_some_and(|r| r.0 == "True")).await;
+    wait_cr(
+        &crs,
+        "good",
+        "good CR Ready beside the broken Katalog",
+        |v| ready_of(v).is_some_and(|r| r.0 == "True"),
+    )
+    .await;
 
     // Fixing the Katalog makes it accepted without restarting the agent.
     katalogs
-        .patch(&name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"crds": {"website": {"operatorBox": {"onCreat": null}}}}})))
+        .patch(
+            &name,
+            &PatchParams::default(),
+            &Patch::Merge(
+                json!({"spec": {"crds": {"website": {"operatorBox": {"onCreat": null}}}}}),
+            ),
+        )
         .await
         .unwrap();
     wait_for("the fixed Katalog accepted", TIMEOUT, || async {
@@ -212,7 +318,7 @@ async fn a_failing_cr_names_the_field_while_the_others_reconcile() {
     let f = website();
     install_crd(&client, &f.crd).await;
     create(&client, &f.katalog).await;
-    let agent = start_agent(&env, client.clone(), config(&f.id, ns.name())).await;
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
 
     let crs = cr_api(&client, &f, ns.name());
     let mut bad = f.cr_in(ns.name(), "bad");
@@ -222,9 +328,15 @@ async fn a_failing_cr_names_the_field_while_the_others_reconcile() {
         create(&client, &f.cr_in(ns.name(), n)).await;
     }
     for n in ["good-1", "good-2"] {
-        wait_cr(&crs, n, "good CR Ready", |v| ready_of(v).is_some_and(|r| r.0 == "True")).await;
+        wait_cr(&crs, n, "good CR Ready", |v| {
+            ready_of(v).is_some_and(|r| r.0 == "True")
+        })
+        .await;
     }
-    let cr = wait_cr(&crs, "bad", "bad CR Ready=False", |v| ready_of(v).is_some_and(|r| r.0 == "False")).await;
+    let cr = wait_cr(&crs, "bad", "bad CR Ready=False", |v| {
+        ready_of(v).is_some_and(|r| r.0 == "False")
+    })
+    .await;
     let (_, reason, message) = ready_of(&cr).unwrap();
     assert_eq!(reason, "RenderFailed");
     assert!(message.contains("deployments[0].image"), "{message}");
@@ -235,8 +347,17 @@ async fn a_failing_cr_names_the_field_while_the_others_reconcile() {
     assert!(configmaps.get_opt("bad-content").await.unwrap().is_none());
 
     // Fixing the CR heals it (the retry with backoff picks the change up at once through the watch).
-    crs.patch("bad", &PatchParams::default(), &Patch::Merge(json!({"spec": {"image": "nginx:1.27"}}))).await.unwrap();
-    wait_cr(&crs, "bad", "fixed CR Ready", |v| ready_of(v).is_some_and(|r| r.0 == "True")).await;
+    crs.patch(
+        "bad",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"image": "nginx:1.27"}})),
+    )
+    .await
+    .unwrap();
+    wait_cr(&crs, "bad", "fixed CR Ready", |v| {
+        ready_of(v).is_some_and(|r| r.0 == "True")
+    })
+    .await;
 
     agent.stop().await;
     ns.cleanup().await.unwrap();
@@ -281,24 +402,37 @@ async fn the_agent_reconciles_with_only_its_service_account_rbac_and_leader_elec
         apply(&admin, &o).await;
     }
     create(&admin, &f.katalog).await;
-    let sa = env.service_account_client("orkestra-system", "orkestra-agent").await.unwrap();
+    let sa = env
+        .service_account_client("orkestra-system", "orkestra-agent")
+        .await
+        .unwrap();
     // The service account cannot do what it was not granted.
     let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(sa.clone());
-    assert!(namespaces.list(&ListParams::default()).await.is_err(), "listing Namespaces must be forbidden");
+    assert!(
+        namespaces.list(&ListParams::default()).await.is_err(),
+        "listing Namespaces must be forbidden"
+    );
 
     let mut cfg = config(&f.id, ns.name());
     cfg.leader_election = orkestra_agent::Toggle::On;
     cfg.lease_name = format!("orkestra-agent-{}", f.id);
     cfg.lease_namespace = "orkestra-system".into();
-    let agent = start_agent(&env, sa, cfg).await;
+    let agent = start_agent(env, sa, cfg).await;
 
     let crs = cr_api(&admin, &f, ns.name());
     create(&admin, &f.cr_in(ns.name(), "rbac")).await;
-    wait_cr(&crs, "rbac", "CR Ready by the service-account agent", |v| ready_of(v).is_some_and(|r| r.0 == "True")).await;
+    wait_cr(&crs, "rbac", "CR Ready by the service-account agent", |v| {
+        ready_of(v).is_some_and(|r| r.0 == "True")
+    })
+    .await;
     let deployments: Api<Deployment> = Api::namespaced(admin.clone(), ns.name());
     assert!(deployments.get_opt("rbac").await.unwrap().is_some());
     crs.delete("rbac", &DeleteParams::default()).await.unwrap();
-    wait_for("CR gone", TIMEOUT, || async { crs.get_opt("rbac").await.ok().flatten().is_none() }).await.unwrap();
+    wait_for("CR gone", TIMEOUT, || async {
+        crs.get_opt("rbac").await.ok().flatten().is_none()
+    })
+    .await
+    .unwrap();
 
     agent.stop().await;
     ns.cleanup().await.unwrap();
@@ -323,25 +457,42 @@ async fn a_standby_takes_over_when_the_leader_stops() {
         c.identity = Some(id.into());
         c
     };
-    let first = start_agent(&env, client.clone(), leader_cfg("first")).await;
+    let first = start_agent(env, client.clone(), leader_cfg("first")).await;
     let crs = cr_api(&client, &f, ns.name());
     create(&client, &f.cr_in(ns.name(), "one")).await;
-    wait_cr(&crs, "one", "first CR Ready", |v| ready_of(v).is_some_and(|r| r.0 == "True")).await;
-    let second = start_agent(&env, client.clone(), leader_cfg("second")).await;
-    let leases: Api<k8s_openapi::api::coordination::v1::Lease> = Api::namespaced(client.clone(), lease_ns.name());
+    wait_cr(&crs, "one", "first CR Ready", |v| {
+        ready_of(v).is_some_and(|r| r.0 == "True")
+    })
+    .await;
+    let second = start_agent(env, client.clone(), leader_cfg("second")).await;
+    let leases: Api<k8s_openapi::api::coordination::v1::Lease> =
+        Api::namespaced(client.clone(), lease_ns.name());
     let holder = || async {
-        leases.get_opt("orkestra-agent").await.ok().flatten().and_then(|l| l.spec?.holder_identity)
+        leases
+            .get_opt("orkestra-agent")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|l| l.spec?.holder_identity)
     };
     assert_eq!(holder().await.as_deref(), Some("first"));
 
     let stopped = Instant::now();
     first.stop().await;
-    wait_for("second holds the Lease", TIMEOUT, || async { (holder().await.as_deref() == Some("second")).then_some(()) })
-        .await
-        .unwrap();
+    wait_for("second holds the Lease", TIMEOUT, || async {
+        (holder().await.as_deref() == Some("second")).then_some(())
+    })
+    .await
+    .unwrap();
     create(&client, &f.cr_in(ns.name(), "two")).await;
-    wait_cr(&crs, "two", "CR Ready after failover", |v| ready_of(v).is_some_and(|r| r.0 == "True")).await;
-    println!("failover: leader stopped -> new CR Ready in {:?}", stopped.elapsed());
+    wait_cr(&crs, "two", "CR Ready after failover", |v| {
+        ready_of(v).is_some_and(|r| r.0 == "True")
+    })
+    .await;
+    println!(
+        "failover: leader stopped -> new CR Ready in {:?}",
+        stopped.elapsed()
+    );
 
     second.stop().await;
     ns.cleanup().await.unwrap();

@@ -7,7 +7,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
+use kube::api::{
+    Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
+};
 use kube::Client;
 use orkestra_agent::{Config, Toggle};
 use orkestra_provider::{ProviderRuntime, RateLimit};
@@ -23,12 +25,17 @@ pub const TIMEOUT: Duration = Duration::from_secs(90);
 pub const RUN_LABEL: &str = "orkestra.test/run";
 
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("agent/ is in the repo").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("agent/ is in the repo")
+        .to_path_buf()
 }
 
 pub fn init_logs() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
         .with_test_writer()
         .try_init();
 }
@@ -50,8 +57,11 @@ impl Fixture {
         let id = unique_name("t").replace('-', "");
         let new_group = format!("{id}.{group}");
         let read = |f: &str| {
-            let text = std::fs::read_to_string(repo().join("katalogs").join(dir).join(f)).expect("fixture");
-            let text = text.replace(group, &new_group).replace(katalog_name, &format!("{katalog_name}-{id}"));
+            let text = std::fs::read_to_string(repo().join("katalogs").join(dir).join(f))
+                .expect("fixture");
+            let text = text
+                .replace(group, &new_group)
+                .replace(katalog_name, &format!("{katalog_name}-{id}"));
             serde_yaml_ng::from_str::<Value>(&text).expect("fixture YAML")
         };
         let mut katalog = read("katalog.yaml");
@@ -88,9 +98,13 @@ pub async fn create(client: &Client, obj: &Value) -> DynamicObject {
 /// Server-side apply an object (any kind) as the test.
 pub async fn apply(client: &Client, obj: &Value) {
     let (api, name) = api_for(client, obj).await;
-    api.patch(&name, &PatchParams::apply("orkestra-test").force(), &Patch::Apply(obj))
-        .await
-        .unwrap_or_else(|e| panic!("applying {name}: {e}"));
+    api.patch(
+        &name,
+        &PatchParams::apply("orkestra-test").force(),
+        &Patch::Apply(obj),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("applying {name}: {e}"));
 }
 
 pub async fn api_for(client: &Client, obj: &Value) -> (Api<DynamicObject>, String) {
@@ -102,7 +116,9 @@ pub async fn api_for(client: &Client, obj: &Value) -> (Api<DynamicObject>, Strin
         .unwrap_or_else(|e| panic!("discovering {kind}: {e}"));
     let name = obj["metadata"]["name"].as_str().expect("name").to_string();
     let api = match obj["metadata"]["namespace"].as_str() {
-        Some(ns) if caps.scope == kube::discovery::Scope::Namespaced => Api::namespaced_with(client.clone(), ns, &ar),
+        Some(ns) if caps.scope == kube::discovery::Scope::Namespaced => {
+            Api::namespaced_with(client.clone(), ns, &ar)
+        }
         _ => Api::all_with(client.clone(), &ar),
     };
     (api, name)
@@ -111,13 +127,17 @@ pub async fn api_for(client: &Client, obj: &Value) -> (Api<DynamicObject>, Strin
 /// Install a CRD and wait until it is served.
 pub async fn install_crd(client: &Client, crd: &Value) {
     create(client, crd).await;
-    let name = crd["metadata"]["name"].as_str().expect("CRD name").to_string();
+    let name = crd["metadata"]["name"]
+        .as_str()
+        .expect("CRD name")
+        .to_string();
     let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
     wait_for(&format!("CRD {name} established"), TIMEOUT, || async {
         crds.get_opt(&name).await.ok().flatten().is_some_and(|c| {
-            c.status
-                .and_then(|s| s.conditions)
-                .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Established" && c.status == "True"))
+            c.status.and_then(|s| s.conditions).is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c.type_ == "Established" && c.status == "True")
+            })
         })
     })
     .await
@@ -126,13 +146,17 @@ pub async fn install_crd(client: &Client, crd: &Value) {
 
 /// The Katalog CRD from deploy/.
 pub async fn install_katalog_crd(client: &Client) {
-    let text = std::fs::read_to_string(repo().join("deploy/crds/katalog.yaml")).expect("deploy/crds/katalog.yaml");
+    let text = std::fs::read_to_string(repo().join("deploy/crds/katalog.yaml"))
+        .expect("deploy/crds/katalog.yaml");
     let crd: Value = serde_yaml_ng::from_str(&text).expect("CRD YAML");
     install_crd(client, &crd).await;
 }
 
 pub fn katalog_api(client: &Client) -> Api<DynamicObject> {
-    Api::all_with(client.clone(), &orkestra_agent::supervisor::katalog_resource())
+    Api::all_with(
+        client.clone(),
+        &orkestra_agent::supervisor::katalog_resource(),
+    )
 }
 
 /// The API of the fixture's CR kind in `ns`.
@@ -173,7 +197,11 @@ pub fn config(run_id: &str, namespace: &str) -> Config {
 
 /// The aws provider aimed at the test environment's moto.
 pub async fn providers(env: &TestEnv) -> ProviderRuntime {
-    let aws = orkestra_provider_aws::AwsProvider::with_clients(env.s3_client().await, env.rds_client().await, &env.aws.region);
+    let aws = orkestra_provider_aws::AwsProvider::with_clients(
+        env.s3_client().await,
+        env.rds_client().await,
+        &env.aws.region,
+    );
     let mut rt = ProviderRuntime::new();
     rt.register(Arc::new(aws), RateLimit::default());
     rt
@@ -182,19 +210,38 @@ pub async fn providers(env: &TestEnv) -> ProviderRuntime {
 pub async fn start_agent(env: &TestEnv, client: Client, config: Config) -> Agent {
     let shutdown = CancellationToken::new();
     let providers = providers(env).await;
-    let task = tokio::spawn(orkestra_agent::run_with(config, client, providers, shutdown.clone()));
+    let task = tokio::spawn(orkestra_agent::run_with(
+        config,
+        client,
+        providers,
+        shutdown.clone(),
+    ));
     Agent { shutdown, task }
 }
 
 /// The `Ready` condition of an object, as (status, reason, message).
 pub fn ready_of(obj: &Value) -> Option<(String, String, String)> {
-    let c = obj.pointer("/status/conditions")?.as_array()?.iter().find(|c| c["type"] == "Ready")?;
-    let s = |k: &str| c.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let c = obj
+        .pointer("/status/conditions")?
+        .as_array()?
+        .iter()
+        .find(|c| c["type"] == "Ready")?;
+    let s = |k: &str| {
+        c.get(k)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     Some((s("status"), s("reason"), s("message")))
 }
 
 /// Wait until the CR `name` satisfies `check`; returns it.
-pub async fn wait_cr(api: &Api<DynamicObject>, name: &str, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+pub async fn wait_cr(
+    api: &Api<DynamicObject>,
+    name: &str,
+    what: &str,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
     let api = api.clone();
     let result = wait_for(what, TIMEOUT, || {
         let api = api.clone();
@@ -209,8 +256,16 @@ pub async fn wait_cr(api: &Api<DynamicObject>, name: &str, what: &str, check: im
     match result {
         Ok(v) => v,
         Err(e) => {
-            let now = api.get_opt(name).await.ok().flatten().map(|o| serde_json::to_value(o).unwrap_or_default());
-            panic!("{e}; the CR now: {}", serde_json::to_string_pretty(&now).unwrap_or_default())
+            let now = api
+                .get_opt(name)
+                .await
+                .ok()
+                .flatten()
+                .map(|o| serde_json::to_value(o).unwrap_or_default());
+            panic!(
+                "{e}; the CR now: {}",
+                serde_json::to_string_pretty(&now).unwrap_or_default()
+            )
         }
     }
 }
