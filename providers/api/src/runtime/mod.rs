@@ -238,40 +238,69 @@ impl ProviderRuntime {
         self.observe(ctx, reg, &decl).await.ok().map(|o| o.exists)
     }
 
+    /// Observe, diff, apply. A retryable failure of apply is retried after a fresh observe and
+    /// diff, since the failed attempt may have changed something (a bucket created, not tagged).
     async fn reconcile_one(
         &self,
         ctx: &ProviderContext,
         decl: &Declaration,
     ) -> Result<Outcome, ProviderError> {
         let reg = self.registered(decl)?;
-        let obs = self.observe(ctx, reg, decl).await?;
-        let plan = reg.provider.diff(decl, &obs);
-        tracing::debug!(plan = %plan.summary(), "planned");
-        let outcome = self
-            .retrying(ctx, reg, decl, Operation::Apply, || {
-                reg.provider.apply(ctx, decl, &obs, &plan)
-            })
-            .await?;
-        self.metrics
-            .mutations(&decl.provider, &decl.kind, outcome.mutations);
-        Ok(outcome)
+        let mut attempt = 1;
+        loop {
+            let obs = self.observe(ctx, reg, decl).await?;
+            let plan = reg.provider.diff(decl, &obs);
+            tracing::debug!(plan = %plan.summary(), "planned");
+            let result = self
+                .once(ctx, reg, decl, Operation::Apply, || {
+                    reg.provider.apply(ctx, decl, &obs, &plan)
+                })
+                .await;
+            match result {
+                Err(e) if e.retryable() && attempt < self.retry.max_attempts => {
+                    self.backoff(ctx, decl, Operation::Apply, attempt, &e)
+                        .await?;
+                    attempt += 1;
+                }
+                Err(e) => return Err(decl.err(e)),
+                Ok(outcome) => {
+                    self.metrics
+                        .mutations(&decl.provider, &decl.kind, outcome.mutations);
+                    return Ok(outcome);
+                }
+            }
+        }
     }
 
+    /// Observe, delete; retried like [`Self::reconcile_one`].
     async fn delete_one(
         &self,
         ctx: &ProviderContext,
         decl: &Declaration,
     ) -> Result<Outcome, ProviderError> {
         let reg = self.registered(decl)?;
-        let obs = self.observe(ctx, reg, decl).await?;
-        let outcome = self
-            .retrying(ctx, reg, decl, Operation::Delete, || {
-                reg.provider.delete(ctx, decl, &obs)
-            })
-            .await?;
-        self.metrics
-            .mutations(&decl.provider, &decl.kind, outcome.mutations);
-        Ok(outcome)
+        let mut attempt = 1;
+        loop {
+            let obs = self.observe(ctx, reg, decl).await?;
+            let result = self
+                .once(ctx, reg, decl, Operation::Delete, || {
+                    reg.provider.delete(ctx, decl, &obs)
+                })
+                .await;
+            match result {
+                Err(e) if e.retryable() && attempt < self.retry.max_attempts => {
+                    self.backoff(ctx, decl, Operation::Delete, attempt, &e)
+                        .await?;
+                    attempt += 1;
+                }
+                Err(e) => return Err(decl.err(e)),
+                Ok(outcome) => {
+                    self.metrics
+                        .mutations(&decl.provider, &decl.kind, outcome.mutations);
+                    return Ok(outcome);
+                }
+            }
+        }
     }
 
     async fn observe(
@@ -308,37 +337,65 @@ impl ProviderRuntime {
     {
         let mut attempt = 1;
         loop {
-            ctx.check_cancelled()?;
-            let waited = reg.limiter.acquire().await;
-            if !waited.is_zero() {
-                self.metrics.throttled(&decl.provider, waited);
-            }
-            let started = tokio::time::Instant::now();
-            let result = tokio::select! {
-                r = op() => r,
-                () = ctx.cancel.cancelled() => Err(ProviderError::new(Cause::Cancelled)),
-            };
-            self.metrics.operation(
-                &decl.provider,
-                &decl.kind,
-                which,
-                result.is_ok(),
-                started.elapsed(),
-            );
-            match result {
+            match self.once(ctx, reg, decl, which, &mut op).await {
                 Err(e) if e.retryable() && attempt < self.retry.max_attempts => {
-                    let delay = self.retry.delay(attempt);
-                    tracing::info!(error = %e, attempt, ?delay, "retrying");
-                    self.metrics
-                        .retry(&decl.provider, &decl.kind, which, attempt, delay);
-                    tokio::select! {
-                        () = tokio::time::sleep(delay) => {}
-                        () = ctx.cancel.cancelled() => return Err(decl.err(ProviderError::new(Cause::Cancelled))),
-                    }
+                    self.backoff(ctx, decl, which, attempt, &e).await?;
                     attempt += 1;
                 }
                 other => return other.map_err(|e| decl.err(e)),
             }
+        }
+    }
+
+    /// One attempt of `op`: rate limit, cancellation, metrics.
+    async fn once<'a, T, F, Fut>(
+        &self,
+        ctx: &ProviderContext,
+        reg: &Registered,
+        decl: &Declaration,
+        which: Operation,
+        op: F,
+    ) -> Result<T, ProviderError>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>> + 'a,
+    {
+        ctx.check_cancelled()?;
+        let waited = reg.limiter.acquire().await;
+        if !waited.is_zero() {
+            self.metrics.throttled(&decl.provider, waited);
+        }
+        let started = tokio::time::Instant::now();
+        let result = tokio::select! {
+            r = op() => r,
+            () = ctx.cancel.cancelled() => Err(ProviderError::new(Cause::Cancelled)),
+        };
+        self.metrics.operation(
+            &decl.provider,
+            &decl.kind,
+            which,
+            result.is_ok(),
+            started.elapsed(),
+        );
+        result
+    }
+
+    /// Wait before retry number `attempt + 1` of a retryable error; Err when cancelled meanwhile.
+    async fn backoff(
+        &self,
+        ctx: &ProviderContext,
+        decl: &Declaration,
+        which: Operation,
+        attempt: u32,
+        e: &ProviderError,
+    ) -> Result<(), ProviderError> {
+        let delay = self.retry.delay(attempt);
+        tracing::info!(error = %e, attempt, ?delay, "retrying");
+        self.metrics
+            .retry(&decl.provider, &decl.kind, which, attempt, delay);
+        tokio::select! {
+            () = tokio::time::sleep(delay) => Ok(()),
+            () = ctx.cancel.cancelled() => Err(decl.err(ProviderError::new(Cause::Cancelled))),
         }
     }
 }

@@ -21,6 +21,8 @@ struct TestProvider {
     fail_times: BTreeMap<String, u32>,
     attempts: AtomicU32,
     existing: Vec<String>,
+    /// Retryable failures of apply before it succeeds.
+    apply_failures: AtomicU32,
 }
 
 #[async_trait]
@@ -89,6 +91,15 @@ impl Provider for TestProvider {
         _: &Plan,
     ) -> Result<Outcome, ProviderError> {
         self.calls.lock().unwrap().push(format!("apply {}", d.name));
+        if self.apply_failures.load(Ordering::SeqCst) > 0 {
+            self.apply_failures.fetch_sub(1, Ordering::SeqCst);
+            return Err(ProviderError::api(
+                "Make",
+                Some("InternalError".into()),
+                "oops",
+                true,
+            ));
+        }
         Ok(if d.name.starts_with("slow") {
             Outcome::new(State::Creating).requeue(Duration::from_secs(30))
         } else {
@@ -274,4 +285,17 @@ async fn a_renamed_resource_keeps_an_orphaned_row_while_it_exists() {
     );
     assert!(report.rows[1].message.starts_with("no longer declared (renamed to new?): left in place; a name change requires replacement"), "{}", report.rows[1].message);
     assert_eq!(report.rows[1].id.as_deref(), Some("id-old"));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_retried_apply_observes_again_first() {
+    let p = TestProvider {
+        apply_failures: AtomicU32::new(1),
+        ..Default::default()
+    };
+    let (rt, p) = runtime(p);
+    let report = rt.reconcile(&ctx(), &[decl("a")]).await;
+    assert!(report.all_ready(), "{report:?}");
+    let calls = p.calls.lock().unwrap().clone();
+    assert_eq!(calls, ["observe a", "apply a", "observe a", "apply a"]);
 }
