@@ -498,3 +498,97 @@ async fn a_standby_takes_over_when_the_leader_stops() {
     ns.cleanup().await.unwrap();
     lease_ns.cleanup().await.unwrap();
 }
+
+/// `GET path` on the agent's health/metrics server: (status code, body).
+async fn http_get(addr: &str, path: &str) -> Option<(u16, String)> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.ok()?;
+    let code = buf.split_whitespace().nth(1)?.parse().ok()?;
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    Some((code, body))
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test]
+async fn a_katalog_file_runs_without_katalog_objects_and_metrics_count_reconciles() {
+    init_logs();
+    let env = cluster().await;
+    let client = env.client().await;
+    let ns = env.namespace("agent-file").await.unwrap();
+    let f = website();
+    install_crd(&client, &f.crd).await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("katalog.yaml");
+    std::fs::write(&path, serde_yaml_ng::to_string(&f.katalog).unwrap()).unwrap();
+    let addr = format!("127.0.0.1:{}", free_port());
+    let cfg = orkestra_agent::Config {
+        katalog_files: vec![path],
+        metrics_addr: addr.clone(),
+        ..config(&f.id, ns.name())
+    };
+    let agent = start_agent(env, client.clone(), cfg).await;
+    wait_for("/readyz 200", TIMEOUT, || async {
+        http_get(&addr, "/readyz")
+            .await
+            .is_some_and(|(c, _)| c == 200)
+    })
+    .await
+    .unwrap();
+    assert_eq!(http_get(&addr, "/healthz").await.unwrap().0, 200);
+
+    let crs = cr_api(&client, &f, ns.name());
+    create(&client, &f.cr_in(ns.name(), "fromfile")).await;
+    wait_cr(&crs, "fromfile", "CR Ready from a file Katalog", |v| {
+        ready_of(v).is_some_and(|r| r.0 == "True")
+    })
+    .await;
+    let crd = f.crd["metadata"]["name"].as_str().unwrap().to_string();
+    let (code, metrics) = http_get(&addr, "/metrics").await.unwrap();
+    assert_eq!(code, 200);
+    let ok_line = format!("orkestra_reconciles_total{{crd=\"{crd}\",result=\"ok\"}}");
+    assert!(metrics.contains(&ok_line), "{ok_line} not in\n{metrics}");
+    assert!(metrics.contains("orkestra_controllers 1"), "{metrics}");
+    assert!(
+        metrics.contains("orkestra_reconcile_duration_seconds_bucket"),
+        "{metrics}"
+    );
+
+    agent.stop().await;
+    ns.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_katalog_file_that_does_not_load_stops_the_agent_with_its_diagnostics() {
+    let env = cluster().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.yaml");
+    std::fs::write(&path, "apiVersion: orkestra.orkspace.io/v1\nkind: Katalog\nmetadata: {name: bad}\nspec:\n  crdz: {}\n").unwrap();
+    let cfg = orkestra_agent::Config {
+        katalog_files: vec![path],
+        ..orkestra_agent::Config::local()
+    };
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let err = orkestra_agent::run_with(cfg, env.client().await, providers(env).await, shutdown)
+        .await
+        .expect_err("a Katalog file with errors must not run");
+    let text = err.to_string();
+    assert!(
+        text.contains("bad.yaml:5:3") && text.contains("crdz"),
+        "{text}"
+    );
+}
