@@ -85,12 +85,24 @@ async fn ensure_katalog_crd(kube: &Kube) -> anyhow::Result<()> {
 
 /// Create the entry's CRD unless it exists (an existing CRD is the user's, never overwritten),
 /// then wait briefly until it is Established so CRs can be created right after.
-async fn ensure_crd(kube: &Kube, entry: &orkestra_engine::CrdEntry, katalog: &str) -> anyhow::Result<()> {
+async fn ensure_crd(
+    kube: &Kube,
+    entry: &orkestra_engine::CrdEntry,
+    katalog: &str,
+) -> anyhow::Result<()> {
     let name = entry.api.crd_name();
     let crds: Api<CustomResourceDefinition> = Api::all(kube.client.clone());
     let what = format!("customresourcedefinition {name}");
-    if let Some(existing) = crds.get_opt(&name).await.map_err(|e| explain(e, &format!("get {what}"), &kube.server))? {
-        let served = existing.spec.versions.iter().any(|v| v.name == entry.api.version && v.served);
+    if let Some(existing) = crds
+        .get_opt(&name)
+        .await
+        .map_err(|e| explain(e, &format!("get {what}"), &kube.server))?
+    {
+        let served = existing
+            .spec
+            .versions
+            .iter()
+            .any(|v| v.name == entry.api.version && v.served);
         if !served {
             bail!(
                 "{what} exists but does not serve version {}; add that version to the CRD or change apiTypes.version",
@@ -100,15 +112,25 @@ async fn ensure_crd(kube: &Kube, entry: &orkestra_engine::CrdEntry, katalog: &st
         eprintln!("customresourcedefinition.apiextensions.k8s.io/{name} unchanged (exists)");
         return Ok(());
     }
-    let crd: CustomResourceDefinition = serde_json::from_value(orkestra_engine::crd::generate(entry, katalog))
-        .with_context(|| format!("the generated {what} is not a valid CRD"))?;
-    crds.create(&PostParams { field_manager: Some(ko::FIELD_MANAGER.into()), ..Default::default() }, &crd)
-        .await
-        .map_err(|e| explain(e, &format!("create {what}"), &kube.server))?;
+    let crd: CustomResourceDefinition =
+        serde_json::from_value(orkestra_engine::crd::generate(entry, katalog))
+            .with_context(|| format!("the generated {what} is not a valid CRD"))?;
+    crds.create(
+        &PostParams {
+            field_manager: Some(ko::FIELD_MANAGER.into()),
+            ..Default::default()
+        },
+        &crd,
+    )
+    .await
+    .map_err(|e| explain(e, &format!("create {what}"), &kube.server))?;
     eprintln!("customresourcedefinition.apiextensions.k8s.io/{name} created");
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let c = crds.get(&name).await.map_err(|e| explain(e, &format!("get {what}"), &kube.server))?;
+        let c = crds
+            .get(&name)
+            .await
+            .map_err(|e| explain(e, &format!("get {what}"), &kube.server))?;
         let established = c
             .status
             .and_then(|s| s.conditions)
@@ -129,7 +151,9 @@ async fn ensure_crd(kube: &Kube, entry: &orkestra_engine::CrdEntry, katalog: &st
 async fn custom_resources(kube: &Kube, katalog: &Katalog) -> Vec<GroupResource> {
     let mut out = Vec::new();
     for (api_version, kind) in ko::custom_kinds(katalog) {
-        let (group, version) = api_version.split_once('/').unwrap_or(("", api_version.as_str()));
+        let (group, version) = api_version
+            .split_once('/')
+            .unwrap_or(("", api_version.as_str()));
         let gvk = GroupVersionKind::gvk(group, version, &kind);
         match kube::discovery::pinned_kind(&kube.client, &gvk).await {
             Ok((ar, _)) => out.push(GroupResource { group: ar.group, resource: ar.plural }),
@@ -148,15 +172,26 @@ async fn apply_rbac(kube: &Kube, katalog: &Katalog, agent_namespace: &str) -> an
     let name = ko::rbac_name(&katalog.name);
     let roles: Api<ClusterRole> = Api::all(kube.client.clone());
     roles
-        .patch(&name, &params, &Patch::Apply(&ko::cluster_role(katalog, &custom)))
+        .patch(
+            &name,
+            &params,
+            &Patch::Apply(&ko::cluster_role(katalog, &custom)),
+        )
         .await
         .map_err(|e| explain(e, &format!("apply clusterrole {name}"), &kube.server))?;
     let bindings: Api<ClusterRoleBinding> = Api::all(kube.client.clone());
     bindings
-        .patch(&name, &params, &Patch::Apply(&ko::cluster_role_binding(&katalog.name, agent_namespace)))
+        .patch(
+            &name,
+            &params,
+            &Patch::Apply(&ko::cluster_role_binding(&katalog.name, agent_namespace)),
+        )
         .await
         .map_err(|e| explain(e, &format!("apply clusterrolebinding {name}"), &kube.server))?;
-    eprintln!("clusterrole.rbac.authorization.k8s.io/{name} applied (bound to {agent_namespace}/{})", ko::AGENT_SERVICE_ACCOUNT);
+    eprintln!(
+        "clusterrole.rbac.authorization.k8s.io/{name} applied (bound to {agent_namespace}/{})",
+        ko::AGENT_SERVICE_ACCOUNT
+    );
     Ok(())
 }
 
@@ -167,28 +202,50 @@ async fn wait_running(kube: &Kube, katalog: &Katalog, timeout: Duration) -> anyh
     let bars: Vec<_> = katalog
         .entries
         .iter()
-        .map(|e| (e.name.clone(), progress.spinner(&format!("{} ({})", e.api.crd_name(), e.name))))
+        .map(|e| {
+            (
+                e.name.clone(),
+                progress.spinner(&format!("{} ({})", e.api.crd_name(), e.name)),
+            )
+        })
         .collect();
     let deadline = Instant::now() + timeout;
     loop {
         let obj = match api.get(&katalog.name).await {
             Ok(o) => serde_json::to_value(&o)?,
-            Err(e) if is_not_found(&e) => bail!("katalog {} disappeared while waiting", katalog.name),
-            Err(e) => return Err(explain(e, &format!("get katalog {}", katalog.name), &kube.server)),
+            Err(e) if is_not_found(&e) => {
+                bail!("katalog {} disappeared while waiting", katalog.name)
+            }
+            Err(e) => {
+                return Err(explain(
+                    e,
+                    &format!("get katalog {}", katalog.name),
+                    &kube.server,
+                ))
+            }
         };
         let state = ko::katalog_state(&obj);
         if state.accepted == Some(false) {
             for (_, b) in &bars {
                 b.fail("refused");
             }
-            let reason = if state.message.is_empty() { "no reason given".to_string() } else { state.message };
+            let reason = if state.message.is_empty() {
+                "no reason given".to_string()
+            } else {
+                state.message
+            };
             bail!("the agent refused katalog {}: {reason}", katalog.name);
         }
         if let Some(e) = state.entries.iter().find(|e| e.failed) {
             for (_, b) in &bars {
                 b.fail("not running");
             }
-            bail!("the agent cannot run entry {} of katalog {}: {}", e.name, katalog.name, e.message);
+            bail!(
+                "the agent cannot run entry {} of katalog {}: {}",
+                e.name,
+                katalog.name,
+                e.message
+            );
         }
         let mut all = true;
         for (name, bar) in &bars {
@@ -200,12 +257,20 @@ async fn wait_running(kube: &Kube, katalog: &Katalog, timeout: Duration) -> anyh
                 }
                 _ => {
                     all = false;
-                    bar.message(if state.accepted.is_none() { "waiting for the agent" } else { "starting" });
+                    bar.message(if state.accepted.is_none() {
+                        "waiting for the agent"
+                    } else {
+                        "starting"
+                    });
                 }
             }
         }
         if all && state.accepted == Some(true) {
-            eprintln!("katalog {}: {} controller(s) running", katalog.name, bars.len());
+            eprintln!(
+                "katalog {}: {} controller(s) running",
+                katalog.name,
+                bars.len()
+            );
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -213,8 +278,17 @@ async fn wait_running(kube: &Kube, katalog: &Katalog, timeout: Duration) -> anyh
                 .iter()
                 .filter(|(n, _)| !state.entries.iter().any(|e| &e.name == n && e.running))
                 .map(|(n, _)| {
-                    let why = state.entries.iter().find(|e| &e.name == n).map(|e| e.message.clone()).unwrap_or_default();
-                    if why.is_empty() { n.clone() } else { format!("{n}: {why}") }
+                    let why = state
+                        .entries
+                        .iter()
+                        .find(|e| &e.name == n)
+                        .map(|e| e.message.clone())
+                        .unwrap_or_default();
+                    if why.is_empty() {
+                        n.clone()
+                    } else {
+                        format!("{n}: {why}")
+                    }
                 })
                 .collect();
             for (_, b) in &bars {

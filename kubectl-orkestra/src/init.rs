@@ -62,13 +62,21 @@ pub struct Answers {
 
 pub fn run(a: Args) -> anyhow::Result<i32> {
     let interactive = !a.yes && crate::progress::interactive_terminal();
-    let answers = if interactive { ask(&a)? } else { from_flags(&a)? };
+    let answers = if interactive {
+        ask(&a)?
+    } else {
+        from_flags(&a)?
+    };
     let files = generate(&answers)?;
-    std::fs::create_dir_all(&a.dir).with_context(|| format!("cannot create {}", a.dir.display()))?;
+    std::fs::create_dir_all(&a.dir)
+        .with_context(|| format!("cannot create {}", a.dir.display()))?;
     for (name, _) in &files {
         let p = a.dir.join(name);
         if p.exists() && !a.force {
-            bail!("{} exists; pass --force to overwrite it or --dir to write elsewhere", p.display());
+            bail!(
+                "{} exists; pass --force to overwrite it or --dir to write elsewhere",
+                p.display()
+            );
         }
     }
     for (name, text) in &files {
@@ -91,7 +99,10 @@ fn parse_field(s: &str) -> anyhow::Result<(String, String)> {
     let (name, ty) = s.split_once(':').unwrap_or((s, "string"));
     let name = name.trim();
     let ty = ty.trim();
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || name.starts_with(|c: char| c.is_ascii_digit()) {
+    if name.is_empty()
+        || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        || name.starts_with(|c: char| c.is_ascii_digit())
+    {
         bail!("field {s:?}: the name must be letters, digits or _ (like replicas or imageTag)");
     }
     if !TYPES.contains(&ty) {
@@ -101,7 +112,8 @@ fn parse_field(s: &str) -> anyhow::Result<(String, String)> {
 }
 
 fn check_kind(kind: &str) -> anyhow::Result<()> {
-    let ok = kind.starts_with(|c: char| c.is_ascii_uppercase()) && kind.chars().all(|c| c.is_ascii_alphanumeric());
+    let ok = kind.starts_with(|c: char| c.is_ascii_uppercase())
+        && kind.chars().all(|c| c.is_ascii_alphanumeric());
     if !ok {
         bail!("kind {kind:?} must be CamelCase letters and digits, starting upper-case (like Website)");
     }
@@ -111,7 +123,9 @@ fn check_kind(kind: &str) -> anyhow::Result<()> {
 fn check_group(group: &str) -> anyhow::Result<()> {
     let ok = group.contains('.')
         && group.split('.').all(|p| {
-            !p.is_empty() && p.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+            !p.is_empty()
+                && p.chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
         });
     if !ok {
         bail!("group {group:?} must be a lower-case DNS name with a dot (like demo.example.io)");
@@ -120,11 +134,22 @@ fn check_group(group: &str) -> anyhow::Result<()> {
 }
 
 fn from_flags(a: &Args) -> anyhow::Result<Answers> {
-    let kind = a.kind.clone().ok_or_else(|| anyhow!("--kind is required when not on a terminal (no prompts here)"))?;
-    let group = a.group.clone().ok_or_else(|| anyhow!("--group is required when not on a terminal (no prompts here)"))?;
+    let kind = a
+        .kind
+        .clone()
+        .ok_or_else(|| anyhow!("--kind is required when not on a terminal (no prompts here)"))?;
+    let group = a
+        .group
+        .clone()
+        .ok_or_else(|| anyhow!("--group is required when not on a terminal (no prompts here)"))?;
     check_kind(&kind)?;
     check_group(&group)?;
-    let fields = a.fields.iter().filter(|f| !f.trim().is_empty()).map(|f| parse_field(f)).collect::<anyhow::Result<Vec<_>>>()?;
+    let fields = a
+        .fields
+        .iter()
+        .filter(|f| !f.trim().is_empty())
+        .map(|f| parse_field(f))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     for b in &a.blocks {
         if !BLOCKS.contains(&b.as_str()) {
             bail!("--blocks: {b:?} is not one of {}", BLOCKS.join(", "));
@@ -170,19 +195,32 @@ fn ask(a: &Args) -> anyhow::Result<Answers> {
         .with_prompt("Spec fields (NAME:TYPE, comma-separated)")
         .default(a.fields.join(","))
         .validate_with(|s: &String| {
-            s.split(',').filter(|f| !f.trim().is_empty()).try_for_each(|f| parse_field(f).map(|_| ())).map_err(|e| e.to_string())
+            s.split(',')
+                .filter(|f| !f.trim().is_empty())
+                .try_for_each(|f| parse_field(f).map(|_| ()))
+                .map_err(|e| e.to_string())
         })
         .interact_text()
         .map_err(err)?;
-    let fields = fields_text.split(',').filter(|f| !f.trim().is_empty()).map(parse_field).collect::<anyhow::Result<Vec<_>>>()?;
-    let defaults: Vec<bool> = BLOCKS.iter().map(|b| a.blocks.iter().any(|x| x == b)).collect();
+    let fields = fields_text
+        .split(',')
+        .filter(|f| !f.trim().is_empty())
+        .map(parse_field)
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let defaults: Vec<bool> = BLOCKS
+        .iter()
+        .map(|b| a.blocks.iter().any(|x| x == b))
+        .collect();
     let picked = MultiSelect::with_theme(&theme)
         .with_prompt("Kubernetes objects per resource (space toggles, enter accepts)")
         .items(BLOCKS)
         .defaults(&defaults)
         .interact()
         .map_err(err)?;
-    let defaults: Vec<bool> = RESOURCES.iter().map(|r| a.resources.iter().any(|x| x == r)).collect();
+    let defaults: Vec<bool> = RESOURCES
+        .iter()
+        .map(|r| a.resources.iter().any(|x| x == r))
+        .collect();
     let resources = MultiSelect::with_theme(&theme)
         .with_prompt("Resources outside the cluster (space toggles, enter accepts)")
         .items(RESOURCES)
@@ -195,7 +233,10 @@ fn ask(a: &Args) -> anyhow::Result<Answers> {
         version,
         fields,
         blocks: picked.into_iter().map(|i| BLOCKS[i].to_string()).collect(),
-        resources: resources.into_iter().map(|i| RESOURCES[i].to_string()).collect(),
+        resources: resources
+            .into_iter()
+            .map(|i| RESOURCES[i].to_string())
+            .collect(),
     })
 }
 
@@ -207,19 +248,41 @@ fn has(a: &Answers, name: &str, ty: &str) -> bool {
 /// being returned, so init never writes a Katalog that lint refuses.
 pub fn generate(a: &Answers) -> anyhow::Result<Vec<(&'static str, String)>> {
     let lower = a.kind.to_ascii_lowercase();
-    let plural = if lower.ends_with('s') { format!("{lower}es") } else { format!("{lower}s") };
+    let plural = if lower.ends_with('s') {
+        format!("{lower}es")
+    } else {
+        format!("{lower}s")
+    };
     let katalog_name = format!("{lower}-operator");
     let mut on_create = Map::new();
     if a.blocks.iter().any(|b| b == "deployments") {
         let mut d = Map::new();
         d.insert("name".into(), json!("{{ .metadata.name }}"));
-        d.insert("image".into(), if has(a, "image", "string") { json!("{{ .spec.image }}") } else { json!("nginx:1.27") });
-        d.insert("replicas".into(), if has(a, "replicas", "integer") { json!("{{ .spec.replicas }}") } else { json!(1) });
+        d.insert(
+            "image".into(),
+            if has(a, "image", "string") {
+                json!("{{ .spec.image }}")
+            } else {
+                json!("nginx:1.27")
+            },
+        );
+        d.insert(
+            "replicas".into(),
+            if has(a, "replicas", "integer") {
+                json!("{{ .spec.replicas }}")
+            } else {
+                json!(1)
+            },
+        );
         d.insert("reconcile".into(), json!(true));
         on_create.insert("deployments".into(), json!([d]));
     }
     if a.blocks.iter().any(|b| b == "services") {
-        let target = if has(a, "port", "integer") { json!("{{ .spec.port }}") } else { json!(80) };
+        let target = if has(a, "port", "integer") {
+            json!("{{ .spec.port }}")
+        } else {
+            json!(80)
+        };
         on_create.insert(
             "services".into(),
             json!([{"name": "{{ .metadata.name }}", "port": 80, "targetPort": target, "reconcile": true}]),
@@ -231,7 +294,10 @@ pub fn generate(a: &Answers) -> anyhow::Result<Vec<(&'static str, String)>> {
             data.insert(n.clone(), json!(format!("{{{{ .spec.{n} }}}}")));
         }
         data.insert("owner".into(), json!("{{ .metadata.name }}"));
-        on_create.insert("configMaps".into(), json!([{"name": "{{ .metadata.name }}-config", "data": data}]));
+        on_create.insert(
+            "configMaps".into(),
+            json!([{"name": "{{ .metadata.name }}-config", "data": data}]),
+        );
     }
     let mut aws = Vec::new();
     if a.resources.iter().any(|r| r == "aws.s3") {
@@ -277,13 +343,21 @@ pub fn generate(a: &Answers) -> anyhow::Result<Vec<(&'static str, String)>> {
         .katalog
         .as_ref()
         .and_then(|k| k.entries.first().cloned())
-        .ok_or_else(|| anyhow!("internal: the generated Katalog does not load: {:?}", loaded.diagnostics))?;
+        .ok_or_else(|| {
+            anyhow!(
+                "internal: the generated Katalog does not load: {:?}",
+                loaded.diagnostics
+            )
+        })?;
     let mut props = Map::new();
     for (n, t) in &a.fields {
         props.insert(n.clone(), json!({"type": t}));
     }
-    entry.schema = Some(json!({"type": "object", "properties": {"spec": {"type": "object", "properties": props}}}));
-    let crd_text = serde_yaml_ng::to_string(&orkestra_engine::crd::generate(&entry, &katalog_name))?;
+    entry.schema = Some(
+        json!({"type": "object", "properties": {"spec": {"type": "object", "properties": props}}}),
+    );
+    let crd_text =
+        serde_yaml_ng::to_string(&orkestra_engine::crd::generate(&entry, &katalog_name))?;
 
     let mut sample_spec = Map::new();
     for (n, t) in &a.fields {
@@ -298,15 +372,29 @@ pub fn generate(a: &Answers) -> anyhow::Result<Vec<(&'static str, String)>> {
     let cr_text = serde_yaml_ng::to_string(&cr)?;
 
     let report = lint(
-        &[Input { file: file.clone(), explicit: true }],
+        &[Input {
+            file: file.clone(),
+            explicit: true,
+        }],
         &[SourceFile::new("crd.yaml", crd_text.clone())],
         &schemas,
     );
     if report.errors() > 0 || report.warnings() > 0 {
-        let lines: Vec<String> = report.diagnostics.iter().map(|d| d.render(Some(&file))).collect();
-        bail!("internal: the generated Katalog does not pass lint:\n{}", lines.join(""));
+        let lines: Vec<String> = report
+            .diagnostics
+            .iter()
+            .map(|d| d.render(Some(&file)))
+            .collect();
+        bail!(
+            "internal: the generated Katalog does not pass lint:\n{}",
+            lines.join("")
+        );
     }
-    Ok(vec![("katalog.yaml", katalog_text), ("crd.yaml", crd_text), ("cr-sample.yaml", cr_text)])
+    Ok(vec![
+        ("katalog.yaml", katalog_text),
+        ("crd.yaml", crd_text),
+        ("cr-sample.yaml", cr_text),
+    ])
 }
 
 fn describe(a: &Answers) -> String {
@@ -320,7 +408,13 @@ fn describe(a: &Answers) -> String {
             _ => "an object",
         })
         .collect();
-    parts.extend(a.resources.iter().map(|r| if r == "aws.s3" { "an S3 bucket" } else { "an RDS instance" }));
+    parts.extend(a.resources.iter().map(|r| {
+        if r == "aws.s3" {
+            "an S3 bucket"
+        } else {
+            "an RDS instance"
+        }
+    }));
     match parts.split_last() {
         None => "a status only".to_string(),
         Some((last, [])) => last.to_string(),
@@ -345,14 +439,29 @@ mod tests {
 
     #[test]
     fn every_combination_passes_lint() {
-        for blocks in [vec![], vec!["deployments"], vec!["deployments", "services", "configMaps"]] {
+        for blocks in [
+            vec![],
+            vec!["deployments"],
+            vec!["deployments", "services", "configMaps"],
+        ] {
             for resources in [vec![], vec!["aws.s3"], vec!["aws.s3", "aws.rds"]] {
-                for fields in [vec![], vec![("image", "string"), ("replicas", "integer"), ("port", "integer"), ("debug", "boolean")]] {
+                for fields in [
+                    vec![],
+                    vec![
+                        ("image", "string"),
+                        ("replicas", "integer"),
+                        ("port", "integer"),
+                        ("debug", "boolean"),
+                    ],
+                ] {
                     let a = Answers {
                         kind: "Shop".into(),
                         group: "demo.example.io".into(),
                         version: "v1".into(),
-                        fields: fields.iter().map(|(n, t)| (n.to_string(), t.to_string())).collect(),
+                        fields: fields
+                            .iter()
+                            .map(|(n, t)| (n.to_string(), t.to_string()))
+                            .collect(),
                         blocks: blocks.iter().map(|s| s.to_string()).collect(),
                         resources: resources.iter().map(|s| s.to_string()).collect(),
                     };

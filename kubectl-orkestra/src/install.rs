@@ -18,10 +18,19 @@ use crate::progress::{interactive_terminal, Progress};
 
 /// The agent's manifests, in the order they are applied.
 const MANIFESTS: &[(&str, &str)] = &[
-    ("deploy/namespace.yaml", include_str!("../../deploy/namespace.yaml")),
-    ("deploy/crds/katalog.yaml", include_str!("../../deploy/crds/katalog.yaml")),
+    (
+        "deploy/namespace.yaml",
+        include_str!("../../deploy/namespace.yaml"),
+    ),
+    (
+        "deploy/crds/katalog.yaml",
+        include_str!("../../deploy/crds/katalog.yaml"),
+    ),
     ("deploy/rbac.yaml", include_str!("../../deploy/rbac.yaml")),
-    ("deploy/deployment.yaml", include_str!("../../deploy/deployment.yaml")),
+    (
+        "deploy/deployment.yaml",
+        include_str!("../../deploy/deployment.yaml"),
+    ),
 ];
 /// Field manager of what install writes.
 const FIELD_MANAGER: &str = "kubectl-orkestra-install";
@@ -71,7 +80,8 @@ pub fn manifests(namespace: &str, image: Option<&str>) -> anyhow::Result<Vec<Val
     let mut out = Vec::new();
     for (name, text) in MANIFESTS {
         for doc in serde_yaml_ng::Deserializer::from_str(text) {
-            let v: Value = serde::Deserialize::deserialize(doc).with_context(|| format!("embedded {name}"))?;
+            let v: Value =
+                serde::Deserialize::deserialize(doc).with_context(|| format!("embedded {name}"))?;
             if v.is_null() {
                 continue;
             }
@@ -84,7 +94,11 @@ pub fn manifests(namespace: &str, image: Option<&str>) -> anyhow::Result<Vec<Val
 /// Move an object into `namespace` (its own namespace, the Namespace itself, binding subjects)
 /// and set the agent container's image.
 fn retarget(mut v: Value, namespace: &str, image: Option<&str>) -> Value {
-    let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
+    let kind = v
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
     if kind == "Namespace" {
         v["metadata"]["name"] = namespace.into();
     } else if v.pointer("/metadata/namespace").is_some() {
@@ -98,7 +112,10 @@ fn retarget(mut v: Value, namespace: &str, image: Option<&str>) -> Value {
         }
     }
     if let (Some(image), "Deployment") = (image, kind.as_str()) {
-        if let Some(containers) = v.pointer_mut("/spec/template/spec/containers").and_then(Value::as_array_mut) {
+        if let Some(containers) = v
+            .pointer_mut("/spec/template/spec/containers")
+            .and_then(Value::as_array_mut)
+        {
             for c in containers {
                 c["image"] = image.into();
             }
@@ -108,12 +125,17 @@ fn retarget(mut v: Value, namespace: &str, image: Option<&str>) -> Value {
 }
 
 fn agent_namespace(k: &KubeArgs) -> String {
-    k.namespace.clone().unwrap_or_else(|| ko::AGENT_NAMESPACE.to_string())
+    k.namespace
+        .clone()
+        .unwrap_or_else(|| ko::AGENT_NAMESPACE.to_string())
 }
 
 fn describe(v: &Value) -> String {
     let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
-    let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+    let name = v
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     match v.pointer("/metadata/namespace").and_then(Value::as_str) {
         Some(ns) => format!("{} {ns}/{name}", kind.to_ascii_lowercase()),
         None => format!("{} {name}", kind.to_ascii_lowercase()),
@@ -122,16 +144,27 @@ fn describe(v: &Value) -> String {
 
 /// The dynamic API for an object, by discovery.
 async fn api_for(kube: &Kube, v: &Value) -> anyhow::Result<Api<DynamicObject>> {
-    let api_version = v.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
+    let api_version = v
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
     let kind = v.get("kind").and_then(Value::as_str).unwrap_or_default();
     let (group, version) = api_version.split_once('/').unwrap_or(("", api_version));
-    let (ar, caps) = kube::discovery::pinned_kind(&kube.client, &GroupVersionKind::gvk(group, version, kind))
-        .await
-        .map_err(|e| explain(e, &format!("discover {api_version} {kind}"), &kube.server))?;
-    Ok(match (caps.scope, v.pointer("/metadata/namespace").and_then(Value::as_str)) {
-        (DiscoveredScope::Namespaced, Some(ns)) => Api::namespaced_with(kube.client.clone(), ns, &ar),
-        _ => Api::all_with(kube.client.clone(), &ar),
-    })
+    let (ar, caps) =
+        kube::discovery::pinned_kind(&kube.client, &GroupVersionKind::gvk(group, version, kind))
+            .await
+            .map_err(|e| explain(e, &format!("discover {api_version} {kind}"), &kube.server))?;
+    Ok(
+        match (
+            caps.scope,
+            v.pointer("/metadata/namespace").and_then(Value::as_str),
+        ) {
+            (DiscoveredScope::Namespaced, Some(ns)) => {
+                Api::namespaced_with(kube.client.clone(), ns, &ar)
+            }
+            _ => Api::all_with(kube.client.clone(), &ar),
+        },
+    )
 }
 
 pub fn install(a: InstallArgs) -> anyhow::Result<i32> {
@@ -151,7 +184,10 @@ async fn install_async(a: InstallArgs) -> anyhow::Result<i32> {
     let params = PatchParams::apply(FIELD_MANAGER).force();
     for o in &objects {
         let api = api_for(&kube, o).await?;
-        let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let name = o
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         api.patch(name, &params, &Patch::Apply(o))
             .await
             .map_err(|e| explain(e, &format!("apply {}", describe(o)), &kube.server))?;
@@ -173,8 +209,16 @@ async fn wait_established(kube: &Kube, name: &str) -> anyhow::Result<()> {
         Api::all(kube.client.clone());
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
-        let c = crds.get(name).await.map_err(|e| explain(e, &format!("get crd {name}"), &kube.server))?;
-        if c.status.and_then(|s| s.conditions).unwrap_or_default().iter().any(|c| c.type_ == "Established" && c.status == "True") {
+        let c = crds
+            .get(name)
+            .await
+            .map_err(|e| explain(e, &format!("get crd {name}"), &kube.server))?;
+        if c.status
+            .and_then(|s| s.conditions)
+            .unwrap_or_default()
+            .iter()
+            .any(|c| c.type_ == "Established" && c.status == "True")
+        {
             return Ok(());
         }
         if Instant::now() > deadline {
@@ -192,15 +236,32 @@ async fn wait_ready(kube: &Kube, namespace: &str, timeout: Duration) -> anyhow::
     let bar = progress.spinner(&format!("deployment {namespace}/{AGENT}"));
     let deadline = Instant::now() + timeout;
     loop {
-        let d = deployments.get(AGENT).await.map_err(|e| explain(e, &format!("get deployment {namespace}/{AGENT}"), &kube.server))?;
+        let d = deployments.get(AGENT).await.map_err(|e| {
+            explain(
+                e,
+                &format!("get deployment {namespace}/{AGENT}"),
+                &kube.server,
+            )
+        })?;
         let want = d.spec.as_ref().and_then(|s| s.replicas).unwrap_or(1);
-        let ready = d.status.as_ref().and_then(|s| s.ready_replicas).unwrap_or(0);
+        let ready = d
+            .status
+            .as_ref()
+            .and_then(|s| s.ready_replicas)
+            .unwrap_or(0);
         if ready >= want {
             bar.done(&format!("{ready}/{want} ready"));
             return Ok(());
         }
         let why = pod_problems(&pods).await;
-        bar.message(&format!("{ready}/{want} ready{}", if why.is_empty() { String::new() } else { format!(": {why}") }));
+        bar.message(&format!(
+            "{ready}/{want} ready{}",
+            if why.is_empty() {
+                String::new()
+            } else {
+                format!(": {why}")
+            }
+        ));
         if Instant::now() > deadline {
             bar.fail("not ready");
             bail!(
@@ -215,7 +276,10 @@ async fn wait_ready(kube: &Kube, namespace: &str, timeout: Duration) -> anyhow::
 
 /// A short reason from the agent's pods, e.g. `2 pods Pending, not scheduled`.
 async fn pod_problems(pods: &Api<Pod>) -> String {
-    let Ok(list) = pods.list(&ListParams::default().labels("app.kubernetes.io/name=orkestra-agent")).await else {
+    let Ok(list) = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/name=orkestra-agent"))
+        .await
+    else {
         return String::new();
     };
     if list.items.is_empty() {
@@ -228,7 +292,12 @@ async fn pod_problems(pods: &Api<Pod>) -> String {
             .container_statuses
             .unwrap_or_default()
             .iter()
-            .filter_map(|c| c.state.as_ref().and_then(|s| s.waiting.as_ref()).and_then(|w| w.reason.clone()))
+            .filter_map(|c| {
+                c.state
+                    .as_ref()
+                    .and_then(|s| s.waiting.as_ref())
+                    .and_then(|w| w.reason.clone())
+            })
             .next();
         let unscheduled = p.spec.as_ref().and_then(|s| s.node_name.clone()).is_none();
         let r = match (waiting, unscheduled) {
@@ -256,9 +325,14 @@ async fn holders(kube: &Kube) -> anyhow::Result<Vec<String>> {
     };
     let mut out = Vec::new();
     for kind in &installed {
-        let Ok((ar, _)) = kinds::served(kube, kind).await else { continue };
+        let Ok((ar, _)) = kinds::served(kube, kind).await else {
+            continue;
+        };
         let api: Api<DynamicObject> = Api::all_with(kube.client.clone(), &ar);
-        let list = api.list(&ListParams::default()).await.map_err(|e| explain(e, &format!("list {}", kind.api.plural), &kube.server))?;
+        let list = api
+            .list(&ListParams::default())
+            .await
+            .map_err(|e| explain(e, &format!("list {}", kind.api.plural), &kube.server))?;
         for cr in list.items {
             let v = serde_json::to_value(&cr)?;
             let rows: Vec<String> = v
@@ -266,15 +340,30 @@ async fn holders(kube: &Kube) -> anyhow::Result<Vec<String>> {
                 .and_then(Value::as_array)
                 .into_iter()
                 .flatten()
-                .filter(|r| !matches!(r.get("state").and_then(Value::as_str), Some("Deleted" | "Orphaned" | "Conflict")))
+                .filter(|r| {
+                    !matches!(
+                        r.get("state").and_then(Value::as_str),
+                        Some("Deleted" | "Orphaned" | "Conflict")
+                    )
+                })
                 .map(|r| {
                     let s = |k: &str| r.get(k).and_then(Value::as_str).unwrap_or("?").to_string();
                     format!("{}.{} {}", s("provider"), s("kind"), s("name"))
                 })
                 .collect();
             if !rows.is_empty() {
-                let ns = cr.metadata.namespace.clone().map(|n| format!("{n}/")).unwrap_or_default();
-                out.push(format!("{} {ns}{} ({})", kind.api.kind, cr.metadata.name.clone().unwrap_or_default(), rows.join(", ")));
+                let ns = cr
+                    .metadata
+                    .namespace
+                    .clone()
+                    .map(|n| format!("{n}/"))
+                    .unwrap_or_default();
+                out.push(format!(
+                    "{} {ns}{} ({})",
+                    kind.api.kind,
+                    cr.metadata.name.clone().unwrap_or_default(),
+                    rows.join(", ")
+                ));
             }
         }
     }
@@ -297,7 +386,9 @@ async fn uninstall_async(a: UninstallArgs) -> anyhow::Result<i32> {
             bail!("uninstall needs --yes when not on a terminal (no prompts here)");
         }
         let ok = dialoguer::Confirm::new()
-            .with_prompt(format!("Uninstall orkestra-agent from namespace {namespace}?"))
+            .with_prompt(format!(
+                "Uninstall orkestra-agent from namespace {namespace}?"
+            ))
             .default(false)
             .interact()
             .map_err(|e| anyhow!("prompt failed: {e}"))?;
@@ -307,7 +398,10 @@ async fn uninstall_async(a: UninstallArgs) -> anyhow::Result<i32> {
         }
     }
     if !held.is_empty() {
-        eprintln!("warning: leaving external resources of {} CR(s) behind (--force)", held.len());
+        eprintln!(
+            "warning: leaving external resources of {} CR(s) behind (--force)",
+            held.len()
+        );
     }
     let mut objects = manifests(&namespace, None)?;
     // Delete in reverse order of install: the Deployment first, the namespace last.
@@ -315,11 +409,17 @@ async fn uninstall_async(a: UninstallArgs) -> anyhow::Result<i32> {
     for o in &objects {
         let kind = o.get("kind").and_then(Value::as_str).unwrap_or_default();
         if kind == "CustomResourceDefinition" && !a.crds {
-            eprintln!("{} kept (pass --crds to delete it and every Katalog)", describe(o));
+            eprintln!(
+                "{} kept (pass --crds to delete it and every Katalog)",
+                describe(o)
+            );
             continue;
         }
         let api = api_for(&kube, o).await?;
-        let name = o.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default();
+        let name = o
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
         match api.delete(name, &DeleteParams::background()).await {
             Ok(_) => eprintln!("{} deleted", describe(o)),
             Err(e) if is_not_found(&e) => eprintln!("{} not found", describe(o)),
@@ -331,19 +431,42 @@ async fn uninstall_async(a: UninstallArgs) -> anyhow::Result<i32> {
     }
     // With the Katalogs gone, the per-Katalog RBAC apply generated goes too.
     let roles: Api<k8s_openapi::api::rbac::v1::ClusterRole> = Api::all(kube.client.clone());
-    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(kube.client.clone());
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> =
+        Api::all(kube.client.clone());
     let lp = ListParams::default().labels("app.kubernetes.io/managed-by=orkestra");
-    for b in bindings.list(&lp).await.map_err(|e| explain(e, "list clusterrolebindings", &kube.server))?.items {
+    for b in bindings
+        .list(&lp)
+        .await
+        .map_err(|e| explain(e, "list clusterrolebindings", &kube.server))?
+        .items
+    {
         let name = b.metadata.name.unwrap_or_default();
         if name.starts_with("orkestra-katalog-") {
-            bindings.delete(&name, &DeleteParams::default()).await.map_err(|e| explain(e, &format!("delete clusterrolebinding {name}"), &kube.server))?;
+            bindings
+                .delete(&name, &DeleteParams::default())
+                .await
+                .map_err(|e| {
+                    explain(
+                        e,
+                        &format!("delete clusterrolebinding {name}"),
+                        &kube.server,
+                    )
+                })?;
             eprintln!("clusterrolebinding {name} deleted");
         }
     }
-    for r in roles.list(&lp).await.map_err(|e| explain(e, "list clusterroles", &kube.server))?.items {
+    for r in roles
+        .list(&lp)
+        .await
+        .map_err(|e| explain(e, "list clusterroles", &kube.server))?
+        .items
+    {
         let name = r.metadata.name.unwrap_or_default();
         if name.starts_with("orkestra-katalog-") {
-            roles.delete(&name, &DeleteParams::default()).await.map_err(|e| explain(e, &format!("delete clusterrole {name}"), &kube.server))?;
+            roles
+                .delete(&name, &DeleteParams::default())
+                .await
+                .map_err(|e| explain(e, &format!("delete clusterrole {name}"), &kube.server))?;
             eprintln!("clusterrole {name} deleted");
         }
     }
@@ -361,11 +484,21 @@ mod tests {
         assert_eq!(ns["metadata"]["name"], "ork-x");
         let d = objs.iter().find(|o| o["kind"] == "Deployment").unwrap();
         assert_eq!(d["metadata"]["namespace"], "ork-x");
-        assert_eq!(d["spec"]["template"]["spec"]["containers"][0]["image"], "example.com/agent:dev");
-        for b in objs.iter().filter(|o| o["kind"] == "ClusterRoleBinding" || o["kind"] == "RoleBinding") {
+        assert_eq!(
+            d["spec"]["template"]["spec"]["containers"][0]["image"],
+            "example.com/agent:dev"
+        );
+        for b in objs
+            .iter()
+            .filter(|o| o["kind"] == "ClusterRoleBinding" || o["kind"] == "RoleBinding")
+        {
             assert_eq!(b["subjects"][0]["namespace"], "ork-x", "{b}");
         }
-        assert!(objs.iter().all(|o| o["metadata"]["namespace"].is_null() || o["metadata"]["namespace"] == "ork-x"));
+        assert!(
+            objs.iter()
+                .all(|o| o["metadata"]["namespace"].is_null()
+                    || o["metadata"]["namespace"] == "ork-x")
+        );
         assert!(objs.iter().any(|o| o["kind"] == "CustomResourceDefinition"));
     }
 }

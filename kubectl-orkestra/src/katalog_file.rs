@@ -21,7 +21,14 @@ pub struct Linted {
 pub fn read_linted(path: &Path) -> anyhow::Result<Linted> {
     let file = SourceFile::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let schemas = crate::registry::schemas();
-    let report = lint(&[Input { file: file.clone(), explicit: true }], &[], &schemas);
+    let report = lint(
+        &[Input {
+            file: file.clone(),
+            explicit: true,
+        }],
+        &[],
+        &schemas,
+    );
     for d in &report.diagnostics {
         eprintln!("{}", d.render(Some(&file)).trim_end());
     }
@@ -39,7 +46,14 @@ pub fn read_linted(path: &Path) -> anyhow::Result<Linted> {
     };
     let loaded = load_document(&file, doc, &schemas);
     let Some(katalog) = loaded.katalog else {
-        bail!("{} does not load; run `kubectl orkestra lint {}`", file.name, file.name);
+        bail!(
+            "{} does not load; run `kubectl orkestra lint {}`",
+            file.name,
+            file.name
+        );
     };
-    Ok(Linted { document: doc.value.clone(), katalog })
+    Ok(Linted {
+        document: doc.value.clone(),
+        katalog,
+    })
 }

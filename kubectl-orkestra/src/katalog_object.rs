@@ -39,23 +39,48 @@ pub fn api_resource() -> ApiResource {
 /// (a root-level `providers` list moves into `spec.providers`, which the engine reads too), and
 /// metadata reduced to what Kubernetes keeps.
 pub fn to_object(doc: &Value) -> Value {
-    let meta = doc.get("metadata").and_then(Value::as_object).cloned().unwrap_or_default();
+    let meta = doc
+        .get("metadata")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     let mut out_meta = Map::new();
-    out_meta.insert("name".into(), meta.get("name").cloned().unwrap_or(Value::Null));
-    let mut labels = meta.get("labels").and_then(Value::as_object).cloned().unwrap_or_default();
+    out_meta.insert(
+        "name".into(),
+        meta.get("name").cloned().unwrap_or(Value::Null),
+    );
+    let mut labels = meta
+        .get("labels")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     labels.insert("app.kubernetes.io/managed-by".into(), json!("orkestra"));
     out_meta.insert("labels".into(), Value::Object(labels));
-    let mut annotations = meta.get("annotations").and_then(Value::as_object).cloned().unwrap_or_default();
-    for (key, ann) in [("description", ANNOTATION_DESCRIPTION), ("version", ANNOTATION_VERSION)] {
+    let mut annotations = meta
+        .get("annotations")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
+    for (key, ann) in [
+        ("description", ANNOTATION_DESCRIPTION),
+        ("version", ANNOTATION_VERSION),
+    ] {
         if let Some(v) = meta.get(key).filter(|v| !v.is_null()) {
-            let text = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            let text = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
             annotations.insert(ann.into(), Value::String(text));
         }
     }
     if !annotations.is_empty() {
         out_meta.insert("annotations".into(), Value::Object(annotations));
     }
-    let mut spec = doc.get("spec").and_then(Value::as_object).cloned().unwrap_or_default();
+    let mut spec = doc
+        .get("spec")
+        .and_then(Value::as_object)
+        .cloned()
+        .unwrap_or_default();
     if let Some(p) = doc.get("providers") {
         spec.entry("providers").or_insert_with(|| p.clone());
     }
@@ -91,7 +116,10 @@ pub fn block_resource(block: KubeBlock) -> Option<GroupResource> {
         KubeBlock::Ingresses => ("networking.k8s.io", "ingresses"),
         KubeBlock::Custom => return None,
     };
-    Some(GroupResource { group: group.into(), resource: resource.into() })
+    Some(GroupResource {
+        group: group.into(),
+        resource: resource.into(),
+    })
 }
 
 /// `apiVersion`/`kind` of each `custom` block whose type is written literally.
@@ -99,7 +127,12 @@ pub fn custom_kinds(katalog: &Katalog) -> Vec<(String, String)> {
     let mut out = BTreeSet::new();
     for e in &katalog.entries {
         for k in e.kube.iter().filter(|k| k.block == KubeBlock::Custom) {
-            let lit = |key: &str| k.fields.get(key).and_then(|v| v.literal()).and_then(|v| v.as_str().map(str::to_string));
+            let lit = |key: &str| {
+                k.fields
+                    .get(key)
+                    .and_then(|v| v.literal())
+                    .and_then(|v| v.as_str().map(str::to_string))
+            };
             if let (Some(av), Some(kind)) = (lit("apiVersion"), lit("kind")) {
                 out.insert((av, kind));
             }
@@ -200,7 +233,9 @@ pub struct KatalogState {
 /// (`status.observedGeneration` < `metadata.generation`) counts as no answer yet.
 pub fn katalog_state(obj: &Value) -> KatalogState {
     let mut st = KatalogState::default();
-    let Some(status) = obj.get("status").filter(|s| s.is_object()) else { return st };
+    let Some(status) = obj.get("status").filter(|s| s.is_object()) else {
+        return st;
+    };
     let generation = obj.pointer("/metadata/generation").and_then(Value::as_i64);
     let observed = status.get("observedGeneration").and_then(Value::as_i64);
     if let (Some(g), Some(o)) = (generation, observed) {
@@ -211,9 +246,14 @@ pub fn katalog_state(obj: &Value) -> KatalogState {
     let accepted_condition = status
         .get("conditions")
         .and_then(Value::as_array)
-        .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Accepted")));
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("Accepted"))
+        });
     st.accepted = status.get("accepted").and_then(Value::as_bool).or_else(|| {
-        accepted_condition.and_then(|c| c.get("status").and_then(Value::as_str)).map(|s| s == "True")
+        accepted_condition
+            .and_then(|c| c.get("status").and_then(Value::as_str))
+            .map(|s| s == "True")
     });
     st.message = text_of(status, &["message", "reason"])
         .or_else(|| accepted_condition.and_then(|c| text_of(c, &["message", "reason"])))
@@ -221,7 +261,11 @@ pub fn katalog_state(obj: &Value) -> KatalogState {
     if let Some(diags) = status.get("diagnostics").and_then(Value::as_array) {
         let lines: Vec<String> = diags
             .iter()
-            .map(|d| d.get("message").and_then(Value::as_str).map_or_else(|| d.to_string(), str::to_string))
+            .map(|d| {
+                d.get("message")
+                    .and_then(Value::as_str)
+                    .map_or_else(|| d.to_string(), str::to_string)
+            })
             .collect();
         if !lines.is_empty() && st.message.is_empty() {
             st.message = lines.join("; ");
@@ -231,23 +275,48 @@ pub fn katalog_state(obj: &Value) -> KatalogState {
     let list: Vec<(String, &Value)> = match entries {
         Some(Value::Array(a)) => a
             .iter()
-            .map(|e| (e.get("name").and_then(Value::as_str).unwrap_or_default().to_string(), e))
+            .map(|e| {
+                (
+                    e.get("name")
+                        .and_then(Value::as_str)
+                        .unwrap_or_default()
+                        .to_string(),
+                    e,
+                )
+            })
             .collect(),
         Some(Value::Object(m)) => m.iter().map(|(k, v)| (k.clone(), v)).collect(),
         _ => Vec::new(),
     };
     for (name, e) in list {
-        let word = ["controller", "state", "phase"].iter().find_map(|k| e.get(*k).and_then(Value::as_str));
-        let running = e.get("running").and_then(Value::as_bool).unwrap_or(matches!(word, Some("Running" | "running")));
+        let word = ["controller", "state", "phase"]
+            .iter()
+            .find_map(|k| e.get(*k).and_then(Value::as_str));
+        let running = e
+            .get("running")
+            .and_then(Value::as_bool)
+            .unwrap_or(matches!(word, Some("Running" | "running")));
         let failed = matches!(word, Some("Conflict" | "Failed" | "Error"));
-        let message = text_of(e, &["message", "reason"]).or_else(|| word.map(str::to_string)).unwrap_or_default();
-        st.entries.push(EntryState { name, running, failed, message });
+        let message = text_of(e, &["message", "reason"])
+            .or_else(|| word.map(str::to_string))
+            .unwrap_or_default();
+        st.entries.push(EntryState {
+            name,
+            running,
+            failed,
+            message,
+        });
     }
     st
 }
 
 fn text_of(v: &Value, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| v.get(*k).and_then(Value::as_str).filter(|s| !s.is_empty()).map(str::to_string))
+    keys.iter().find_map(|k| {
+        v.get(*k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+    })
 }
 
 #[cfg(test)]
@@ -277,7 +346,15 @@ mod tests {
             "crds": {"web": {"state": "Running"}}}});
         let s = katalog_state(&b);
         assert_eq!(s.accepted, Some(true));
-        assert_eq!(s.entries, vec![EntryState { name: "web".into(), running: true, failed: false, message: "Running".into() }]);
+        assert_eq!(
+            s.entries,
+            vec![EntryState {
+                name: "web".into(),
+                running: true,
+                failed: false,
+                message: "Running".into()
+            }]
+        );
         // The agent's own spelling (agent/src/supervisor.rs).
         let c = json!({"status": {"conditions": [{"type": "Accepted", "status": "True", "reason": "Loaded"}],
             "crds": [{"name": "web", "controller": "Conflict", "message": "websites owned by katalog other"}]}});

@@ -35,13 +35,23 @@ impl ManagedKind {
         base == self.api.kind.to_ascii_lowercase()
             || base == self.api.plural.to_ascii_lowercase()
             || base == self.api.singular.to_ascii_lowercase()
-            || self.api.short_names.iter().any(|s| s.to_ascii_lowercase() == base)
+            || self
+                .api
+                .short_names
+                .iter()
+                .any(|s| s.to_ascii_lowercase() == base)
     }
 }
 
 /// Kinds declared by a Katalog model.
 pub fn of_katalog(k: &Katalog) -> Vec<ManagedKind> {
-    k.entries.iter().map(|e| ManagedKind { api: e.api.clone(), katalog: k.name.clone() }).collect()
+    k.entries
+        .iter()
+        .map(|e| ManagedKind {
+            api: e.api.clone(),
+            katalog: k.name.clone(),
+        })
+        .collect()
 }
 
 /// Every kind declared by the Katalogs installed in the cluster.
@@ -63,7 +73,9 @@ pub async fn installed(kube: &Kube) -> anyhow::Result<Vec<ManagedKind>> {
         let loaded = load_file(&SourceFile::new(format!("katalog/{name}"), text), &schemas);
         match loaded.katalog {
             Some(k) => out.extend(of_katalog(&k)),
-            None => eprintln!("warning: katalog {name} in the cluster does not load; its kinds are skipped"),
+            None => eprintln!(
+                "warning: katalog {name} in the cluster does not load; its kinds are skipped"
+            ),
         }
     }
     Ok(out)
@@ -75,15 +87,24 @@ pub fn resolve<'a>(kinds: &'a [ManagedKind], word: &str) -> anyhow::Result<&'a M
     match found.as_slice() {
         [one] => Ok(one),
         [] => {
-            let known: Vec<String> = kinds.iter().map(|k| k.api.kind.to_ascii_lowercase()).collect();
+            let known: Vec<String> = kinds
+                .iter()
+                .map(|k| k.api.kind.to_ascii_lowercase())
+                .collect();
             if known.is_empty() {
                 bail!("{word:?} is not a kind orkestra manages here: no Katalog is installed (kubectl orkestra apply -f KATALOG)")
             }
-            bail!("{word:?} is not a kind orkestra manages here (known: {})", known.join(", "))
+            bail!(
+                "{word:?} is not a kind orkestra manages here (known: {})",
+                known.join(", ")
+            )
         }
         many => bail!(
             "{word:?} is ambiguous: {}; qualify it with the group (KIND.GROUP)",
-            many.iter().map(|k| format!("{}.{}", k.api.kind, k.api.group)).collect::<Vec<_>>().join(", ")
+            many.iter()
+                .map(|k| format!("{}.{}", k.api.kind, k.api.group))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
     }
 }

@@ -49,13 +49,18 @@ pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 fn kubeconfig_paths(a: &KubeArgs) -> anyhow::Result<Vec<PathBuf>> {
     if let Some(p) = &a.kubeconfig {
         if !p.exists() {
-            anyhow::bail!("kubeconfig {} does not exist; pass an existing file to --kubeconfig", p.display());
+            anyhow::bail!(
+                "kubeconfig {} does not exist; pass an existing file to --kubeconfig",
+                p.display()
+            );
         }
         return Ok(vec![p.clone()]);
     }
     if let Some(v) = std::env::var_os("KUBECONFIG").filter(|v| !v.is_empty()) {
         // kubectl skips files in KUBECONFIG that do not exist, and fails only when none does.
-        let all: Vec<PathBuf> = std::env::split_paths(&v).filter(|p| !p.as_os_str().is_empty()).collect();
+        let all: Vec<PathBuf> = std::env::split_paths(&v)
+            .filter(|p| !p.as_os_str().is_empty())
+            .collect();
         let existing: Vec<PathBuf> = all.iter().filter(|p| p.exists()).cloned().collect();
         if existing.is_empty() {
             anyhow::bail!(
@@ -65,7 +70,9 @@ fn kubeconfig_paths(a: &KubeArgs) -> anyhow::Result<Vec<PathBuf>> {
         }
         return Ok(existing);
     }
-    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_default();
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
     let default = home.join(".kube").join("config");
     if default.exists() {
         return Ok(vec![default]);
@@ -77,7 +84,8 @@ fn kubeconfig_paths(a: &KubeArgs) -> anyhow::Result<Vec<PathBuf>> {
 }
 
 fn read_kubeconfig(path: &Path) -> anyhow::Result<Kubeconfig> {
-    Kubeconfig::read_from(path).map_err(|e| anyhow!("cannot read kubeconfig {}: {e}", path.display()))
+    Kubeconfig::read_from(path)
+        .map_err(|e| anyhow!("cannot read kubeconfig {}: {e}", path.display()))
 }
 
 /// The merged kubeconfig the flags and environment select.
@@ -87,7 +95,9 @@ pub fn load_kubeconfig(a: &KubeArgs) -> anyhow::Result<Kubeconfig> {
         let k = read_kubeconfig(&p)?;
         merged = Some(match merged {
             None => k,
-            Some(m) => m.merge(k).map_err(|e| anyhow!("cannot merge kubeconfig {}: {e}", p.display()))?,
+            Some(m) => m
+                .merge(k)
+                .map_err(|e| anyhow!("cannot merge kubeconfig {}: {e}", p.display()))?,
         });
     }
     merged.ok_or_else(|| anyhow!("no kubeconfig"))
@@ -98,13 +108,29 @@ pub async fn connect(a: &KubeArgs) -> anyhow::Result<Kube> {
     let kubeconfig = load_kubeconfig(a)?;
     if let Some(ctx) = &a.context {
         if !kubeconfig.contexts.iter().any(|c| &c.name == ctx) {
-            let known: Vec<&str> = kubeconfig.contexts.iter().map(|c| c.name.as_str()).collect();
-            anyhow::bail!("context {ctx:?} is not in the kubeconfig (it has: {})", known.join(", "));
+            let known: Vec<&str> = kubeconfig
+                .contexts
+                .iter()
+                .map(|c| c.name.as_str())
+                .collect();
+            anyhow::bail!(
+                "context {ctx:?} is not in the kubeconfig (it has: {})",
+                known.join(", ")
+            );
         }
-    } else if kubeconfig.current_context.as_deref().unwrap_or_default().is_empty() {
+    } else if kubeconfig
+        .current_context
+        .as_deref()
+        .unwrap_or_default()
+        .is_empty()
+    {
         anyhow::bail!("the kubeconfig has no current-context; pass --context NAME");
     }
-    let options = KubeConfigOptions { context: a.context.clone(), cluster: None, user: None };
+    let options = KubeConfigOptions {
+        context: a.context.clone(),
+        cluster: None,
+        user: None,
+    };
     let mut config = kube::Config::from_custom_kubeconfig(kubeconfig, &options)
         .await
         .map_err(|e| anyhow!("cannot use the kubeconfig: {e}"))?;
@@ -112,9 +138,17 @@ pub async fn connect(a: &KubeArgs) -> anyhow::Result<Kube> {
     config.connect_timeout = Some(Duration::from_secs(10));
     config.read_timeout = Some(Duration::from_secs(60));
     let server = config.cluster_url.to_string();
-    let namespace = a.namespace.clone().unwrap_or_else(|| config.default_namespace.clone());
-    let client = kube::Client::try_from(config).map_err(|e| anyhow!("cannot build a client for {server}: {e}"))?;
-    Ok(Kube { client, namespace, server })
+    let namespace = a
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let client = kube::Client::try_from(config)
+        .map_err(|e| anyhow!("cannot build a client for {server}: {e}"))?;
+    Ok(Kube {
+        client,
+        namespace,
+        server,
+    })
 }
 
 /// Turn an API error into one line that says what failed and what to do.

@@ -13,7 +13,9 @@ use anyhow::{anyhow, bail, Context as _};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use orkestra_engine::{render, Child, External, Katalog, SourceFile};
-use orkestra_provider::{Action, Blocked, Declaration, KubeReader, Plan, PlanValue, Provider, ProviderContext};
+use orkestra_provider::{
+    Action, Blocked, Declaration, KubeReader, Plan, PlanValue, Provider, ProviderContext,
+};
 use serde_json::{json, Map, Value};
 
 use crate::kinds;
@@ -120,13 +122,19 @@ async fn run_async(a: Args) -> anyhow::Result<i32> {
         to_text(&plans, color_stdout())
     };
     out(&text)?;
-    let changed = plans.iter().flat_map(|p| &p.changes).any(|c| c.action != Action::Noop);
+    let changed = plans
+        .iter()
+        .flat_map(|p| &p.changes)
+        .any(|c| c.action != Action::Noop);
     Ok(if a.detailed_exitcode && changed { 2 } else { 0 })
 }
 
 /// `KIND/NAME` from the cluster, resolved against the Katalog's own kinds.
 async fn live_cr(kube: &Kube, katalog: &Katalog, target: &str) -> anyhow::Result<Value> {
-    let Some((word, name)) = target.split_once('/').filter(|(w, n)| !w.is_empty() && !n.is_empty()) else {
+    let Some((word, name)) = target
+        .split_once('/')
+        .filter(|(w, n)| !w.is_empty() && !n.is_empty())
+    else {
         bail!("{target:?}: expected KIND/NAME (or --cr FILE)");
     };
     let managed = kinds::of_katalog(katalog);
@@ -140,16 +148,31 @@ async fn live_cr(kube: &Kube, katalog: &Katalog, target: &str) -> anyhow::Result
     match api.get(name).await {
         Ok(o) => Ok(serde_json::to_value(o)?),
         Err(e) if is_not_found(&e) => {
-            let where_ = if namespaced { format!(" in namespace {}", kube.namespace) } else { String::new() };
-            bail!("{} {name:?} not found{where_}; create it first or plan from a file with --cr FILE", kind.api.kind)
+            let where_ = if namespaced {
+                format!(" in namespace {}", kube.namespace)
+            } else {
+                String::new()
+            };
+            bail!(
+                "{} {name:?} not found{where_}; create it first or plan from a file with --cr FILE",
+                kind.api.kind
+            )
         }
-        Err(e) => Err(explain(e, &format!("get {} {name}", kind.api.kind), &kube.server)),
+        Err(e) => Err(explain(
+            e,
+            &format!("get {} {name}", kind.api.kind),
+            &kube.server,
+        )),
     }
 }
 
 /// The CRs of a file. When the same CR exists in the cluster its uid is taken over, so owner
 /// references and ownership tags come out as the agent would write them.
-async fn file_crs(kube: &Kube, katalog: &Katalog, path: &PathBuf) -> anyhow::Result<Vec<Value>> {
+async fn file_crs(
+    kube: &Kube,
+    katalog: &Katalog,
+    path: &std::path::Path,
+) -> anyhow::Result<Vec<Value>> {
     let f = SourceFile::read(path).with_context(|| format!("cannot read {}", path.display()))?;
     let (docs, diags) = f.documents();
     if let Some(d) = diags.first() {
@@ -158,11 +181,27 @@ async fn file_crs(kube: &Kube, katalog: &Katalog, path: &PathBuf) -> anyhow::Res
     let mut out = Vec::new();
     for doc in docs {
         let mut cr = doc.value;
-        let api_version = cr.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
-        let kind = cr.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
-        let name = cr.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+        let api_version = cr
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let kind = cr
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let name = cr
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
         let Some(entry) = katalog.entry_for(&api_version, &kind) else {
-            bail!("{}: {api_version} {kind} {name:?} is not handled by Katalog {}", f.name, katalog.name);
+            bail!(
+                "{}: {api_version} {kind} {name:?} is not handled by Katalog {}",
+                f.name,
+                katalog.name
+            );
         };
         if name.is_empty() {
             bail!("{}: the {kind} has no metadata.name", f.name);
@@ -171,13 +210,20 @@ async fn file_crs(kube: &Kube, katalog: &Katalog, path: &PathBuf) -> anyhow::Res
         if namespaced && cr.pointer("/metadata/namespace").is_none() {
             cr["metadata"]["namespace"] = kube.namespace.clone().into();
         }
-        let mk = kinds::ManagedKind { api: entry.api.clone(), katalog: katalog.name.clone() };
+        let mk = kinds::ManagedKind {
+            api: entry.api.clone(),
+            katalog: katalog.name.clone(),
+        };
         if let Ok((ar, namespaced)) = kinds::served(kube, &mk).await {
-            let api: Api<DynamicObject> = match cr.pointer("/metadata/namespace").and_then(Value::as_str) {
-                Some(ns) if namespaced => Api::namespaced_with(kube.client.clone(), ns, &ar),
-                _ => Api::all_with(kube.client.clone(), &ar),
-            };
-            let live = api.get_opt(&name).await.map_err(|e| explain(e, &format!("get {kind} {name}"), &kube.server))?;
+            let api: Api<DynamicObject> =
+                match cr.pointer("/metadata/namespace").and_then(Value::as_str) {
+                    Some(ns) if namespaced => Api::namespaced_with(kube.client.clone(), ns, &ar),
+                    _ => Api::all_with(kube.client.clone(), &ar),
+                };
+            let live = api
+                .get_opt(&name)
+                .await
+                .map_err(|e| explain(e, &format!("get {kind} {name}"), &kube.server))?;
             if let Some(uid) = live.and_then(|l| l.metadata.uid) {
                 cr["metadata"]["uid"] = uid.into();
             }
@@ -193,33 +239,87 @@ async fn plan_cr(
     cr: &Value,
     providers: &[Arc<dyn Provider>],
 ) -> anyhow::Result<CrPlan> {
-    let api_version = cr.get("apiVersion").and_then(Value::as_str).unwrap_or_default();
-    let kind = cr.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
-    let name = cr.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
-    let namespace = cr.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string);
-    let entry = katalog
-        .entry_for(api_version, &kind)
-        .ok_or_else(|| anyhow!("{api_version} {kind} is not handled by Katalog {}", katalog.name))?;
-    let who = format!("{kind} {}{name}", namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default());
-    let desired = render(katalog, entry, cr, &crate::registry::schemas()).map_err(|e| anyhow!("{who}: {e}"))?;
+    let api_version = cr
+        .get("apiVersion")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kind = cr
+        .get("kind")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let name = cr
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let namespace = cr
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let entry = katalog.entry_for(api_version, &kind).ok_or_else(|| {
+        anyhow!(
+            "{api_version} {kind} is not handled by Katalog {}",
+            katalog.name
+        )
+    })?;
+    let who = format!(
+        "{kind} {}{name}",
+        namespace
+            .as_deref()
+            .map(|n| format!("{n}/"))
+            .unwrap_or_default()
+    );
+    let desired = render(katalog, entry, cr, &crate::registry::schemas())
+        .map_err(|e| anyhow!("{who}: {e}"))?;
     let mut changes = Vec::new();
     for child in &desired.children {
-        changes.push(plan_child(kube, child).await.map_err(|e| anyhow!("{who}: {e:#}"))?);
+        changes.push(
+            plan_child(kube, child)
+                .await
+                .map_err(|e| anyhow!("{who}: {e:#}"))?,
+        );
     }
     for ext in &desired.external {
-        changes.push(plan_external(kube, katalog, cr, ext, providers).await.map_err(|e| anyhow!("{who}: {e:#}"))?);
+        changes.push(
+            plan_external(kube, katalog, cr, ext, providers)
+                .await
+                .map_err(|e| anyhow!("{who}: {e:#}"))?,
+        );
     }
-    Ok(CrPlan { kind, namespace, name, changes })
+    Ok(CrPlan {
+        kind,
+        namespace,
+        name,
+        changes,
+    })
 }
 
 async fn plan_child(kube: &Kube, child: &Child) -> anyhow::Result<Change> {
-    let (group, version) = child.api_version.split_once('/').unwrap_or(("", child.api_version.as_str()));
+    let (group, version) = child
+        .api_version
+        .split_once('/')
+        .unwrap_or(("", child.api_version.as_str()));
     let gvk = GroupVersionKind::gvk(group, version, &child.kind);
-    let (ar, caps) = kube::discovery::pinned_kind(&kube.client, &gvk).await.map_err(|e| match e {
-        kube::Error::Api(s) if s.code == 404 => anyhow!("{} {} is not served by the cluster", child.api_version, child.kind),
-        kube::Error::Discovery(_) => anyhow!("{} {} is not served by the cluster", child.api_version, child.kind),
-        e => explain(e, &format!("discover {} {}", child.api_version, child.kind), &kube.server),
-    })?;
+    let (ar, caps) = kube::discovery::pinned_kind(&kube.client, &gvk)
+        .await
+        .map_err(|e| match e {
+            kube::Error::Api(s) if s.code == 404 => anyhow!(
+                "{} {} is not served by the cluster",
+                child.api_version,
+                child.kind
+            ),
+            kube::Error::Discovery(_) => anyhow!(
+                "{} {} is not served by the cluster",
+                child.api_version,
+                child.kind
+            ),
+            e => explain(
+                e,
+                &format!("discover {} {}", child.api_version, child.kind),
+                &kube.server,
+            ),
+        })?;
     let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
     let api: Api<DynamicObject> = match (&child.namespace, namespaced) {
         (Some(ns), true) => Api::namespaced_with(kube.client.clone(), ns, &ar),
@@ -237,33 +337,58 @@ async fn plan_child(kube: &Kube, child: &Child) -> anyhow::Result<Change> {
         notes: Vec::new(),
         blocked: None,
     };
-    let live = api.get_opt(&child.name).await.map_err(|e| explain(e, &format!("get {what}"), &kube.server))?;
-    let object: DynamicObject =
-        serde_json::from_value(child.object.clone()).with_context(|| format!("{what}: rendered object is not an object"))?;
+    let live = api
+        .get_opt(&child.name)
+        .await
+        .map_err(|e| explain(e, &format!("get {what}"), &kube.server))?;
+    let object: DynamicObject = serde_json::from_value(child.object.clone())
+        .with_context(|| format!("{what}: rendered object is not an object"))?;
     let Some(live) = live else {
         change.action = Action::Create;
-        let params = PostParams { dry_run: true, field_manager: Some(AGENT_FIELD_MANAGER.into()) };
+        let params = PostParams {
+            dry_run: true,
+            field_manager: Some(AGENT_FIELD_MANAGER.into()),
+        };
         match api.create(&params, &object).await {
             Ok(_) => {}
-            Err(kube::Error::Api(s)) if s.code == 404 && s.message.contains("namespace") => change
-                .notes
-                .push(format!("namespace {} does not exist yet; the server could not validate this object", child.namespace.as_deref().unwrap_or("?"))),
-            Err(e) => return Err(explain(e, &format!("{what} would be rejected by the API server"), &kube.server)),
+            Err(kube::Error::Api(s)) if s.code == 404 && s.message.contains("namespace") => {
+                change.notes.push(format!(
+                    "namespace {} does not exist yet; the server could not validate this object",
+                    child.namespace.as_deref().unwrap_or("?")
+                ))
+            }
+            Err(e) => {
+                return Err(explain(
+                    e,
+                    &format!("{what} would be rejected by the API server"),
+                    &kube.server,
+                ))
+            }
         }
         change.diff = leaves(&normalize(&child.object))
             .into_iter()
             .filter(|(path, _)| !bookkeeping(path))
-            .map(|(path, v)| FieldDiff { path, before: PlanValue::Absent, after: PlanValue::Known(v), forces_replacement: false })
+            .map(|(path, v)| FieldDiff {
+                path,
+                before: PlanValue::Absent,
+                after: PlanValue::Known(v),
+                forces_replacement: false,
+            })
             .collect();
         return Ok(change);
     };
     if !child.enforce {
-        change.notes.push("exists; created once (onCreate), not enforced on later cycles".into());
+        change
+            .notes
+            .push("exists; created once (onCreate), not enforced on later cycles".into());
         return Ok(change);
     }
     let params = PatchParams::apply(AGENT_FIELD_MANAGER).force().dry_run();
     let live_v = normalize(&serde_json::to_value(&live)?);
-    match api.patch(&child.name, &params, &Patch::Apply(&child.object)).await {
+    match api
+        .patch(&child.name, &params, &Patch::Apply(&child.object))
+        .await
+    {
         Ok(result) => {
             let after = normalize(&serde_json::to_value(&result)?);
             change.diff = diff_values(&live_v, &after);
@@ -281,10 +406,19 @@ async fn plan_child(kube: &Kube, child: &Child) -> anyhow::Result<Change> {
                     d
                 })
                 .collect();
-            change.notes.push(format!("the API server refuses an in-place change: {}", s.message));
+            change.notes.push(format!(
+                "the API server refuses an in-place change: {}",
+                s.message
+            ));
             change.blocked = Some("the agent does not replace Kubernetes objects; delete the object to let it be recreated".into());
         }
-        Err(e) => return Err(explain(e, &format!("{what} would be rejected by the API server"), &kube.server)),
+        Err(e) => {
+            return Err(explain(
+                e,
+                &format!("{what} would be rejected by the API server"),
+                &kube.server,
+            ))
+        }
     }
     Ok(change)
 }
@@ -308,26 +442,49 @@ async fn plan_external(
         blocked: None,
     };
     let Some(provider) = providers.iter().find(|p| p.name() == ext.provider) else {
-        change.notes.push(format!("provider {:?} is not registered in this build; skipped", ext.provider));
+        change.notes.push(format!(
+            "provider {:?} is not registered in this build; skipped",
+            ext.provider
+        ));
         return Ok(change);
     };
     let schema = provider.schema();
-    let kind = schema
-        .kind(&ext.kind)
-        .ok_or_else(|| anyhow!("{}.{}: provider {} has no kind {:?}", ext.provider, ext.kind, ext.provider, ext.kind))?;
-    let s = |p: &str| cr.pointer(p).and_then(Value::as_str).unwrap_or_default().to_string();
+    let kind = schema.kind(&ext.kind).ok_or_else(|| {
+        anyhow!(
+            "{}.{}: provider {} has no kind {:?}",
+            ext.provider,
+            ext.kind,
+            ext.provider,
+            ext.kind
+        )
+    })?;
+    let s = |p: &str| {
+        cr.pointer(p)
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string()
+    };
     let owner = orkestra_provider::Owner {
         uid: s("/metadata/uid"),
         namespace: s("/metadata/namespace"),
         name: s("/metadata/name"),
         katalog: katalog.name.clone(),
     };
-    let decl = Declaration::from_rendered(&ext.provider, kind, &ext.fields, owner).map_err(|e| anyhow!("{e}"))?;
-    let ctx = ProviderContext::new(format!("plan-{}", decl.name), cr.clone(), KubeReader::new(kube.client.clone()));
-    let obs = provider
-        .observe(&ctx, &decl)
-        .await
-        .map_err(|e| anyhow!("{}.{} {:?}: cannot observe: {e}", ext.provider, ext.kind, decl.name))?;
+    let decl = Declaration::from_rendered(&ext.provider, kind, &ext.fields, owner)
+        .map_err(|e| anyhow!("{e}"))?;
+    let ctx = ProviderContext::new(
+        format!("plan-{}", decl.name),
+        cr.clone(),
+        KubeReader::new(kube.client.clone()),
+    );
+    let obs = provider.observe(&ctx, &decl).await.map_err(|e| {
+        anyhow!(
+            "{}.{} {:?}: cannot observe: {e}",
+            ext.provider,
+            ext.kind,
+            decl.name
+        )
+    })?;
     let plan = provider.diff(&decl, &obs);
     Ok(from_provider_plan(change, &plan))
 }
@@ -349,7 +506,10 @@ fn from_provider_plan(mut change: Change, plan: &Plan) -> Change {
     change.blocked = plan.blocked.as_ref().map(|b| match b {
         Blocked::Conflict(m) => format!("conflict: {m}"),
         Blocked::ObserveOnly => "managementPolicy is Observe (read only)".to_string(),
-        Blocked::ReplacementRequired => "replacement is never done automatically; recreate the resource under a new name".to_string(),
+        Blocked::ReplacementRequired => {
+            "replacement is never done automatically; recreate the resource under a new name"
+                .to_string()
+        }
         Blocked::Busy(m) => format!("waiting: {m}"),
     });
     change
@@ -361,7 +521,14 @@ fn normalize(v: &Value) -> Value {
     if let Some(m) = v.as_object_mut() {
         m.remove("status");
         if let Some(meta) = m.get_mut("metadata").and_then(Value::as_object_mut) {
-            for k in ["managedFields", "resourceVersion", "generation", "uid", "creationTimestamp", "selfLink"] {
+            for k in [
+                "managedFields",
+                "resourceVersion",
+                "generation",
+                "uid",
+                "creationTimestamp",
+                "selfLink",
+            ] {
                 meta.remove(k);
             }
         }
@@ -372,8 +539,10 @@ fn normalize(v: &Value) -> Value {
 /// Fields of a new child that say nothing the header does not (type, name, namespace) or that
 /// only record ownership; hidden from a creation's field list.
 fn bookkeeping(path: &str) -> bool {
-    matches!(path, "apiVersion" | "kind" | "metadata.name" | "metadata.namespace")
-        || path.starts_with("metadata.ownerReferences")
+    matches!(
+        path,
+        "apiVersion" | "kind" | "metadata.name" | "metadata.namespace"
+    ) || path.starts_with("metadata.ownerReferences")
         || path.contains(".labels[\"orkestra.orkspace.io/owner-")
 }
 
@@ -398,12 +567,21 @@ fn leaves(v: &Value) -> Vec<(String, Value)> {
         match v {
             Value::Object(m) if !m.is_empty() => {
                 for (k, x) in m {
-                    let key = if k.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') {
+                    let key = if k
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+                    {
                         k.clone()
                     } else {
                         format!("[{k:?}]")
                     };
-                    let p = if at.is_empty() { key } else if key.starts_with('[') { format!("{at}{key}") } else { format!("{at}.{key}") };
+                    let p = if at.is_empty() {
+                        key
+                    } else if key.starts_with('[') {
+                        format!("{at}{key}")
+                    } else {
+                        format!("{at}.{key}")
+                    };
                     walk(x, p, out);
                 }
             }
@@ -534,10 +712,25 @@ pub fn to_text(plans: &[CrPlan], color: bool) -> String {
     let mut out = String::new();
     let [create, update, replace, delete] = summary(plans);
     for p in plans {
-        let who = format!("{} {}{}", p.kind, p.namespace.as_deref().map(|n| format!("{n}/")).unwrap_or_default(), p.name);
-        let visible: Vec<&Change> = p.changes.iter().filter(|c| c.action != Action::Noop || c.blocked.is_some()).collect();
+        let who = format!(
+            "{} {}{}",
+            p.kind,
+            p.namespace
+                .as_deref()
+                .map(|n| format!("{n}/"))
+                .unwrap_or_default(),
+            p.name
+        );
+        let visible: Vec<&Change> = p
+            .changes
+            .iter()
+            .filter(|c| c.action != Action::Noop || c.blocked.is_some())
+            .collect();
         if visible.is_empty() {
-            let _ = writeln!(out, "{who}: no changes; the cluster and the external systems match the Katalog.\n");
+            let _ = writeln!(
+                out,
+                "{who}: no changes; the cluster and the external systems match the Katalog.\n"
+            );
             continue;
         }
         let _ = writeln!(out, "{who}:\n");
@@ -562,11 +755,24 @@ pub fn to_text(plans: &[CrPlan], color: bool) -> String {
                 for d in &c.diff {
                     let (s, text, code) = match (&d.before, &d.after) {
                         (PlanValue::Absent, after) => ("+", shown(after), "32"),
-                        (before, PlanValue::Absent) => ("-", format!("{} -> null", shown(before)), "31"),
-                        (before, after) => ("~", format!("{} -> {}", shown(before), shown(after)), "33"),
+                        (before, PlanValue::Absent) => {
+                            ("-", format!("{} -> null", shown(before)), "31")
+                        }
+                        (before, after) => {
+                            ("~", format!("{} -> {}", shown(before), shown(after)), "33")
+                        }
                     };
-                    let forces = if d.forces_replacement { paint(" # forces replacement", "31", color) } else { String::new() };
-                    let _ = writeln!(out, "      {} {:width$} = {text}{forces}", paint(s, code, color), d.path);
+                    let forces = if d.forces_replacement {
+                        paint(" # forces replacement", "31", color)
+                    } else {
+                        String::new()
+                    };
+                    let _ = writeln!(
+                        out,
+                        "      {} {:width$} = {text}{forces}",
+                        paint(s, code, color),
+                        d.path
+                    );
                 }
                 let _ = writeln!(out, "    }}");
             }
@@ -617,7 +823,12 @@ mod tests {
                         after: PlanValue::Known(json!("us-east-1")),
                         forces_replacement: true,
                     },
-                    FieldDiff { path: "arn".into(), before: PlanValue::Absent, after: PlanValue::Unknown, forces_replacement: false },
+                    FieldDiff {
+                        path: "arn".into(),
+                        before: PlanValue::Absent,
+                        after: PlanValue::Unknown,
+                        forces_replacement: false,
+                    },
                 ],
                 notes: vec![],
                 blocked: None,
@@ -625,9 +836,15 @@ mod tests {
         }];
         let t = to_text(&plans, false);
         assert!(t.contains("-/+ aws.s3 \"b\" {"), "{t}");
-        assert!(t.contains("~ region = \"eu-west-1\" -> \"us-east-1\" # forces replacement"), "{t}");
+        assert!(
+            t.contains("~ region = \"eu-west-1\" -> \"us-east-1\" # forces replacement"),
+            "{t}"
+        );
         assert!(t.contains("+ arn    = (known after apply)"), "{t}");
-        assert!(t.ends_with("Plan: 0 to create, 0 to update, 1 to replace, 0 to delete.\n"), "{t}");
+        assert!(
+            t.ends_with("Plan: 0 to create, 0 to update, 1 to replace, 0 to delete.\n"),
+            "{t}"
+        );
         let j = to_json(&plans);
         assert_eq!(j["summary"]["replace"], 1);
         assert_eq!(j["changes"][0]["diff"][1]["after"], "(known after apply)");

@@ -34,8 +34,15 @@ impl Progress {
     /// Spinners on a terminal, plain lines elsewhere.
     pub fn new() -> Self {
         let live = interactive_stderr();
-        let target = if live { ProgressDrawTarget::stderr() } else { ProgressDrawTarget::hidden() };
-        Self { multi: MultiProgress::with_draw_target(target), live }
+        let target = if live {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        Self {
+            multi: MultiProgress::with_draw_target(target),
+            live,
+        }
     }
 
     /// A spinner labelled `label`.
@@ -49,7 +56,12 @@ impl Progress {
         if self.live {
             bar.enable_steady_tick(Duration::from_millis(120));
         }
-        Spinner { bar, label: label.to_string(), live: self.live, finished: Arc::new(AtomicBool::new(false)) }
+        Spinner {
+            bar,
+            label: label.to_string(),
+            live: self.live,
+            finished: Arc::new(AtomicBool::new(false)),
+        }
     }
 }
 
@@ -83,7 +95,8 @@ impl Spinner {
         }
         if self.live {
             self.bar.set_style(
-                ProgressStyle::with_template("{prefix} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_spinner()),
+                ProgressStyle::with_template("{prefix} {wide_msg}")
+                    .unwrap_or_else(|_| ProgressStyle::default_spinner()),
             );
             self.bar.finish_with_message(format!("{mark} {m}"));
         } else {

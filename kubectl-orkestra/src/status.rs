@@ -67,7 +67,14 @@ async fn run_async(a: Args) -> anyhow::Result<i32> {
     }
     let mut last = String::new();
     loop {
-        let items = collect(&kube, &selected, name.as_deref(), a.all_namespaces, a.target.is_some()).await?;
+        let items = collect(
+            &kube,
+            &selected,
+            name.as_deref(),
+            a.all_namespaces,
+            a.target.is_some(),
+        )
+        .await?;
         let text = format_items(&items, &a.output, color_stdout())?;
         if !a.watch {
             out(&text)?;
@@ -112,16 +119,27 @@ async fn collect(
             Some(n) => match api.get(n).await {
                 Ok(o) => vec![o],
                 Err(e) if is_not_found(&e) => {
-                    let where_ = if namespaced { format!(" in namespace {}", kube.namespace) } else { String::new() };
+                    let where_ = if namespaced {
+                        format!(" in namespace {}", kube.namespace)
+                    } else {
+                        String::new()
+                    };
                     bail!("{} {n:?} not found{where_}", kind.api.kind)
                 }
-                Err(e) => return Err(explain(e, &format!("get {} {n}", kind.api.kind), &kube.server)),
+                Err(e) => {
+                    return Err(explain(
+                        e,
+                        &format!("get {} {n}", kind.api.kind),
+                        &kube.server,
+                    ))
+                }
             },
-            None => api
-                .list(&ListParams::default())
-                .await
-                .map_err(|e| explain(e, &format!("list {}", kind.api.plural), &kube.server))?
-                .items,
+            None => {
+                api.list(&ListParams::default())
+                    .await
+                    .map_err(|e| explain(e, &format!("list {}", kind.api.plural), &kube.server))?
+                    .items
+            }
         };
         for o in objects {
             items.push(item_of(&kind.api.kind, &serde_json::to_value(&o)?));
@@ -136,8 +154,14 @@ pub fn item_of(kind: &str, cr: &Value) -> Item {
     let ready_cond = cr
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .and_then(|cs| cs.iter().find(|c| c.get("type").and_then(Value::as_str) == Some("Ready")));
-    let ready = ready_cond.and_then(|c| c.get("status")).and_then(Value::as_str) == Some("True");
+        .and_then(|cs| {
+            cs.iter()
+                .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
+        });
+    let ready = ready_cond
+        .and_then(|c| c.get("status"))
+        .and_then(Value::as_str)
+        == Some("True");
     let message = match ready_cond {
         None => "not reconciled yet".to_string(),
         Some(_) if ready => String::new(),
@@ -154,11 +178,22 @@ pub fn item_of(kind: &str, cr: &Value) -> Item {
     };
     Item {
         kind: kind.to_string(),
-        namespace: cr.pointer("/metadata/namespace").and_then(Value::as_str).map(str::to_string),
-        name: cr.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string(),
+        namespace: cr
+            .pointer("/metadata/namespace")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        name: cr
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string(),
         ready,
         message,
-        external: cr.pointer("/status/external").and_then(Value::as_array).cloned().unwrap_or_default(),
+        external: cr
+            .pointer("/status/external")
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default(),
     }
 }
 
@@ -202,7 +237,18 @@ fn table(items: &[Item], color: bool) -> String {
         t.force_no_tty();
         t.set_content_arrangement(ContentArrangement::Disabled);
     }
-    t.set_header(["NAMESPACE", "CR", "READY", "PROVIDER", "KIND", "NAME", "ID", "STATE", "LAST SYNC", "MESSAGE"]);
+    t.set_header([
+        "NAMESPACE",
+        "CR",
+        "READY",
+        "PROVIDER",
+        "KIND",
+        "NAME",
+        "ID",
+        "STATE",
+        "LAST SYNC",
+        "MESSAGE",
+    ]);
     for col in t.column_iter_mut() {
         col.set_padding((0, 3));
     }

@@ -9,19 +9,23 @@ async fn missing_kubeconfig_is_one_line() {
     let env = orkestra_testsupport::cluster().await;
     let o = run({
         let mut c = plugin(env);
-        c.env("KUBECONFIG", "/nonexistent/a:/nonexistent/b").args(["status"]);
+        c.env("KUBECONFIG", "/nonexistent/a:/nonexistent/b")
+            .args(["status"]);
         c
     });
     assert_one_line_error(&o, "none of the files in KUBECONFIG exists");
     let o = run({
         let mut c = plugin(env);
-        c.env_remove("KUBECONFIG").args(["status", "--kubeconfig", "/nonexistent/config"]);
+        c.env_remove("KUBECONFIG")
+            .args(["status", "--kubeconfig", "/nonexistent/config"]);
         c
     });
     assert_one_line_error(&o, "kubeconfig /nonexistent/config does not exist");
     let o = run({
         let mut c = plugin(env);
-        c.env_remove("KUBECONFIG").env("HOME", "/nonexistent-home").args(["status"]);
+        c.env_remove("KUBECONFIG")
+            .env("HOME", "/nonexistent-home")
+            .args(["status"]);
         c
     });
     assert_one_line_error(&o, "no kubeconfig");
@@ -56,10 +60,13 @@ async fn several_kubeconfig_files_and_contexts_work_like_kubectl() {
         "extra",
         "apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n- name: gone\n  context: {cluster: gone, user: u}\n",
     );
-    let joined = std::env::join_paths([extra.clone(), env.kubeconfig.clone(), "/nonexistent".into()]).unwrap();
+    let joined =
+        std::env::join_paths([extra.clone(), env.kubeconfig.clone(), "/nonexistent".into()])
+            .unwrap();
     let o = run({
         let mut c = plugin(env);
-        c.env("KUBECONFIG", &joined).args(["status", "-A", "-o", "json"]);
+        c.env("KUBECONFIG", &joined)
+            .args(["status", "-A", "-o", "json"]);
         c
     });
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
@@ -67,7 +74,8 @@ async fn several_kubeconfig_files_and_contexts_work_like_kubectl() {
     // --context picks the merged second file's context.
     let o = run({
         let mut c = plugin(env);
-        c.env("KUBECONFIG", &joined).args(["status", "--context", "gone"]);
+        c.env("KUBECONFIG", &joined)
+            .args(["status", "--context", "gone"]);
         c
     });
     assert_one_line_error(&o, "cannot reach the cluster at https://127.0.0.1:1/");
@@ -90,10 +98,15 @@ async fn missing_crd_missing_cr_and_unknown_kind() {
     // Not applied: its CRD is missing.
     let o = run({
         let mut c = plugin(env);
-        c.args(["plan", "-f"]).arg(&katalog).args(["site/web", "-n", ns.name()]);
+        c.args(["plan", "-f"])
+            .arg(&katalog)
+            .args(["site/web", "-n", ns.name()]);
         c
     });
-    assert_one_line_error(&o, &format!("the CRD sites.{id}.test.orkestra.io is not installed"));
+    assert_one_line_error(
+        &o,
+        &format!("the CRD sites.{id}.test.orkestra.io is not installed"),
+    );
     let o = run({
         let mut c = plugin(env);
         c.args(["apply", "-f"]).arg(&katalog);
@@ -102,13 +115,23 @@ async fn missing_crd_missing_cr_and_unknown_kind() {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let o = run({
         let mut c = plugin(env);
-        c.args(["plan", "-f"]).arg(&katalog).args(["site/web", "-n", ns.name()]);
+        c.args(["plan", "-f"])
+            .arg(&katalog)
+            .args(["site/web", "-n", ns.name()]);
         c
     });
-    assert_one_line_error(&o, &format!("Site \"web\" not found in namespace {}", ns.name()));
+    assert_one_line_error(
+        &o,
+        &format!("Site \"web\" not found in namespace {}", ns.name()),
+    );
     let o = run({
         let mut c = plugin(env);
-        c.args(["status", &format!("site.{id}.test.orkestra.io/web"), "-n", ns.name()]);
+        c.args([
+            "status",
+            &format!("site.{id}.test.orkestra.io/web"),
+            "-n",
+            ns.name(),
+        ]);
         c
     });
     assert_one_line_error(&o, "Site \"web\" not found");
@@ -137,16 +160,32 @@ async fn a_katalog_failing_lint_is_refused_before_anything_is_written() {
     });
     assert_one_line_error(&o, "fails lint with 1 error(s)");
     let err = stderr(&o);
-    assert!(err.contains("replicaz"), "the diagnostics come first: {err}");
-    let o = env.kubectl().args(["get", "crd", &format!("sites.{id}.test.orkestra.io")]).output().unwrap();
-    assert!(!o.status.success(), "the CRD was created although lint failed");
+    assert!(
+        err.contains("replicaz"),
+        "the diagnostics come first: {err}"
+    );
+    let o = env
+        .kubectl()
+        .args(["get", "crd", &format!("sites.{id}.test.orkestra.io")])
+        .output()
+        .unwrap();
+    assert!(
+        !o.status.success(),
+        "the CRD was created although lint failed"
+    );
 }
 
 #[test]
 fn usage_errors_exit_2_and_help_says_kubectl_orkestra() {
-    let o = std::process::Command::new(BIN).args(["plan", "--bogus"]).output().unwrap();
+    let o = std::process::Command::new(BIN)
+        .args(["plan", "--bogus"])
+        .output()
+        .unwrap();
     assert_eq!(o.status.code(), Some(2));
-    let o = std::process::Command::new(BIN).args(["apply", "--help"]).output().unwrap();
+    let o = std::process::Command::new(BIN)
+        .args(["apply", "--help"])
+        .output()
+        .unwrap();
     let help = String::from_utf8_lossy(&o.stdout);
     assert!(help.contains("Usage: kubectl orkestra apply"), "{help}");
     assert!(!help.contains("kubectl-orkestra"), "{help}");

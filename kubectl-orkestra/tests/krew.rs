@@ -27,7 +27,9 @@ fn release(out: &Path) -> PathBuf {
 
 fn path_with(dir: &Path) -> std::ffi::OsString {
     let mut parts = vec![dir.to_path_buf()];
-    parts.extend(std::env::split_paths(&std::env::var_os("PATH").unwrap_or_default()));
+    parts.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
     std::env::join_paths(parts).unwrap()
 }
 
@@ -35,38 +37,75 @@ fn path_with(dir: &Path) -> std::ffi::OsString {
 fn release_archive_holds_the_plugin_and_license_and_the_manifest_its_sha256() {
     let dir = tempfile::tempdir().unwrap();
     let archive = release(dir.path());
-    let o = Command::new("tar").arg("tzf").arg(&archive).output().unwrap();
+    let o = Command::new("tar")
+        .arg("tzf")
+        .arg(&archive)
+        .output()
+        .unwrap();
     let listing = String::from_utf8_lossy(&o.stdout);
     let mut files: Vec<&str> = listing.lines().collect();
     files.sort();
     assert_eq!(files, vec!["LICENSE", "kubectl-orkestra"]);
     let o = Command::new("sha256sum").arg(&archive).output().unwrap();
-    let sha = String::from_utf8_lossy(&o.stdout).split_whitespace().next().unwrap().to_string();
+    let sha = String::from_utf8_lossy(&o.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .to_string();
     let manifest = std::fs::read_to_string(dir.path().join("krew-manifest.yaml")).unwrap();
-    assert!(manifest.contains(&format!("sha256: \"{sha}\"")), "{manifest}");
-    assert!(manifest.contains(&format!("version: v{}", env!("CARGO_PKG_VERSION"))), "{manifest}");
+    assert!(
+        manifest.contains(&format!("sha256: \"{sha}\"")),
+        "{manifest}"
+    );
+    assert!(
+        manifest.contains(&format!("version: v{}", env!("CARGO_PKG_VERSION"))),
+        "{manifest}"
+    );
     // Reproducible: the same binary gives the same archive.
     let again = tempfile::tempdir().unwrap();
     let second = release(again.path());
-    assert_eq!(std::fs::read(&archive).unwrap(), std::fs::read(&second).unwrap());
+    assert_eq!(
+        std::fs::read(&archive).unwrap(),
+        std::fs::read(&second).unwrap()
+    );
 
     // kubectl's own plugin discovery finds the unpacked plugin on PATH.
     let bin = dir.path().join("bin");
     std::fs::create_dir_all(&bin).unwrap();
-    let o = Command::new("tar").arg("xzf").arg(&archive).arg("-C").arg(&bin).output().unwrap();
+    let o = Command::new("tar")
+        .arg("xzf")
+        .arg(&archive)
+        .arg("-C")
+        .arg(&bin)
+        .output()
+        .unwrap();
     assert!(o.status.success());
-    let o = Command::new(kubectl()).args(["orkestra", "version"]).env("PATH", path_with(&bin)).output().unwrap();
+    let o = Command::new(kubectl())
+        .args(["orkestra", "version"])
+        .env("PATH", path_with(&bin))
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("kubectl-orkestra {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("kubectl-orkestra {}\n", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 /// krew itself. The Go module proxy reachable from some sandboxes refuses sigs.k8s.io/krew
 /// (403); then this test says so and stops, unless ORKESTRA_REQUIRE_KREW=1 makes that a failure.
 #[test]
 fn krew_installs_the_archive_and_kubectl_runs_the_plugin() {
-    let o = Command::new(repo().join("tests/cluster/build-deps.sh")).arg("krew").output().expect("build-deps.sh");
+    let o = Command::new(repo().join("tests/cluster/build-deps.sh"))
+        .arg("krew")
+        .output()
+        .expect("build-deps.sh");
     if !o.status.success() {
-        let why = String::from_utf8_lossy(&o.stderr).lines().last().unwrap_or_default().to_string();
+        let why = String::from_utf8_lossy(&o.stderr)
+            .lines()
+            .last()
+            .unwrap_or_default()
+            .to_string();
         if std::env::var_os("ORKESTRA_REQUIRE_KREW").is_some() {
             panic!("krew could not be built: {why}");
         }
@@ -75,11 +114,17 @@ fn krew_installs_the_archive_and_kubectl_runs_the_plugin() {
     }
     let cache = std::env::var_os("ORKESTRA_CACHE")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/orkestra"));
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/orkestra")
+        });
     let krew = std::fs::read_dir(cache.join("bin"))
         .unwrap()
         .filter_map(|e| e.ok().map(|e| e.path()))
-        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("krew-") && !n.contains(".tmp.")))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("krew-") && !n.contains(".tmp."))
+        })
         .map(|d| d.join("krew"))
         .expect("krew in the cache after build-deps.sh krew");
     let dir = tempfile::tempdir().unwrap();
@@ -91,13 +136,21 @@ fn krew_installs_the_archive_and_kubectl_runs_the_plugin() {
     let krew_root = dir.path().join("krew-root");
     let o = Command::new(kubectl())
         .args(["krew", "install"])
-        .arg(format!("--manifest={}", dir.path().join("krew-manifest.yaml").display()))
+        .arg(format!(
+            "--manifest={}",
+            dir.path().join("krew-manifest.yaml").display()
+        ))
         .arg(format!("--archive={}", archive.display()))
         .env("KREW_ROOT", &krew_root)
         .env("PATH", path_with(&tools))
         .output()
         .unwrap();
-    assert!(o.status.success(), "krew install: {}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(
+        o.status.success(),
+        "krew install: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
     let o = Command::new(kubectl())
         .args(["orkestra", "version"])
         .env("KREW_ROOT", &krew_root)
@@ -105,6 +158,9 @@ fn krew_installs_the_archive_and_kubectl_runs_the_plugin() {
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    assert_eq!(String::from_utf8_lossy(&o.stdout), format!("kubectl-orkestra {}\n", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout),
+        format!("kubectl-orkestra {}\n", env!("CARGO_PKG_VERSION"))
+    );
     assert!(krew_root.join("store/orkestra").exists());
 }

@@ -16,13 +16,25 @@ use serde_json::Value;
 
 /// `apiserver_request_total` summed by (verb, dry_run, resource) over the resources plan reads
 /// or dry-runs, main resource only (controllers write the status subresources on their own).
-fn request_counts(env: &orkestra_testsupport::TestEnv, resources: &[&str]) -> BTreeMap<(String, String, String), f64> {
-    let o = env.kubectl().args(["get", "--raw", "/metrics"]).output().unwrap();
+fn request_counts(
+    env: &orkestra_testsupport::TestEnv,
+    resources: &[&str],
+) -> BTreeMap<(String, String, String), f64> {
+    let o = env
+        .kubectl()
+        .args(["get", "--raw", "/metrics"])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     let mut out = BTreeMap::new();
-    for line in text.lines().filter(|l| l.starts_with("apiserver_request_total{")) {
-        let Some((labels, value)) = line.rsplit_once(' ') else { continue };
+    for line in text
+        .lines()
+        .filter(|l| l.starts_with("apiserver_request_total{"))
+    {
+        let Some((labels, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
         let label = |k: &str| {
             labels
                 .split(&format!("{k}=\""))
@@ -34,7 +46,8 @@ fn request_counts(env: &orkestra_testsupport::TestEnv, resources: &[&str]) -> BT
         if !resources.contains(&label("resource").as_str()) || !label("subresource").is_empty() {
             continue;
         }
-        *out.entry((label("verb"), label("dry_run"), label("resource"))).or_insert(0.0) += value.parse::<f64>().unwrap_or(0.0);
+        *out.entry((label("verb"), label("dry_run"), label("resource")))
+            .or_insert(0.0) += value.parse::<f64>().unwrap_or(0.0);
     }
     out
 }
@@ -43,14 +56,20 @@ fn mutations(counts: &BTreeMap<(String, String, String), f64>, dry_run: bool) ->
     counts
         .iter()
         .filter(|((verb, dr, _), _)| {
-            matches!(verb.as_str(), "POST" | "PUT" | "PATCH" | "APPLY" | "DELETE" | "DELETECOLLECTION") && (dr.is_empty() != dry_run)
+            matches!(
+                verb.as_str(),
+                "POST" | "PUT" | "PATCH" | "APPLY" | "DELETE" | "DELETECOLLECTION"
+            ) && (dr.is_empty() != dry_run)
         })
         .map(|(_, v)| v)
         .sum()
 }
 
 fn moto_state(endpoint: &str) -> String {
-    let o = std::process::Command::new("curl").args(["-sf", &format!("{endpoint}/moto-api/data.json")]).output().unwrap();
+    let o = std::process::Command::new("curl")
+        .args(["-sf", &format!("{endpoint}/moto-api/data.json")])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "moto-api/data.json");
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
@@ -70,72 +89,186 @@ async fn plan_makes_no_mutating_call_to_the_api_server_or_moto() {
     });
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let cr = write(dir.path(), "cr.yaml", &cr_text(&id, ns.name(), "web", 1));
-    let o = env.kubectl().args(["apply", "-f"]).arg(&cr).output().unwrap();
+    let o = env
+        .kubectl()
+        .args(["apply", "-f"])
+        .arg(&cr)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     // An existing child (so plan dry-runs an apply, not only a create), as the agent makes it.
-    let o = env.kubectl().args(["get", "-n", ns.name(), &format!("sites.{id}.test.orkestra.io"), "web", "-o", "json"]).output().unwrap();
+    let o = env
+        .kubectl()
+        .args([
+            "get",
+            "-n",
+            ns.name(),
+            &format!("sites.{id}.test.orkestra.io"),
+            "web",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
     let live = write(dir.path(), "live.json", &String::from_utf8_lossy(&o.stdout));
     let o = run({
         let mut c = plugin(env);
-        c.args(["render", "-f"]).arg(&katalog).arg("--cr").arg(&live).args(["-o", "json"]);
+        c.args(["render", "-f"])
+            .arg(&katalog)
+            .arg("--cr")
+            .arg(&live)
+            .args(["-o", "json"]);
         c
     });
     let rendered: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let deployment = rendered["items"][0]["objects"][0].clone();
     assert_eq!(deployment["kind"], "Deployment");
     let manifest = write(dir.path(), "deployment.json", &deployment.to_string());
-    let o = env.kubectl().args(["apply", "--server-side", "--field-manager=orkestra-agent", "-f"]).arg(&manifest).output().unwrap();
+    let o = env
+        .kubectl()
+        .args([
+            "apply",
+            "--server-side",
+            "--field-manager=orkestra-agent",
+            "-f",
+        ])
+        .arg(&manifest)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // Let the controllers finish their own writes first: the deployment controller's revision
     // annotation and the root-CA publisher's ConfigMap in the new namespace.
     let client = env.client().await;
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns.name());
-    orkestra_testsupport::wait_for("the deployment controller to see web", Duration::from_secs(60), || async {
-        deployments.get("web").await.ok().and_then(|d| d.metadata.annotations).is_some_and(|a| a.contains_key("deployment.kubernetes.io/revision"))
-    })
+    orkestra_testsupport::wait_for(
+        "the deployment controller to see web",
+        Duration::from_secs(60),
+        || async {
+            deployments
+                .get("web")
+                .await
+                .ok()
+                .and_then(|d| d.metadata.annotations)
+                .is_some_and(|a| a.contains_key("deployment.kubernetes.io/revision"))
+        },
+    )
     .await
     .unwrap();
     let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
     orkestra_testsupport::wait_for("kube-root-ca.crt", Duration::from_secs(60), || async {
-        configmaps.get_opt("kube-root-ca.crt").await.ok().flatten().map(|_| true).unwrap_or(false)
+        configmaps
+            .get_opt("kube-root-ca.crt")
+            .await
+            .ok()
+            .flatten()
+            .map(|_| true)
+            .unwrap_or(false)
     })
     .await
     .unwrap();
 
-    let resources = ["deployments", "configmaps", "sites", "katalogs", "customresourcedefinitions", "clusterroles", "clusterrolebindings"];
+    let resources = [
+        "deployments",
+        "configmaps",
+        "sites",
+        "katalogs",
+        "customresourcedefinitions",
+        "clusterroles",
+        "clusterrolebindings",
+    ];
     let before = request_counts(env, &resources);
-    let rv_before = deployments.get("web").await.unwrap().metadata.resource_version;
+    let rv_before = deployments
+        .get("web")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
     let moto_before = moto_state(&env.aws.endpoint);
 
     // A spec change, so there is something to dry-run: replicas 1 -> 4, plus the new bucket.
     let changed = write(dir.path(), "cr2.yaml", &cr_text(&id, ns.name(), "web", 4));
     for (args, expect) in [
-        (vec!["plan".to_string(), "--cr".into(), changed.display().to_string(), "--detailed-exitcode".into()], 2),
-        (vec!["plan".to_string(), format!("site/web"), "-n".into(), ns.name().into(), "-o".into(), "json".into()], 0),
+        (
+            vec![
+                "plan".to_string(),
+                "--cr".into(),
+                changed.display().to_string(),
+                "--detailed-exitcode".into(),
+            ],
+            2,
+        ),
+        (
+            vec![
+                "plan".to_string(),
+                "site/web".to_string(),
+                "-n".into(),
+                ns.name().into(),
+                "-o".into(),
+                "json".into(),
+            ],
+            0,
+        ),
     ] {
         let o = run({
             let mut c = plugin(env);
             c.args(&args[..1]).arg("-f").arg(&katalog).args(&args[1..]);
             c
         });
-        assert_eq!(o.status.code(), Some(expect), "{}\n{}", stdout(&o), stderr(&o));
+        assert_eq!(
+            o.status.code(),
+            Some(expect),
+            "{}\n{}",
+            stdout(&o),
+            stderr(&o)
+        );
         if expect == 2 {
             let out = stdout(&o);
             assert!(out.contains("~ spec.replicas = 1 -> 4"), "{out}");
-            assert!(out.contains(&format!("# aws.s3 \"web-{}\" will be created", ns.name())), "{out}");
-            assert!(out.contains("Plan: 2 to create, 1 to update, 0 to replace, 0 to delete."), "{out}");
+            assert!(
+                out.contains(&format!("# aws.s3 \"web-{}\" will be created", ns.name())),
+                "{out}"
+            );
+            assert!(
+                out.contains("Plan: 2 to create, 1 to update, 0 to replace, 0 to delete."),
+                "{out}"
+            );
         }
     }
 
     let after = request_counts(env, &resources);
-    assert_eq!(mutations(&after, false), mutations(&before, false), "mutating requests reached the API server:\nbefore {before:?}\nafter {after:?}");
-    assert!(mutations(&after, true) > mutations(&before, true), "plan made no dry-run request at all: {after:?}");
-    assert_eq!(deployments.get("web").await.unwrap().metadata.resource_version, rv_before);
-    assert_eq!(moto_state(&env.aws.endpoint), moto_before, "moto's state changed");
+    assert_eq!(
+        mutations(&after, false),
+        mutations(&before, false),
+        "mutating requests reached the API server:\nbefore {before:?}\nafter {after:?}"
+    );
+    assert!(
+        mutations(&after, true) > mutations(&before, true),
+        "plan made no dry-run request at all: {after:?}"
+    );
+    assert_eq!(
+        deployments
+            .get("web")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        rv_before
+    );
+    assert_eq!(
+        moto_state(&env.aws.endpoint),
+        moto_before,
+        "moto's state changed"
+    );
     let s3 = env.s3_client().await;
     let buckets = s3.list_buckets().send().await.unwrap();
-    assert!(!buckets.buckets().iter().any(|b| b.name() == Some(&format!("web-{}", ns.name()))), "plan created the bucket");
+    assert!(
+        !buckets
+            .buckets()
+            .iter()
+            .any(|b| b.name() == Some(&format!("web-{}", ns.name()))),
+        "plan created the bucket"
+    );
     remove_katalog(env, &id);
     ns.cleanup().await.unwrap();
 }

@@ -11,7 +11,10 @@ use kube::core::{ApiResource, GroupVersionKind};
 use serde_json::{json, Value};
 
 fn site_resource(id: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(&format!("{id}.test.orkestra.io"), "v1", "Site"), "sites")
+    ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk(&format!("{id}.test.orkestra.io"), "v1", "Site"),
+        "sites",
+    )
 }
 
 #[tokio::test]
@@ -29,30 +32,51 @@ async fn apply_creates_crd_rbac_and_katalog_then_status_and_plan_read_them() {
         c
     });
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stdout(&o).is_empty(), "apply writes progress to stderr only");
+    assert!(
+        stdout(&o).is_empty(),
+        "apply writes progress to stderr only"
+    );
     let err = stderr(&o);
-    assert!(err.contains(&format!("customresourcedefinition.apiextensions.k8s.io/sites.{id}.test.orkestra.io created")), "{err}");
+    assert!(
+        err.contains(&format!(
+            "customresourcedefinition.apiextensions.k8s.io/sites.{id}.test.orkestra.io created"
+        )),
+        "{err}"
+    );
 
     // The Katalog object: spec as written, description moved to an annotation.
     let client = env.client().await;
     let katalogs: Api<DynamicObject> = Api::all_with(
         client.clone(),
-        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("orkestra.orkspace.io", "v1", "Katalog"), "katalogs"),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("orkestra.orkspace.io", "v1", "Katalog"),
+            "katalogs",
+        ),
     );
     let k = serde_json::to_value(katalogs.get(&format!("k-{id}")).await.unwrap()).unwrap();
-    assert_eq!(k["metadata"]["annotations"]["orkestra.orkspace.io/description"], format!("test Katalog {id}"));
+    assert_eq!(
+        k["metadata"]["annotations"]["orkestra.orkspace.io/description"],
+        format!("test Katalog {id}")
+    );
     assert_eq!(k["spec"]["crds"][0]["apiTypes"]["kind"], "Site");
 
     // RBAC: exactly the CRs (+status, finalizers) and the two child kinds.
     let roles: Api<ClusterRole> = Api::all(client.clone());
-    let role = roles.get(&format!("orkestra-katalog-k-{id}")).await.unwrap();
+    let role = roles
+        .get(&format!("orkestra-katalog-k-{id}"))
+        .await
+        .unwrap();
     let mut granted: Vec<String> = role
         .rules
         .unwrap_or_default()
         .iter()
         .flat_map(|r| {
             let g = r.api_groups.clone().unwrap_or_default().join(",");
-            r.resources.clone().unwrap_or_default().into_iter().map(move |res| format!("{g}/{res}"))
+            r.resources
+                .clone()
+                .unwrap_or_default()
+                .into_iter()
+                .map(move |res| format!("{g}/{res}"))
         })
         .collect();
     granted.sort();
@@ -78,7 +102,12 @@ async fn apply_creates_crd_rbac_and_katalog_then_status_and_plan_read_them() {
 
     // A CR the agent has not reconciled yet.
     let cr = write(dir.path(), "cr.yaml", &cr_text(&id, ns.name(), "blog", 2));
-    let o = env.kubectl().args(["apply", "-f"]).arg(&cr).output().unwrap();
+    let o = env
+        .kubectl()
+        .args(["apply", "-f"])
+        .arg(&cr)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let kind = format!("site.{id}.test.orkestra.io");
     let o = run({
@@ -95,7 +124,8 @@ async fn apply_creates_crd_rbac_and_katalog_then_status_and_plan_read_them() {
 
     // Stand-in for the agent (it is another crate, tested on its own): write the CR status the
     // way agent/src/status.rs does, with one failing external row.
-    let sites: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns.name(), &site_resource(&id));
+    let sites: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), ns.name(), &site_resource(&id));
     let status = json!({"apiVersion": format!("{id}.test.orkestra.io/v1"), "kind": "Site", "status": {
         "observedGeneration": 1,
         "conditions": [{"type": "Ready", "status": "False", "reason": "ExternalNotReady",
@@ -105,7 +135,11 @@ async fn apply_creates_crd_rbac_and_katalog_then_status_and_plan_read_them() {
             "state": "Error", "message": "AccessDenied: the credentials in Secret aws-creds cannot create buckets",
             "lastSyncTime": "2026-11-24T10:00:00Z"}]}});
     sites
-        .patch_status("blog", &PatchParams::apply("orkestra-agent-status").force(), &Patch::Apply(&status))
+        .patch_status(
+            "blog",
+            &PatchParams::apply("orkestra-agent-status").force(),
+            &Patch::Apply(&status),
+        )
         .await
         .unwrap();
     let o = run({
@@ -114,24 +148,45 @@ async fn apply_creates_crd_rbac_and_katalog_then_status_and_plan_read_them() {
         c
     });
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    golden("status-error.txt", &stdout(&o).replace(ns.name(), "NS").replace(&id, "ID"));
+    golden(
+        "status-error.txt",
+        &stdout(&o).replace(ns.name(), "NS").replace(&id, "ID"),
+    );
     let o = run({
         let mut c = plugin(env);
-        c.args(["status", &format!("{kind}/blog"), "-n", ns.name(), "-o", "json"]);
+        c.args([
+            "status",
+            &format!("{kind}/blog"),
+            "-n",
+            ns.name(),
+            "-o",
+            "json",
+        ]);
         c
     });
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(v["items"][0]["external"][0]["state"], "Error");
-    assert_eq!(v["items"][0]["external"][0]["id"], "arn:aws:s3:::blog-assets");
+    assert_eq!(
+        v["items"][0]["external"][0]["id"],
+        "arn:aws:s3:::blog-assets"
+    );
 
     // Plan for the live CR: its children do not exist, so both are created.
     let o = run({
         let mut c = plugin(env);
-        c.args(["plan", "-f"]).arg(&katalog).args([&format!("site/blog"), "-n", ns.name(), "--detailed-exitcode"]);
+        c.args(["plan", "-f"]).arg(&katalog).args([
+            "site/blog",
+            "-n",
+            ns.name(),
+            "--detailed-exitcode",
+        ]);
         c
     });
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    golden("plan-create.txt", &stdout(&o).replace(ns.name(), "NS").replace(&id, "ID"));
+    golden(
+        "plan-create.txt",
+        &stdout(&o).replace(ns.name(), "NS").replace(&id, "ID"),
+    );
     remove_katalog(env, &id);
     ns.cleanup().await.unwrap();
 }
@@ -151,27 +206,58 @@ async fn plan_shows_updates_from_a_dry_run_and_no_changes_when_converged() {
     });
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let cr = write(dir.path(), "cr.yaml", &cr_text(&id, ns.name(), "shop", 2));
-    let o = env.kubectl().args(["apply", "-f"]).arg(&cr).output().unwrap();
+    let o = env
+        .kubectl()
+        .args(["apply", "-f"])
+        .arg(&cr)
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
     // Make the children exist as the agent would: render them for the live CR (its uid makes
     // the owner references) and server-side apply them with the agent's field manager.
-    let o = env.kubectl().args(["get", "-n", ns.name(), &format!("sites.{id}.test.orkestra.io"), "shop", "-o", "json"]).output().unwrap();
+    let o = env
+        .kubectl()
+        .args([
+            "get",
+            "-n",
+            ns.name(),
+            &format!("sites.{id}.test.orkestra.io"),
+            "shop",
+            "-o",
+            "json",
+        ])
+        .output()
+        .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let live = write(dir.path(), "live.json", &String::from_utf8_lossy(&o.stdout));
     let o = run({
         let mut c = plugin(env);
-        c.args(["render", "-f"]).arg(&katalog).arg("--cr").arg(&live).args(["-o", "json"]);
+        c.args(["render", "-f"])
+            .arg(&katalog)
+            .arg("--cr")
+            .arg(&live)
+            .args(["-o", "json"]);
         c
     });
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let rendered: Value = serde_json::from_str(&stdout(&o)).unwrap();
     let objects = rendered["items"][0]["objects"].as_array().unwrap().clone();
     let manifest = dir.path().join("children.json");
-    std::fs::write(&manifest, serde_json::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": objects})).unwrap()).unwrap();
+    std::fs::write(
+        &manifest,
+        serde_json::to_string(&json!({"apiVersion": "v1", "kind": "List", "items": objects}))
+            .unwrap(),
+    )
+    .unwrap();
     let o = env
         .kubectl()
-        .args(["apply", "--server-side", "--field-manager=orkestra-agent", "-f"])
+        .args([
+            "apply",
+            "--server-side",
+            "--field-manager=orkestra-agent",
+            "-f",
+        ])
         .arg(&manifest)
         .output()
         .unwrap();
@@ -180,33 +266,70 @@ async fn plan_shows_updates_from_a_dry_run_and_no_changes_when_converged() {
     // Same spec: nothing to do (exit 0 with --detailed-exitcode).
     let o = run({
         let mut c = plugin(env);
-        c.args(["plan", "-f"]).arg(&katalog).arg("--cr").arg(&cr).args(["--detailed-exitcode", "-o", "json"]);
+        c.args(["plan", "-f"])
+            .arg(&katalog)
+            .arg("--cr")
+            .arg(&cr)
+            .args(["--detailed-exitcode", "-o", "json"]);
         c
     });
-    assert_eq!(o.status.code(), Some(0), "stdout:\n{}\nstderr:\n{}", stdout(&o), stderr(&o));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        stdout(&o),
+        stderr(&o)
+    );
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["summary"], json!({"create": 0, "update": 0, "replace": 0, "delete": 0}), "{v:#}");
+    assert_eq!(
+        v["summary"],
+        json!({"create": 0, "update": 0, "replace": 0, "delete": 0}),
+        "{v:#}"
+    );
 
     // A changed spec in the file: the reconciled Deployment is updated in place; the onCreate
     // ConfigMap (created once, not enforced) stays.
-    let changed = write(dir.path(), "cr2.yaml", &cr_text(&id, ns.name(), "shop", 5).replace("title: Hello", "title: Changed"));
+    let changed = write(
+        dir.path(),
+        "cr2.yaml",
+        &cr_text(&id, ns.name(), "shop", 5).replace("title: Hello", "title: Changed"),
+    );
     let o = run({
         let mut c = plugin(env);
-        c.args(["plan", "-f"]).arg(&katalog).arg("--cr").arg(&changed).args(["--detailed-exitcode"]);
+        c.args(["plan", "-f"])
+            .arg(&katalog)
+            .arg("--cr")
+            .arg(&changed)
+            .args(["--detailed-exitcode"]);
         c
     });
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    golden("plan-update.txt", &stdout(&o).replace(ns.name(), "NS").replace(&id, "ID"));
+    golden(
+        "plan-update.txt",
+        &stdout(&o).replace(ns.name(), "NS").replace(&id, "ID"),
+    );
     let o = run({
         let mut c = plugin(env);
-        c.args(["plan", "-f"]).arg(&katalog).arg("--cr").arg(&changed).args(["-o", "json"]);
+        c.args(["plan", "-f"])
+            .arg(&katalog)
+            .arg("--cr")
+            .arg(&changed)
+            .args(["-o", "json"]);
         c
     });
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    let update = v["changes"].as_array().unwrap().iter().find(|c| c["action"] == "update").expect("an update");
+    let update = v["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["action"] == "update")
+        .expect("an update");
     assert_eq!(update["target"], "kubernetes");
     assert_eq!(update["kind"], "Deployment");
-    assert_eq!(update["diff"], json!([{"path": "spec.replicas", "before": 2, "after": 5}]));
+    assert_eq!(
+        update["diff"],
+        json!([{"path": "spec.replicas", "before": 2, "after": 5}])
+    );
     assert_eq!(v["summary"]["update"], 1);
     remove_katalog(env, &id);
     ns.cleanup().await.unwrap();
@@ -222,8 +345,11 @@ async fn apply_wait_follows_the_agents_report() {
     let name = format!("k-{id}");
     let child = {
         let mut c = plugin(env);
-        c.args(["apply", "-f"]).arg(&katalog).args(["--wait", "--timeout", "60s"]);
-        c.stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
+        c.args(["apply", "-f"])
+            .arg(&katalog)
+            .args(["--wait", "--timeout", "60s"]);
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
         c.spawn().unwrap()
     };
     // Stand-in for the agent: once the Katalog object is there, report it the way
@@ -231,13 +357,22 @@ async fn apply_wait_follows_the_agents_report() {
     let client = env.client().await;
     let katalogs: Api<DynamicObject> = Api::all_with(
         client,
-        &ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk("orkestra.orkspace.io", "v1", "Katalog"), "katalogs"),
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk("orkestra.orkspace.io", "v1", "Katalog"),
+            "katalogs",
+        ),
     );
-    let generation = orkestra_testsupport::wait_for("the Katalog object", Duration::from_secs(60), || async {
-        katalogs.get_opt(&name).await.ok().flatten().and_then(|k| k.metadata.generation)
-    })
-    .await
-    .unwrap();
+    let generation =
+        orkestra_testsupport::wait_for("the Katalog object", Duration::from_secs(60), || async {
+            katalogs
+                .get_opt(&name)
+                .await
+                .ok()
+                .flatten()
+                .and_then(|k| k.metadata.generation)
+        })
+        .await
+        .unwrap();
     let report = |controller: &str| {
         json!({"apiVersion": "orkestra.orkspace.io/v1", "kind": "Katalog", "status": {
             "observedGeneration": generation,
@@ -248,10 +383,17 @@ async fn apply_wait_follows_the_agents_report() {
                 "controller": controller, "message": "", "managed": 0, "failing": 0}]}})
     };
     let pp = PatchParams::apply("orkestra-agent-katalog").force();
-    katalogs.patch_status(&name, &pp, &Patch::Apply(&report("Running"))).await.unwrap();
+    katalogs
+        .patch_status(&name, &pp, &Patch::Apply(&report("Running")))
+        .await
+        .unwrap();
     let o = child.wait_with_output().unwrap();
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
-    assert!(stderr(&o).contains("1 controller(s) running"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 controller(s) running"),
+        "{}",
+        stderr(&o)
+    );
 
     // Refused: the agent's reason is the error.
     let refused = json!({"apiVersion": "orkestra.orkspace.io/v1", "kind": "Katalog", "status": {
@@ -259,13 +401,22 @@ async fn apply_wait_follows_the_agents_report() {
         "conditions": [{"type": "Accepted", "status": "False", "reason": "Invalid",
             "message": "katalog/x:12:7: unknown-field: unknown field `replicaz`", "lastTransitionTime": "2026-11-24T10:00:00Z"}],
         "diagnostics": [], "crds": []}});
-    katalogs.patch_status(&name, &pp, &Patch::Apply(&refused)).await.unwrap();
+    katalogs
+        .patch_status(&name, &pp, &Patch::Apply(&refused))
+        .await
+        .unwrap();
     let o = run({
         let mut c = plugin(env);
-        c.args(["apply", "-f"]).arg(&katalog).args(["--wait", "--timeout", "30s"]);
+        c.args(["apply", "-f"])
+            .arg(&katalog)
+            .args(["--wait", "--timeout", "30s"]);
         c
     });
     assert_one_line_error(&o, "the agent refused katalog");
-    assert!(stderr(&o).contains("unknown field `replicaz`"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("unknown field `replicaz`"),
+        "{}",
+        stderr(&o)
+    );
     remove_katalog(env, &id);
 }

@@ -11,7 +11,10 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-orkestra");
 
 /// The repository root.
 pub fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().expect("workspace root").to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("workspace root")
+        .to_path_buf()
 }
 
 /// A command for the plugin with a clean environment pointing at `env`'s cluster and moto
@@ -48,23 +51,49 @@ pub fn stderr(o: &Output) -> String {
 pub fn assert_one_line_error(o: &Output, needle: &str) {
     let err = stderr(o);
     assert_eq!(o.status.code(), Some(1), "exit code; stderr:\n{err}");
-    assert!(!err.contains("panicked") && !err.contains("RUST_BACKTRACE") && !err.contains("stack backtrace"), "{err}");
+    assert!(
+        !err.contains("panicked")
+            && !err.contains("RUST_BACKTRACE")
+            && !err.contains("stack backtrace"),
+        "{err}"
+    );
     let last = err.lines().last().unwrap_or_default();
-    assert!(last.starts_with("error: "), "last line is not an error line: {err}");
+    assert!(
+        last.starts_with("error: "),
+        "last line is not an error line: {err}"
+    );
     assert!(last.contains(needle), "expected {needle:?} in {last:?}");
-    assert_eq!(err.lines().filter(|l| l.starts_with("error: ")).count(), 1, "{err}");
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("error: ")).count(),
+        1,
+        "{err}"
+    );
 }
 
 /// Install the Katalog CRD: the agent's deploy/crds/katalog.yaml when it is there, else the
 /// stand-in in tests/fixtures (same group, kind and scope).
 pub fn install_katalog_crd(env: &TestEnv) {
     let real = repo().join("deploy/crds/katalog.yaml");
-    let file = if real.exists() { real } else { Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/katalog-crd.yaml") };
-    let o = env.kubectl().args(["apply", "--server-side", "--force-conflicts", "-f"]).arg(&file).output().expect("kubectl");
+    let file = if real.exists() {
+        real
+    } else {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/katalog-crd.yaml")
+    };
+    let o = env
+        .kubectl()
+        .args(["apply", "--server-side", "--force-conflicts", "-f"])
+        .arg(&file)
+        .output()
+        .expect("kubectl");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = env
         .kubectl()
-        .args(["wait", "--for=condition=Established", "--timeout=30s", "crd/katalogs.orkestra.orkspace.io"])
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "--timeout=30s",
+            "crd/katalogs.orkestra.orkspace.io",
+        ])
         .output()
         .expect("kubectl");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -139,12 +168,19 @@ pub fn id(prefix: &str) -> String {
 
 /// Compare with a golden file (`UPDATE_GOLDEN=1` rewrites it).
 pub fn golden(name: &str, actual: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&path, actual).expect("write golden");
         return;
     }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| panic!("missing golden {}; run with UPDATE_GOLDEN=1", path.display()));
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|_| {
+        panic!(
+            "missing golden {}; run with UPDATE_GOLDEN=1",
+            path.display()
+        )
+    });
     assert_eq!(actual, expected, "output differs from {}", path.display());
 }
 
