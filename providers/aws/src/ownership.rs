@@ -56,3 +56,14 @@ pub(crate) fn delete_guard(decl: &Declaration, obs: &Observation) -> Option<Outc
             .message(format!("not deleted: {m}"))
     })
 }
+
+/// Tags a user can set: AWS reserves the `aws:` prefix (CloudFormation, cost allocation), and
+/// such tags can be neither written nor removed, so they are left out of comparisons.
+pub(crate) fn settable_tags(
+    tags: &std::collections::BTreeMap<String, String>,
+) -> std::collections::BTreeMap<String, String> {
+    tags.iter()
+        .filter(|(k, _)| !k.starts_with("aws:"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}

@@ -188,7 +188,10 @@ fn desired_tags(decl: &Declaration) -> (BTreeMap<String, String>, bool) {
     let declared = decl.tags();
     let exact = declared.is_some();
     let mut tags = declared.unwrap_or_default();
-    tags.extend(decl.owner.tags());
+    // Observe never writes, so ownership tags are not part of what it compares.
+    if decl.management_policy != ManagementPolicy::Observe {
+        tags.extend(decl.owner.tags());
+    }
     (tags, exact)
 }
 
@@ -265,7 +268,12 @@ pub(crate) fn diff(decl: &Declaration, obs: &Observation) -> Plan {
         changes.push(change);
     }
     let (tags, exact) = desired_tags(decl);
-    changes.extend(diff_tags("tags", &tags, &obs.tags, exact));
+    changes.extend(diff_tags(
+        "tags",
+        &tags,
+        &crate::ownership::settable_tags(&obs.tags),
+        exact,
+    ));
     plan_from_changes(decl, obs, changes)
 }
 
@@ -442,7 +450,7 @@ async fn modify(
             n += 1;
         }
         let remove: Vec<String> = if exact {
-            obs.tags
+            crate::ownership::settable_tags(&obs.tags)
                 .keys()
                 .filter(|k| !tags.contains_key(*k))
                 .cloned()

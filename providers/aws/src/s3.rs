@@ -206,7 +206,10 @@ fn desired_tags(decl: &Declaration) -> (BTreeMap<String, String>, bool) {
     let declared = decl.tags();
     let exact = declared.is_some();
     let mut tags = declared.unwrap_or_default();
-    tags.extend(decl.owner.tags());
+    // Observe never writes, so ownership tags are not part of what it compares.
+    if decl.management_policy != ManagementPolicy::Observe {
+        tags.extend(decl.owner.tags());
+    }
     (tags, exact)
 }
 
@@ -284,7 +287,12 @@ pub(crate) fn diff(decl: &Declaration, obs: &Observation, default_region: Option
         false,
     );
     let (tags, exact) = desired_tags(decl);
-    changes.extend(diff_tags("tags", &tags, &obs.tags, exact));
+    changes.extend(diff_tags(
+        "tags",
+        &tags,
+        &crate::ownership::settable_tags(&obs.tags),
+        exact,
+    ));
     plan_from_changes(decl, obs, changes)
 }
 
@@ -438,7 +446,7 @@ pub(crate) async fn apply(
                 let (mut tags, exact) = desired_tags(decl);
                 if !exact {
                     // Keep tags set outside orkestra when the declaration does not list tags.
-                    for (k, v) in &obs.tags {
+                    for (k, v) in &crate::ownership::settable_tags(&obs.tags) {
                         tags.entry(k.clone()).or_insert_with(|| v.clone());
                     }
                 }
