@@ -67,3 +67,16 @@ pub(crate) fn settable_tags(
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
 }
+
+/// The observed tags a diff compares: settable ones, without ownership tags under Observe
+/// (which neither writes nor judges them).
+pub(crate) fn comparable_tags(
+    decl: &Declaration,
+    obs: &Observation,
+) -> std::collections::BTreeMap<String, String> {
+    let mut tags = settable_tags(&obs.tags);
+    if decl.management_policy == ManagementPolicy::Observe {
+        tags.retain(|k, _| !orkestra_provider::ownership::is_ownership_tag(k));
+    }
+    tags
+}

@@ -290,7 +290,7 @@ pub(crate) fn diff(decl: &Declaration, obs: &Observation, default_region: Option
     changes.extend(diff_tags(
         "tags",
         &tags,
-        &crate::ownership::settable_tags(&obs.tags),
+        &crate::ownership::comparable_tags(decl, obs),
         exact,
     ));
     plan_from_changes(decl, obs, changes)

@@ -528,3 +528,25 @@ async fn a_failing_declaration_does_not_stop_the_others() {
     assert!(exists(&h, &good.name).await);
     assert!(!exists(&h, &secretless.name).await);
 }
+
+#[tokio::test]
+async fn observe_only_may_read_a_foreign_bucket() {
+    let h = harness().await;
+    let bucket = unique_name("watched");
+    let other = owner("someone-else");
+    create_directly(&h, &bucket, &[(TAG_OWNER_UID, &other.uid), ("team", "x")]).await;
+    let d = decl(
+        "s3",
+        json!({"bucket": bucket, "managementPolicy": "Observe", "tags": {"team": "x"}, "publicAccessBlock": false}),
+        &owner("web"),
+    );
+    h.log.clear();
+    let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await;
+    assert_state(&report, State::Ready);
+    assert_eq!(
+        row(&report).message,
+        "",
+        "no drift: ownership tags are not compared under Observe"
+    );
+    assert!(h.log.mutating().is_empty());
+}
