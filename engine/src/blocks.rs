@@ -3,6 +3,8 @@
 //! Field lists follow upstream Orkestra's short forms. They are data ([`FieldSchema`]) so lint,
 //! the loader and the renderer's type conversion all read the same definition.
 
+use std::sync::LazyLock;
+
 use orkestra_provider_schema::{FieldSchema as F, FieldType as T, Validator};
 
 /// A Kubernetes block key in `onCreate` / `onReconcile` / `onDelete`.
@@ -75,7 +77,18 @@ impl KubeBlock {
     }
 
     /// The fields an entry of this block accepts (besides `reconcile`, `when`, `or`).
-    pub fn fields(self) -> Vec<F> {
+    /// Built once per process: rendering reads them on every reconcile.
+    pub fn fields(self) -> &'static [F] {
+        static TABLES: LazyLock<Vec<Vec<F>>> =
+            LazyLock::new(|| KubeBlock::ALL.iter().map(|b| b.build_fields()).collect());
+        let i = KubeBlock::ALL
+            .iter()
+            .position(|b| *b == self)
+            .expect("every block is in ALL");
+        &TABLES[i]
+    }
+
+    fn build_fields(self) -> Vec<F> {
         let mut f = vec![
             F::new("name", T::String)
                 .required()

@@ -632,7 +632,7 @@ impl Loader<'_> {
             .chain(CONTROL_KEYS.iter().copied())
             .collect();
         self.check_keys(m, p, &allowed, &what);
-        let fields = self.fields(m, p, &schema, &what);
+        let fields = self.fields(m, p, schema, &what);
         let mut enforce = hook == HookKind::OnReconcile;
         if let Some(r) = m.get("reconcile") {
             enforce |= self.boolean(r, &p.key("reconcile"));

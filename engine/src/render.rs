@@ -193,7 +193,7 @@ fn render_child(
     scope: &Scope,
     owner: &Owner,
 ) -> Result<Child, RenderError> {
-    let fields = typed_fields(katalog, &k.fields, scope, &k.block.fields(), &k.source)?;
+    let fields = typed_fields(katalog, &k.fields, scope, k.block.fields(), &k.source)?;
     let object = objects::build(k.block, &fields, owner);
     let api_version = object["apiVersion"]
         .as_str()

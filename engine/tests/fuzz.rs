@@ -61,6 +61,18 @@ proptest! {
         template_roundtrip(&src);
     }
 
+    /// Plain paths take a fast path around handlebars; both must give the same value.
+    #[test]
+    fn fast_path_agrees_with_handlebars(cr in json_value(), path in prop::collection::vec("[a-z0-9]{1,3}", 0..4), text in "[a-z -]{0,5}") {
+        let mut set = TemplateSet::new();
+        let dotted: String = path.iter().map(|p| format!(".{p}")).collect();
+        let scope = Scope::new(&json!({"spec": cr}));
+        for src in [format!("{{{{ .spec{dotted} }}}}"), format!("{text}{{{{ .spec{dotted} }}}}{text}")] {
+            let t = set.compile(&src).unwrap();
+            prop_assert_eq!(set.render(&t, &scope), set.render_with_handlebars(&t, &scope), "{}", src);
+        }
+    }
+
     #[test]
     fn loader_never_panics(text in r"[a-zA-Z0-9:{}\[\],\x22' \n-]{0,200}") {
         let _ = load_file(&SourceFile::new("f.yaml", text), &[orkestra_provider_aws::schema()]);

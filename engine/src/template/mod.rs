@@ -103,6 +103,7 @@ impl TemplateSet {
         }
         hb.register_helper(JSON_HELPER, Box::new(OutHelper { json: true }));
         hb.register_helper(TEXT_HELPER, Box::new(OutHelper { json: false }));
+        hb.register_helper(PATH_HELPER, Box::new(PathHelper));
         Self { hb, next: 0 }
     }
 
@@ -156,6 +157,38 @@ impl TemplateSet {
     /// Render one compiled scalar against a scope. Errors are function errors (`required`,
     /// `b64dec` of bad input, …) as a message.
     pub fn render(&self, t: &Template, scope: &Scope) -> Result<Value, String> {
+        // Fast path: plain field paths (most Katalog values) are looked up directly, with the
+        // same semantics handlebars gives them; anything with a function goes to handlebars.
+        match t {
+            Template::Single {
+                expr: Expr::Path(p),
+                ..
+            } => return Ok(lookup(scope.0.data(), p).clone()),
+            Template::Mixed { parts, .. }
+                if parts
+                    .iter()
+                    .all(|p| matches!(p, Part::Text(_) | Part::Expr(Expr::Path(_)))) =>
+            {
+                let mut out = String::new();
+                for p in parts {
+                    match p {
+                        Part::Text(t) => out.push_str(t),
+                        Part::Expr(Expr::Path(p)) => {
+                            out.push_str(&functions::to_text(lookup(scope.0.data(), p)))
+                        }
+                        Part::Expr(_) => unreachable!("checked above"),
+                    }
+                }
+                return Ok(Value::String(out));
+            }
+            _ => {}
+        }
+        self.render_with_handlebars(t, scope)
+    }
+
+    /// Render through handlebars only (no fast path); tests check both paths agree.
+    #[doc(hidden)]
+    pub fn render_with_handlebars(&self, t: &Template, scope: &Scope) -> Result<Value, String> {
         match t {
             Template::Literal(v) => Ok(v.clone()),
             Template::Single { key, .. } => {
@@ -172,6 +205,24 @@ impl TemplateSet {
                 .map_err(render_msg),
         }
     }
+}
+
+/// A field path in a JSON value; a missing step yields null (upstream: renders empty).
+fn lookup<'a>(root: &'a Value, path: &[String]) -> &'a Value {
+    static NULL: Value = Value::Null;
+    let mut cur = root;
+    for seg in path {
+        cur = match cur {
+            Value::Object(m) => m.get(seg).unwrap_or(&NULL),
+            Value::Array(a) => seg
+                .parse::<usize>()
+                .ok()
+                .and_then(|i| a.get(i))
+                .unwrap_or(&NULL),
+            _ => &NULL,
+        };
+    }
+    cur
 }
 
 fn render_msg(e: RenderError) -> String {
@@ -222,6 +273,7 @@ fn arity(f: &functions::Func) -> String {
 
 const JSON_HELPER: &str = "__orkestra_json";
 const TEXT_HELPER: &str = "__orkestra_text";
+const PATH_HELPER: &str = "__orkestra_path";
 
 /// Handlebars treats `\{{` as an escaped expression; text never contains `{{` here (it was parsed
 /// out), but a trailing backslash right before an expression would escape it, so double that one.
@@ -236,20 +288,15 @@ fn escape_text(t: &str) -> String {
 fn to_hbs(e: &Expr) -> String {
     match e {
         Expr::Path(segs) => {
-            // `this.` keeps a field named like a helper (`.spec.default`) a field.
-            let mut s = String::from("this");
+            // Paths go through our own helper so that they mean the same thing everywhere
+            // (a missing step, or a field of a list, is null) and a field named like a helper
+            // stays a field.
+            let mut s = format!("({PATH_HELPER}");
             for seg in segs {
-                s.push('.');
-                if seg.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
-                    && !seg.starts_with(|c: char| c.is_ascii_digit())
-                {
-                    s.push_str(seg);
-                } else {
-                    s.push('[');
-                    s.push_str(seg);
-                    s.push(']');
-                }
+                s.push(' ');
+                s.push_str(&Value::String(seg.clone()).to_string());
             }
+            s.push(')');
             s
         }
         Expr::Str(v) => Value::String(v.clone()).to_string(),
@@ -284,6 +331,26 @@ impl HelperDef for FuncHelper {
         (self.0.call)(&args)
             .map(ScopedJson::Derived)
             .map_err(|m| RenderErrorReason::Other(m).into())
+    }
+}
+
+/// Looks a field path up from the root of the scope.
+struct PathHelper;
+
+impl HelperDef for PathHelper {
+    fn call_inner<'reg: 'rc, 'rc>(
+        &self,
+        h: &Helper<'rc>,
+        _: &'reg Handlebars<'reg>,
+        ctx: &'rc Context,
+        _: &mut RenderContext<'reg, 'rc>,
+    ) -> Result<ScopedJson<'rc>, RenderError> {
+        let segs: Vec<String> = h
+            .params()
+            .iter()
+            .map(|p| p.value().as_str().unwrap_or_default().to_string())
+            .collect();
+        Ok(ScopedJson::Derived(lookup(ctx.data(), &segs).clone()))
     }
 }
 
