@@ -385,13 +385,20 @@ async fn plan_child(kube: &Kube, child: &Child) -> anyhow::Result<Change> {
     }
     let params = PatchParams::apply(AGENT_FIELD_MANAGER).force().dry_run();
     let live_v = normalize(&serde_json::to_value(&live)?);
+    let desired = as_the_agent_applies(
+        &child.object,
+        child.namespace.as_deref().filter(|_| namespaced),
+    );
     match api
-        .patch(&child.name, &params, &Patch::Apply(&child.object))
+        .patch(&child.name, &params, &Patch::Apply(&desired))
         .await
     {
         Ok(result) => {
             let after = normalize(&serde_json::to_value(&result)?);
-            change.diff = diff_values(&live_v, &after);
+            change.diff = diff_values(&live_v, &after)
+                .into_iter()
+                .filter(|d| !bookkeeping(&d.path))
+                .collect();
             if !change.diff.is_empty() {
                 change.action = Action::Update;
             }
@@ -536,14 +543,45 @@ fn normalize(v: &Value) -> Value {
     v
 }
 
-/// Fields of a new child that say nothing the header does not (type, name, namespace) or that
-/// only record ownership; hidden from a creation's field list.
+/// The annotation the agent stamps on enforced children: a hash of the applied object
+/// (agent/src/children.rs, `APPLIED_HASH`).
+const APPLIED_HASH: &str = "orkestra.orkspace.io/applied-hash";
+
+/// The object exactly as the agent server-side applies an enforced child: namespace filled in,
+/// then the hash of that object stamped into [`APPLIED_HASH`] (the same computation as the
+/// agent's `stamp_hash`, so a converged child dry-runs to no change).
+fn as_the_agent_applies(object: &Value, namespace: Option<&str>) -> Value {
+    use sha2::Digest as _;
+    let mut desired = object.clone();
+    if let (Some(ns), Some(meta)) = (
+        namespace,
+        desired.get_mut("metadata").and_then(Value::as_object_mut),
+    ) {
+        meta.entry("namespace")
+            .or_insert_with(|| Value::String(ns.to_string()));
+    }
+    let digest = sha2::Sha256::digest(desired.to_string().as_bytes());
+    let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    if let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
+        let ann = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(a) = ann.as_object_mut() {
+            a.insert(APPLIED_HASH.into(), Value::String(hash));
+        }
+    }
+    desired
+}
+
+/// Fields that say nothing the header does not (type, name, namespace) or that only record
+/// ownership and the agent's bookkeeping; hidden from field lists.
 fn bookkeeping(path: &str) -> bool {
     matches!(
         path,
         "apiVersion" | "kind" | "metadata.name" | "metadata.namespace"
     ) || path.starts_with("metadata.ownerReferences")
         || path.contains(".labels[\"orkestra.orkspace.io/owner-")
+        || path == format!("metadata.annotations[{APPLIED_HASH:?}]")
 }
 
 /// `live` with every leaf of `desired` written over it (for showing a refused change).
