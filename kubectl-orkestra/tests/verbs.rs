@@ -420,3 +420,92 @@ async fn apply_wait_follows_the_agents_report() {
     );
     remove_katalog(env, &id);
 }
+
+#[tokio::test]
+async fn status_watch_prints_again_when_the_status_changes() {
+    use std::io::Read as _;
+    use std::sync::{Arc, Mutex};
+    let env = orkestra_testsupport::cluster().await;
+    install_katalog_crd(env);
+    let ns = env.namespace("cli-watch").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let id = id("s");
+    let katalog = write(dir.path(), "katalog.yaml", &katalog_text(&id, false));
+    let o = run({
+        let mut c = plugin(env);
+        c.args(["apply", "-f"]).arg(&katalog);
+        c
+    });
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let cr = write(dir.path(), "cr.yaml", &cr_text(&id, ns.name(), "w", 1));
+    let o = env
+        .kubectl()
+        .args(["apply", "-f"])
+        .arg(&cr)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+
+    let kind = format!("site.{id}.test.orkestra.io");
+    let mut child = {
+        let mut c = plugin(env);
+        c.args(["status", &kind, "-n", ns.name(), "--watch"]);
+        c.stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        c.spawn().unwrap()
+    };
+    let seen = Arc::new(Mutex::new(String::new()));
+    let mut pipe = child.stdout.take().unwrap();
+    let reader = {
+        let seen = seen.clone();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                seen.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+            }
+        })
+    };
+    let text = || seen.lock().unwrap().clone();
+    orkestra_testsupport::wait_for("the first table", Duration::from_secs(30), || async {
+        text().contains("NotReady")
+    })
+    .await
+    .unwrap();
+    // Stand-in for the agent: the CR turns Ready.
+    let sites: Api<DynamicObject> =
+        Api::namespaced_with(env.client().await, ns.name(), &site_resource(&id));
+    let status = json!({"apiVersion": format!("{id}.test.orkestra.io/v1"), "kind": "Site", "status": {
+        "observedGeneration": 1,
+        "conditions": [{"type": "Ready", "status": "True", "reason": "Reconciled", "message": "", "lastTransitionTime": "2026-11-24T10:00:00Z"}]}});
+    sites
+        .patch_status(
+            "w",
+            &PatchParams::apply("orkestra-agent-status").force(),
+            &Patch::Apply(&status),
+        )
+        .await
+        .unwrap();
+    orkestra_testsupport::wait_for("the redrawn table", Duration::from_secs(30), || async {
+        text()
+            .lines()
+            .any(|l| l.contains("site/w") && l.contains("True") && l.contains("Ready"))
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}: {}", text()));
+    assert_eq!(
+        text().matches("NAMESPACE").count(),
+        2,
+        "one table per change: {}",
+        text()
+    );
+    child.kill().unwrap();
+    let _ = child.wait();
+    reader.join().unwrap();
+    remove_katalog(env, &id);
+    ns.cleanup().await.unwrap();
+}
