@@ -492,7 +492,17 @@ async fn plan_external(
             decl.name
         )
     })?;
-    let plan = provider.diff(&decl, &obs);
+    let mut plan = provider.diff(&decl, &obs);
+    if decl.owner.uid.is_empty() {
+        // A CR not created yet has no uid: its ownership tag is only known after apply.
+        for c in plan
+            .changes
+            .iter_mut()
+            .filter(|c| c.path.ends_with("owner-uid"))
+        {
+            c.after = PlanValue::Unknown;
+        }
+    }
     Ok(from_provider_plan(change, &plan))
 }
 

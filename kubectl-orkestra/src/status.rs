@@ -134,12 +134,18 @@ async fn collect(
                     ))
                 }
             },
-            None => {
-                api.list(&ListParams::default())
-                    .await
-                    .map_err(|e| explain(e, &format!("list {}", kind.api.plural), &kube.server))?
-                    .items
-            }
+            None => match api.list(&ListParams::default()).await {
+                Ok(l) => l.items,
+                // A CRD removed between discovery and the list: nothing to show for it.
+                Err(e) if is_not_found(&e) && !explicit => continue,
+                Err(e) => {
+                    return Err(explain(
+                        e,
+                        &format!("list {}", kind.api.plural),
+                        &kube.server,
+                    ))
+                }
+            },
         };
         for o in objects {
             items.push(item_of(&kind.api.kind, &serde_json::to_value(&o)?));
