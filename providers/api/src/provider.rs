@@ -48,6 +48,16 @@ pub trait Provider: Send + Sync {
         plan: &Plan,
     ) -> Result<Outcome, ProviderError>;
 
+    /// Observe enough to decide a delete: existence, id and ownership. Defaults to
+    /// [`Provider::observe`]; a provider may read less here.
+    async fn observe_for_delete(
+        &self,
+        ctx: &ProviderContext,
+        decl: &Declaration,
+    ) -> Result<Observation, ProviderError> {
+        self.observe(ctx, decl).await
+    }
+
     /// Delete (or orphan, per the declaration's policies) the resource.
     async fn delete(
         &self,

@@ -107,6 +107,7 @@ impl AwsProvider {
         &self,
         ctx: &ProviderContext,
         decl: &Declaration,
+        for_delete: bool,
     ) -> Result<Observation, ProviderError> {
         ctx.check_cancelled()?;
         let creds = declared_credentials(decl, &ctx.kube).await?;
@@ -130,7 +131,11 @@ impl AwsProvider {
                         } else {
                             self.s3(&actual, creds.as_ref()).await
                         };
-                        s3::observe_found(&client, decl, &actual).await
+                        if for_delete {
+                            s3::observe_ownership(&client, decl, &actual).await
+                        } else {
+                            s3::observe_found(&client, decl, &actual).await
+                        }
                     }
                 }
             }
@@ -239,7 +244,19 @@ impl Provider for AwsProvider {
         ctx: &ProviderContext,
         decl: &Declaration,
     ) -> Result<Observation, ProviderError> {
-        self.observe_inner(ctx, decl).await.map_err(|e| decl.err(e))
+        self.observe_inner(ctx, decl, false)
+            .await
+            .map_err(|e| decl.err(e))
+    }
+
+    async fn observe_for_delete(
+        &self,
+        ctx: &ProviderContext,
+        decl: &Declaration,
+    ) -> Result<Observation, ProviderError> {
+        self.observe_inner(ctx, decl, true)
+            .await
+            .map_err(|e| decl.err(e))
     }
 
     fn diff(&self, decl: &Declaration, obs: &Observation) -> Plan {

@@ -95,12 +95,31 @@ pub(crate) async fn observe_found(
     decl: &Declaration,
     region: &str,
 ) -> Result<Observation, ProviderError> {
+    observe_found_as(client, decl, region, false).await
+}
+
+/// Observe a bucket for a delete: existence and ownership only.
+pub(crate) async fn observe_ownership(
+    client: &Client,
+    decl: &Declaration,
+    region: &str,
+) -> Result<Observation, ProviderError> {
+    observe_found_as(client, decl, region, true).await
+}
+
+async fn observe_found_as(
+    client: &Client,
+    decl: &Declaration,
+    region: &str,
+    ownership_only: bool,
+) -> Result<Observation, ProviderError> {
     let bucket = decl.name.as_str();
     let mut obs = Observation {
         exists: true,
         id: Some(arn(bucket)),
         ..Observation::default()
     };
+    obs.fields.insert("region".into(), json!(region));
 
     obs.tags = match client.get_bucket_tagging().bucket(bucket).send().await {
         Ok(out) => out
@@ -112,6 +131,9 @@ pub(crate) async fn observe_found(
         Err(e) => return Err(sdk_error("GetBucketTagging", &e)),
     };
     obs.ownership = decl.owner.judge(&obs.tags);
+    if ownership_only {
+        return Ok(obs);
+    }
 
     // Fields the declaration does not manage are not read: fewer calls on every resync.
     let enabled = if decl.fields.contains_key("versioning") {

@@ -281,7 +281,11 @@ impl ProviderRuntime {
         let reg = self.registered(decl)?;
         let mut attempt = 1;
         loop {
-            let obs = self.observe(ctx, reg, decl).await?;
+            let obs = self
+                .retrying(ctx, reg, decl, Operation::Observe, || {
+                    reg.provider.observe_for_delete(ctx, decl)
+                })
+                .await?;
             let result = self
                 .once(ctx, reg, decl, Operation::Delete, || {
                     reg.provider.delete(ctx, decl, &obs)
