@@ -59,7 +59,10 @@ impl Agent {
             .env("AWS_SECRET_ACCESS_KEY", "testing")
             .env("AWS_REGION", "us-east-1")
             .env("AWS_DEFAULT_REGION", "us-east-1")
-            .env("RUST_LOG", std::env::var("BENCH_AGENT_LOG").unwrap_or_else(|_| "info".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("BENCH_AGENT_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .stdin(Stdio::null())
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log2))
@@ -140,7 +143,9 @@ pub async fn http_get(addr: &str, path: &str) -> Result<String> {
             .await
             .ctx(|| format!("GET {path}"))?;
         let mut buf = Vec::new();
-        s.read_to_end(&mut buf).await.ctx(|| format!("reading {path}"))?;
+        s.read_to_end(&mut buf)
+            .await
+            .ctx(|| format!("reading {path}"))?;
         let text = String::from_utf8_lossy(&buf).into_owned();
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         let ok = head

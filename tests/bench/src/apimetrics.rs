@@ -5,7 +5,14 @@ use std::collections::BTreeMap;
 use crate::error::{Context, Result};
 
 /// Verbs that change state (APPLY is server-side apply's PATCH).
-pub const WRITE_VERBS: &[&str] = &["POST", "PUT", "PATCH", "APPLY", "DELETE", "DELETECOLLECTION"];
+pub const WRITE_VERBS: &[&str] = &[
+    "POST",
+    "PUT",
+    "PATCH",
+    "APPLY",
+    "DELETE",
+    "DELETECOLLECTION",
+];
 
 /// Write-request counters by "VERB resource[/subresource]".
 pub type Writes = BTreeMap<String, u64>;

@@ -38,7 +38,10 @@ impl Cluster {
             .await
             .ctx(|| "running tests/cluster/up.sh".into())?;
         if !status.success() {
-            return Err(Error::msg(format!("tests/cluster/up.sh {} failed: {status}", dir.display())));
+            return Err(Error::msg(format!(
+                "tests/cluster/up.sh {} failed: {status}",
+                dir.display()
+            )));
         }
         let env_text = std::fs::read_to_string(dir.join("env"))
             .ctx(|| format!("reading {}/env", dir.display()))?;
@@ -64,17 +67,25 @@ impl Cluster {
 
     /// moto's endpoint, e.g. `http://127.0.0.1:PORT`.
     pub fn moto_endpoint(&self) -> String {
-        self.env.get("AWS_ENDPOINT_URL").cloned().unwrap_or_default()
+        self.env
+            .get("AWS_ENDPOINT_URL")
+            .cloned()
+            .unwrap_or_default()
     }
 
     /// moto's `host:port`.
     pub fn moto_addr(&self) -> String {
-        self.moto_endpoint().trim_start_matches("http://").to_string()
+        self.moto_endpoint()
+            .trim_start_matches("http://")
+            .to_string()
     }
 
     /// kubectl to use (the one up.sh picked).
     pub fn kubectl(&self) -> String {
-        self.env.get("KUBECTL").cloned().unwrap_or_else(|| "kubectl".into())
+        self.env
+            .get("KUBECTL")
+            .cloned()
+            .unwrap_or_else(|| "kubectl".into())
     }
 
     /// A `kubectl` command with the admin kubeconfig.
@@ -100,7 +111,9 @@ impl Cluster {
             .await
             .ctx(|| "running tests/cluster/restart.sh".into())?;
         if !status.success() {
-            return Err(Error::msg(format!("tests/cluster/restart.sh failed: {status}")));
+            return Err(Error::msg(format!(
+                "tests/cluster/restart.sh failed: {status}"
+            )));
         }
         self.client = client_from(&self.kubeconfig()).await?;
         Ok(())

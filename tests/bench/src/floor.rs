@@ -57,7 +57,11 @@ pub async fn render_items(
     }
     let v: Value = serde_json::from_slice(&out.stdout)
         .map_err(|e| Error::msg(format!("render output is not JSON: {e}")))?;
-    let items = v.get("items").and_then(Value::as_array).cloned().unwrap_or_default();
+    let items = v
+        .get("items")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if items.len() != crs.len() {
         return Err(Error::msg(format!(
             "render gave {} items for {} CRs",
@@ -70,7 +74,11 @@ pub async fn render_items(
         .zip(crs)
         .map(|(it, cr)| Item {
             cr: cr.clone(),
-            objects: it.get("objects").and_then(Value::as_array).cloned().unwrap_or_default(),
+            objects: it
+                .get("objects")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default(),
             buckets: it
                 .get("external")
                 .and_then(Value::as_array)
@@ -84,7 +92,9 @@ pub async fn render_items(
                                 .and_then(Value::as_object)
                                 .map(|m| {
                                     m.iter()
-                                        .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                                        .map(|(k, v)| {
+                                            (k.clone(), v.as_str().unwrap_or("").to_string())
+                                        })
                                         .collect()
                                 })
                                 .unwrap_or_default();
@@ -108,8 +118,15 @@ fn api_for(client: &kube::Client, obj: &Value) -> Result<(Api<DynamicObject>, St
         k => format!("{}s", k.to_lowercase()),
     };
     let ar = ApiResource::from_gvk_with_plural(&GroupVersionKind::gvk(g, v, kind), &plural);
-    let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("default");
-    let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+    let ns = obj
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("default");
+    let name = obj
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("")
+        .to_string();
     Ok((Api::namespaced_with(client.clone(), ns, &ar), name))
 }
 
@@ -129,18 +146,33 @@ async fn one(client: &kube::Client, s3: &aws_sdk_s3::Client, item: &Item) -> Res
             .await
             .ctx(|| format!("floor: applying {oname}"))?;
     }
-    let ns = item.cr.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("");
+    let ns = item
+        .cr
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or("");
     for (bucket, declared) in &item.buckets {
         let aws = |what: &str, e: String| Error::msg(format!("floor: {what} {bucket}: {e}"));
         s3.create_bucket()
             .bucket(bucket)
             .send()
             .await
-            .map_err(|e| aws("CreateBucket", aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                aws(
+                    "CreateBucket",
+                    aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
         let mut tags = vec![
             ("orkestra.orkspace.io/owner-uid".to_string(), uid.clone()),
-            ("orkestra.orkspace.io/owner".to_string(), format!("{ns}/{name}")),
-            ("orkestra.orkspace.io/katalog".to_string(), "application-stack".to_string()),
+            (
+                "orkestra.orkspace.io/owner".to_string(),
+                format!("{ns}/{name}"),
+            ),
+            (
+                "orkestra.orkspace.io/katalog".to_string(),
+                "application-stack".to_string(),
+            ),
         ];
         tags.extend(declared.iter().cloned());
         let tag_set = tags
@@ -157,7 +189,12 @@ async fn one(client: &kube::Client, s3: &aws_sdk_s3::Client, item: &Item) -> Res
             .tagging(tagging)
             .send()
             .await
-            .map_err(|e| aws("PutBucketTagging", aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                aws(
+                    "PutBucketTagging",
+                    aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
         s3.put_bucket_versioning()
             .bucket(bucket)
             .versioning_configuration(
@@ -167,7 +204,12 @@ async fn one(client: &kube::Client, s3: &aws_sdk_s3::Client, item: &Item) -> Res
             )
             .send()
             .await
-            .map_err(|e| aws("PutBucketVersioning", aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                aws(
+                    "PutBucketVersioning",
+                    aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
         s3.put_public_access_block()
             .bucket(bucket)
             .public_access_block_configuration(
@@ -180,7 +222,12 @@ async fn one(client: &kube::Client, s3: &aws_sdk_s3::Client, item: &Item) -> Res
             )
             .send()
             .await
-            .map_err(|e| aws("PutPublicAccessBlock", aws_sdk_s3::error::DisplayErrorContext(e).to_string()))?;
+            .map_err(|e| {
+                aws(
+                    "PutPublicAccessBlock",
+                    aws_sdk_s3::error::DisplayErrorContext(e).to_string(),
+                )
+            })?;
     }
     Ok(())
 }
@@ -206,7 +253,10 @@ pub async fn run(
 
 /// Deletes the floor's buckets (not timed).
 pub async fn delete_buckets(s3: &aws_sdk_s3::Client, items: &[Item]) {
-    let names: Vec<String> = items.iter().flat_map(|i| i.buckets.iter().map(|b| b.0.clone())).collect();
+    let names: Vec<String> = items
+        .iter()
+        .flat_map(|i| i.buckets.iter().map(|b| b.0.clone()))
+        .collect();
     futures::stream::iter(names)
         .map(|b| async move {
             let _ = s3.delete_bucket().bucket(b).send().await;

@@ -109,7 +109,10 @@ impl Proxy {
     /// Calls recorded after `mark`.
     pub fn calls_since(&self, mark: usize) -> Vec<Call> {
         let st = self.state.lock().expect("proxy state");
-        st.calls.get(mark..).map(<[Call]>::to_vec).unwrap_or_default()
+        st.calls
+            .get(mark..)
+            .map(<[Call]>::to_vec)
+            .unwrap_or_default()
     }
 }
 
@@ -157,7 +160,7 @@ pub fn s3_op(method: &str, path: &str, query: &str) -> (String, String, bool) {
         ("DELETE", _, true, None) => "DeleteBucket".to_string(),
         ("GET", _, true, None) => "ListObjects".to_string(),
         ("POST", _, true, Some("Objects")) => "DeleteObjects".to_string(),
-        ("GET", _, true, Some(s)) if s == "ObjectVersions" => "ListObjectVersions".to_string(),
+        ("GET", _, true, Some("ObjectVersions")) => "ListObjectVersions".to_string(),
         ("GET", _, true, Some(s)) => format!("GetBucket{}", s.trim_start_matches("Bucket")),
         ("PUT", _, true, Some(s)) => format!("PutBucket{}", s.trim_start_matches("Bucket")),
         ("DELETE", _, true, Some(s)) => format!("DeleteBucket{}", s.trim_start_matches("Bucket")),
@@ -287,4 +290,3 @@ async fn forward(upstream: &str, req: Request<Full<Bytes>>) -> Result<Response<F
     r.headers_mut().remove(hyper::header::TRANSFER_ENCODING);
     Ok(r)
 }
-

@@ -39,7 +39,15 @@ pub struct Report {
 
 impl Report {
     /// Adds a row and prints it at once (a long run shows progress).
-    pub fn add(&mut self, section: &str, metric: &str, value: impl Into<String>, baseline: impl Into<String>, note: impl Into<String>, data: Value) {
+    pub fn add(
+        &mut self,
+        section: &str,
+        metric: &str,
+        value: impl Into<String>,
+        baseline: impl Into<String>,
+        note: impl Into<String>,
+        data: Value,
+    ) {
         let row = Row {
             section: section.into(),
             metric: metric.into(),
@@ -68,7 +76,15 @@ impl Report {
         let cells: Vec<[String; 5]> = self
             .rows
             .iter()
-            .map(|r| [r.section.clone(), r.metric.clone(), r.value.clone(), r.baseline.clone(), r.note.clone()])
+            .map(|r| {
+                [
+                    r.section.clone(),
+                    r.metric.clone(),
+                    r.value.clone(),
+                    r.baseline.clone(),
+                    r.note.clone(),
+                ]
+            })
             .collect();
         let mut w = headers.map(str::len);
         for c in &cells {
@@ -95,7 +111,10 @@ impl Report {
     pub fn markdown(&self, title: &str) -> String {
         let mut s = format!("# {title}\n\n");
         for (k, v) in &self.meta {
-            let v = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+            let v = v
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| v.to_string());
             let _ = writeln!(s, "- **{k}**: `{v}`");
         }
         let mut section = String::new();
@@ -105,7 +124,14 @@ impl Report {
                 let _ = write!(s, "\n## {section}\n\n| metric | orkestra | baseline | note |\n| --- | --- | --- | --- |\n");
             }
             let esc = |t: &str| t.replace('|', "\\|");
-            let _ = writeln!(s, "| {} | {} | {} | {} |", esc(&r.metric), esc(&r.value), esc(&r.baseline), esc(&r.note));
+            let _ = writeln!(
+                s,
+                "| {} | {} | {} | {} |",
+                esc(&r.metric),
+                esc(&r.value),
+                esc(&r.baseline),
+                esc(&r.note)
+            );
         }
         if !self.notes.is_empty() {
             s += "\n## Notes\n\n";
@@ -120,8 +146,10 @@ impl Report {
     pub fn write(&self, dir: &Path, name: &str, title: &str) -> Result<()> {
         std::fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
         let json = serde_json::to_string_pretty(self).unwrap_or_default();
-        std::fs::write(dir.join(format!("{name}.json")), json).ctx(|| format!("writing {name}.json"))?;
-        std::fs::write(dir.join(format!("{name}.md")), self.markdown(title)).ctx(|| format!("writing {name}.md"))?;
+        std::fs::write(dir.join(format!("{name}.json")), json)
+            .ctx(|| format!("writing {name}.json"))?;
+        std::fs::write(dir.join(format!("{name}.md")), self.markdown(title))
+            .ctx(|| format!("writing {name}.md"))?;
         Ok(())
     }
 }

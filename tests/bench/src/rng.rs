@@ -8,7 +8,11 @@ pub struct Rng(u64);
 impl Rng {
     /// From a seed (0 is replaced: xorshift needs a non-zero state).
     pub fn new(seed: u64) -> Self {
-        Rng(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+        Rng(if seed == 0 {
+            0x9E37_79B9_7F4A_7C15
+        } else {
+            seed
+        })
     }
 
     /// Seed from the clock, for runs that print it.

@@ -113,18 +113,27 @@ pub async fn delete_namespace(client: &kube::Client, ns: &str) {
 
 /// Deletes a namespace and waits until it is gone (so the controller manager's clean-up does
 /// not overlap the next measurement).
-pub async fn delete_namespace_wait(client: &kube::Client, ns: &str, timeout: Duration) -> Result<()> {
+pub async fn delete_namespace_wait(
+    client: &kube::Client,
+    ns: &str,
+    timeout: Duration,
+) -> Result<()> {
     delete_namespace(client, ns).await;
     let api: Api<Namespace> = Api::all(client.clone());
-    wait_until(&format!("namespace {ns} to be gone"), timeout, Duration::from_millis(250), || {
-        let api = api.clone();
-        async move {
-            match api.get_opt(ns).await {
-                Ok(None) => Some(()),
-                _ => None,
+    wait_until(
+        &format!("namespace {ns} to be gone"),
+        timeout,
+        Duration::from_millis(250),
+        || {
+            let api = api.clone();
+            async move {
+                match api.get_opt(ns).await {
+                    Ok(None) => Some(()),
+                    _ => None,
+                }
             }
-        }
-    })
+        },
+    )
     .await
 }
 
@@ -164,7 +173,9 @@ pub fn names(prefix: &str, n: usize) -> Vec<String> {
 /// Whether a CR's status has Ready=True for its current generation.
 pub fn is_ready(o: &Value) -> bool {
     let gen = o.pointer("/metadata/generation").and_then(Value::as_i64);
-    let observed = o.pointer("/status/observedGeneration").and_then(Value::as_i64);
+    let observed = o
+        .pointer("/status/observedGeneration")
+        .and_then(Value::as_i64);
     let ready = o
         .pointer("/status/conditions")
         .and_then(Value::as_array)
@@ -203,7 +214,10 @@ impl Tracker {
                         let v = serde_json::to_value(&obj).unwrap_or(Value::Null);
                         if pred(&v) {
                             let name = obj.metadata.name.clone().unwrap_or_default();
-                            s2.lock().expect("tracker").entry(name).or_insert_with(Instant::now);
+                            s2.lock()
+                                .expect("tracker")
+                                .entry(name)
+                                .or_insert_with(Instant::now);
                         }
                     }
                     Ok(None) => break,
@@ -235,7 +249,12 @@ impl Tracker {
     /// The latest recorded moment among `names`, once all are recorded.
     pub fn all_at(&self, names: &[String]) -> Option<Instant> {
         let seen = self.seen.lock().expect("tracker");
-        names.iter().map(|n| seen.get(n).copied()).collect::<Option<Vec<_>>>()?.into_iter().max()
+        names
+            .iter()
+            .map(|n| seen.get(n).copied())
+            .collect::<Option<Vec<_>>>()?
+            .into_iter()
+            .max()
     }
 
     /// Stops watching.
@@ -245,7 +264,12 @@ impl Tracker {
 }
 
 /// Polls `check` every `every` until it returns Some, at most `timeout`.
-pub async fn wait_until<T, F, Fut>(what: &str, timeout: Duration, every: Duration, mut check: F) -> Result<T>
+pub async fn wait_until<T, F, Fut>(
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut check: F,
+) -> Result<T>
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
@@ -281,12 +305,20 @@ pub async fn list_crs(client: &kube::Client, ns: &str) -> Result<Vec<Value>> {
 
 /// Number of Ready CRs in a namespace.
 pub async fn count_ready(client: &kube::Client, ns: &str) -> Result<usize> {
-    Ok(list_crs(client, ns).await?.iter().filter(|o| is_ready(o)).count())
+    Ok(list_crs(client, ns)
+        .await?
+        .iter()
+        .filter(|o| is_ready(o))
+        .count())
 }
 
 /// Deletes every CR of a namespace (their finalizers run in the agent) and waits until none is
 /// left; returns how long that took.
-pub async fn delete_all_crs(client: &kube::Client, ns: &str, timeout: Duration) -> Result<Duration> {
+pub async fn delete_all_crs(
+    client: &kube::Client,
+    ns: &str,
+    timeout: Duration,
+) -> Result<Duration> {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &app_stack());
     let t = Instant::now();
     api.delete_collection(&DeleteParams::background(), &ListParams::default())
@@ -342,12 +374,17 @@ pub fn write_file(dir: &Path, name: &str, text: &str) -> Result<PathBuf> {
 
 /// Bucket names in moto (straight to moto, not through any proxy).
 pub async fn bucket_names(s3: &aws_sdk_s3::Client) -> Result<Vec<String>> {
-    let out = s3
-        .list_buckets()
-        .send()
-        .await
-        .map_err(|e| Error::msg(format!("ListBuckets on moto: {}", aws_sdk_s3::error::DisplayErrorContext(e))))?;
-    Ok(out.buckets().iter().filter_map(|b| b.name().map(str::to_string)).collect())
+    let out = s3.list_buckets().send().await.map_err(|e| {
+        Error::msg(format!(
+            "ListBuckets on moto: {}",
+            aws_sdk_s3::error::DisplayErrorContext(e)
+        ))
+    })?;
+    Ok(out
+        .buckets()
+        .iter()
+        .filter_map(|b| b.name().map(str::to_string))
+        .collect())
 }
 
 /// A bucket's tags (empty when it has none).

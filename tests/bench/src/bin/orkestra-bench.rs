@@ -2,7 +2,6 @@
 //! plugin process times and the ACK peer, against the private control plane and moto.
 //! Run through `scripts/bench.sh`.
 
-
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -18,7 +17,10 @@ use orkestra_bench::{apimetrics, floor, workload};
 use serde_json::{json, Value};
 
 #[derive(Debug, Parser)]
-#[command(name = "orkestra-bench", about = "orkestra's benchmarks (figures beside a floor)")]
+#[command(
+    name = "orkestra-bench",
+    about = "orkestra's benchmarks (figures beside a floor)"
+)]
 struct Args {
     /// CR counts for the convergence runs.
     #[arg(long, value_delimiter = ',', default_value = "100,1000")]
@@ -54,7 +56,11 @@ struct Args {
     #[arg(long, default_value_t = 200)]
     reaction_n: usize,
     /// Sections to run (convergence, memory, reaction, plugin, peer).
-    #[arg(long, value_delimiter = ',', default_value = "memory,convergence,reaction,plugin,peer")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "memory,convergence,reaction,plugin,peer"
+    )]
     only: Vec<String>,
 }
 
@@ -93,7 +99,10 @@ async fn main() -> Result<()> {
         args.sizes.push(10_000);
     }
     let repo = args.repo.canonicalize().context("repository root")?;
-    let results = args.results.clone().unwrap_or_else(|| repo.join("target/bench-results"));
+    let results = args
+        .results
+        .clone()
+        .unwrap_or_else(|| repo.join("target/bench-results"));
     std::fs::create_dir_all(&results)?;
     let cluster_dir = args
         .cluster_dir
@@ -105,11 +114,18 @@ async fn main() -> Result<()> {
     let cluster = Cluster::up(&repo, &cluster_dir).await?;
     let proxy = Proxy::start(cluster.moto_addr(), 1).await?;
     let mut report = Report::default();
-    report.meta.insert("command".into(), json!(std::env::args().collect::<Vec<_>>().join(" ")));
-    report.meta.insert("started".into(), json!(chrono::Utc::now().to_rfc3339()));
+    report.meta.insert(
+        "command".into(),
+        json!(std::env::args().collect::<Vec<_>>().join(" ")),
+    );
+    report
+        .meta
+        .insert("started".into(), json!(chrono::Utc::now().to_rfc3339()));
     report.meta.insert("machine".into(), json!(machine()));
     report.meta.insert("git".into(), json!(git_head(&repo)));
-    report.meta.insert("agent".into(), json!(args.agent_bin.display().to_string()));
+    report
+        .meta
+        .insert("agent".into(), json!(args.agent_bin.display().to_string()));
     report.meta.insert(
         "settings".into(),
         json!(format!(
@@ -133,28 +149,43 @@ async fn main() -> Result<()> {
         a.kill9().await;
     }
     ctx.cluster.down().await;
-    ctx.report.meta.insert("finished".into(), json!(chrono::Utc::now().to_rfc3339()));
+    ctx.report
+        .meta
+        .insert("finished".into(), json!(chrono::Utc::now().to_rfc3339()));
     ctx.report.write(&results, "bench", "orkestra benchmarks")?;
     println!("{}", ctx.report.table());
     for n in &ctx.report.notes {
         println!("note: {n}");
     }
-    println!("\nresults: {}/bench.json, {}/bench.md", results.display(), results.display());
+    println!(
+        "\nresults: {}/bench.json, {}/bench.md",
+        results.display(),
+        results.display()
+    );
     r
 }
 
 fn machine() -> String {
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0);
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
     let mem = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string()))
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").to_string())
+        })
         .and_then(|k| k.parse::<u64>().ok())
         .unwrap_or(0);
     let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
     format!(
         "{cpus} CPUs, {:.0} GiB, load at start {}",
         mem as f64 / 1048576.0,
-        load.split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+        load.split_whitespace()
+            .take(3)
+            .collect::<Vec<_>>()
+            .join(" ")
     )
 }
 
@@ -196,10 +227,18 @@ async fn run(ctx: &mut Ctx) -> Result<()> {
         .stdout(std::process::Stdio::null())
         .status()
         .await?;
-    anyhow::ensure!(st.success(), "kubectl apply deploy/crds/katalog.yaml failed");
+    anyhow::ensure!(
+        st.success(),
+        "kubectl apply deploy/crds/katalog.yaml failed"
+    );
     ctx.cluster
         .kubectl_cmd()
-        .args(["wait", "--for=condition=Established", "crd/katalogs.orkestra.orkspace.io", "--timeout=60s"])
+        .args([
+            "wait",
+            "--for=condition=Established",
+            "crd/katalogs.orkestra.orkspace.io",
+            "--timeout=60s",
+        ])
         .stdout(std::process::Stdio::null())
         .status()
         .await?;
@@ -227,7 +266,14 @@ async fn run(ctx: &mut Ctx) -> Result<()> {
 
     if ctx.want("memory") {
         let idle = ctx.settle_rss("idle").await;
-        ctx.report.add("Memory", "agent RSS, idle (no Katalog)", mib(idle), "", "VmRSS", json!({"kib": idle}));
+        ctx.report.add(
+            "Memory",
+            "agent RSS, idle (no Katalog)",
+            mib(idle),
+            "",
+            "VmRSS",
+            json!({"kib": idle}),
+        );
         let f = workload::write_file(&ctx.work, "many.yaml", &workload::many_entries_katalog(15))?;
         workload::orkestra_apply(&ctx.args.plugin_bin, &ctx.cluster.kubeconfig(), &f).await?;
         let k15 = ctx.settle_rss("15 CRD entries").await;
@@ -266,23 +312,34 @@ async fn run(ctx: &mut Ctx) -> Result<()> {
     }
     if let Some(a) = ctx.agent.as_mut() {
         if let Some(st) = a.exited() {
-            ctx.report.note(format!("the agent exited during the run: {st}"));
+            ctx.report
+                .note(format!("the agent exited during the run: {st}"));
         }
     }
     Ok(())
 }
 
-async fn floor_run(ctx: &mut Ctx, katalog: &std::path::Path, n: usize) -> Result<(Duration, usize, Vec<(usize, f64)>)> {
+async fn floor_run(
+    ctx: &mut Ctx,
+    katalog: &std::path::Path,
+    n: usize,
+) -> Result<(Duration, usize, Vec<(usize, f64)>)> {
     let s3 = ctx.cluster.s3().await;
     let mut best: Option<(Duration, usize)> = None;
     let mut tried = Vec::new();
     for &c in &ctx.args.floor_concurrency.clone() {
         let ns = format!("floor-{n}-c{c}");
         workload::ensure_namespace(&ctx.cluster.client, &ns).await?;
-        let crs: Vec<Value> = workload::names("f", n).iter().map(|name| workload::cr(&ns, name, "nginx:1.27")).collect();
+        let crs: Vec<Value> = workload::names("f", n)
+            .iter()
+            .map(|name| workload::cr(&ns, name, "nginx:1.27"))
+            .collect();
         let items = floor::render_items(&ctx.args.plugin_bin, katalog, &ctx.work, &crs).await?;
         let d = floor::run(&ctx.cluster.client, &s3, &items, c).await?;
-        eprintln!("[bench] floor n={n} concurrency={c}: {:.2}s", d.as_secs_f64());
+        eprintln!(
+            "[bench] floor n={n} concurrency={c}: {:.2}s",
+            d.as_secs_f64()
+        );
         tried.push((c, secs(d)));
         if best.is_none_or(|(b, _)| d < b) {
             best = Some((d, c));
@@ -294,7 +351,12 @@ async fn floor_run(ctx: &mut Ctx, katalog: &std::path::Path, n: usize) -> Result
     Ok((d, c, tried))
 }
 
-async fn convergence(ctx: &mut Ctx, katalog: &std::path::Path, n: usize, steady: bool) -> Result<()> {
+async fn convergence(
+    ctx: &mut Ctx,
+    katalog: &std::path::Path,
+    n: usize,
+    steady: bool,
+) -> Result<()> {
     let (floor_d, floor_c, tried) = floor_run(ctx, katalog, n).await?;
     let ns = conv_ns(n);
     let client = ctx.cluster.client.clone();
@@ -324,7 +386,10 @@ async fn convergence(ctx: &mut Ctx, katalog: &std::path::Path, n: usize, steady:
             ctx.report.add(
                 "Convergence",
                 &format!("N={n}: all Ready"),
-                format!("not reached: {ready}/{n} Ready after {}s", timeout.as_secs()),
+                format!(
+                    "not reached: {ready}/{n} Ready after {}s",
+                    timeout.as_secs()
+                ),
                 format!("{:.2}s (concurrency {floor_c})", floor_d.as_secs_f64()),
                 "",
                 json!({}),
@@ -362,14 +427,26 @@ async fn convergence(ctx: &mut Ctx, katalog: &std::path::Path, n: usize, steady:
     ctx.report.add(
         "Convergence",
         &format!("N={n}: AWS calls seen by moto (proxy)"),
-        format!("{} total, {} mutating ({:.1}/CR)", calls.len(), mutating, mutating as f64 / n as f64),
+        format!(
+            "{} total, {} mutating ({:.1}/CR)",
+            calls.len(),
+            mutating,
+            mutating as f64 / n as f64
+        ),
         format!("{} mutating (floor)", 4 * n),
         "",
         json!(proxy::by_op(&calls)),
     );
     if ctx.want("memory") {
         let rss = ctx.settle_rss(&format!("{n} CRs")).await;
-        ctx.report.add("Memory", &format!("agent RSS, {n} CRs Ready (+15 idle CRD entries)"), mib(rss), "", "VmRSS", json!({"kib": rss}));
+        ctx.report.add(
+            "Memory",
+            &format!("agent RSS, {n} CRs Ready (+15 idle CRD entries)"),
+            mib(rss),
+            "",
+            "VmRSS",
+            json!({"kib": rss}),
+        );
     }
     if steady {
         steady_state(ctx, n).await?;
@@ -378,7 +455,11 @@ async fn convergence(ctx: &mut Ctx, katalog: &std::path::Path, n: usize, steady:
     let s3 = ctx.cluster.s3().await;
     let d = workload::delete_all_crs(&client, &ns, Duration::from_secs(300 + n as u64)).await?;
     let suffix = format!("-{ns}-assets");
-    let left = workload::bucket_names(&s3).await?.into_iter().filter(|b| b.ends_with(&suffix)).count();
+    let left = workload::bucket_names(&s3)
+        .await?
+        .into_iter()
+        .filter(|b| b.ends_with(&suffix))
+        .count();
     ctx.report.add(
         "Convergence",
         &format!("N={n}: delete all → CRs gone"),
@@ -404,10 +485,17 @@ async fn steady_state(ctx: &mut Ctx, n: usize) -> Result<()> {
     let kw = apimetrics::diff(&w0, &w1);
     let calls = ctx.proxy.calls_since(mark);
     let mutating: Vec<_> = calls.iter().filter(|c| c.mutating).cloned().collect();
-    let agent_writes = agent_writes(&kw) + kw.iter().filter(|(k, _)| k.ends_with(" events") || k.ends_with(" katalogs/status")).map(|(_, v)| v).sum::<u64>();
+    let agent_writes = agent_writes(&kw)
+        + kw.iter()
+            .filter(|(k, _)| k.ends_with(" events") || k.ends_with(" katalogs/status"))
+            .map(|(_, v)| v)
+            .sum::<u64>();
     let reconciles = |m: &str| -> f64 {
         m.lines()
-            .filter(|l| l.starts_with("orkestra_reconciles_total") || l.starts_with("orkestra_reconcile_total"))
+            .filter(|l| {
+                l.starts_with("orkestra_reconciles_total")
+                    || l.starts_with("orkestra_reconcile_total")
+            })
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     };
@@ -424,12 +512,18 @@ async fn steady_state(ctx: &mut Ctx, n: usize) -> Result<()> {
         &format!("N={n}, {}s: mutating AWS calls at moto", window.as_secs()),
         format!("{} mutating of {} calls", mutating.len(), calls.len()),
         "0 (goal)",
-        format!("reads per CR per resync: {:.2}", (calls.len() - mutating.len()) as f64 / n as f64 / 2.0),
+        format!(
+            "reads per CR per resync: {:.2}",
+            (calls.len() - mutating.len()) as f64 / n as f64 / 2.0
+        ),
         json!({"all": proxy::by_op(&calls), "mutating": proxy::by_op(&mutating)}),
     );
     ctx.report.add(
         "Steady state",
-        &format!("N={n}, {}s: reconciles (agent's own /metrics)", window.as_secs()),
+        &format!(
+            "N={n}, {}s: reconciles (agent's own /metrics)",
+            window.as_secs()
+        ),
         format!("{}", reconciles(&m1) - reconciles(&m0)),
         "",
         "",
@@ -451,36 +545,58 @@ async fn reaction(ctx: &mut Ctx) -> Result<()> {
     let new_image = "nginx:1.28";
     let updated = workload::Tracker::start(
         Api::namespaced_with(client.clone(), ns, &deploy_ar),
-        move |d| d.pointer("/spec/template/spec/containers/0/image").and_then(Value::as_str) == Some(new_image),
+        move |d| {
+            d.pointer("/spec/template/spec/containers/0/image")
+                .and_then(Value::as_str)
+                == Some(new_image)
+        },
     );
     let names = workload::names("r", n);
     let mut create_lat = Vec::new();
     for name in &names {
-        let t = workload::create_crs(&client, ns, std::slice::from_ref(name), "nginx:1.27", 1).await?;
+        let t =
+            workload::create_crs(&client, ns, std::slice::from_ref(name), "nginx:1.27", 1).await?;
         let t0 = t[name];
-        let at = workload::wait_until(&format!("{ns}/{name} Ready"), Duration::from_secs(120), Duration::from_millis(2), || {
-            let r = ready.at(name);
-            async move { r }
-        })
+        let at = workload::wait_until(
+            &format!("{ns}/{name} Ready"),
+            Duration::from_secs(120),
+            Duration::from_millis(2),
+            || {
+                let r = ready.at(name);
+                async move { r }
+            },
+        )
         .await?;
         create_lat.push(at.duration_since(t0));
     }
     let mut update_lat = Vec::new();
     for name in &names {
         let t0 = Instant::now();
-        api.patch(name, &PatchParams::default(), &Patch::Merge(json!({"spec": {"image": new_image}})))
-            .await
-            .with_context(|| format!("patching {ns}/{name}"))?;
-        let at = workload::wait_until(&format!("{ns}/{name} Deployment updated"), Duration::from_secs(120), Duration::from_millis(2), || {
-            let r = updated.at(name);
-            async move { r }
-        })
+        api.patch(
+            name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"image": new_image}})),
+        )
+        .await
+        .with_context(|| format!("patching {ns}/{name}"))?;
+        let at = workload::wait_until(
+            &format!("{ns}/{name} Deployment updated"),
+            Duration::from_secs(120),
+            Duration::from_millis(2),
+            || {
+                let r = updated.at(name);
+                async move { r }
+            },
+        )
         .await?;
         update_lat.push(at.duration_since(t0));
     }
     ready.stop();
     updated.stop();
-    for (metric, lat) in [("CR create → Ready", &create_lat), ("spec change → Deployment updated", &update_lat)] {
+    for (metric, lat) in [
+        ("CR create → Ready", &create_lat),
+        ("spec change → Deployment updated", &update_lat),
+    ] {
         let p50 = percentile(lat, 50.0).unwrap_or_default();
         let p99 = percentile(lat, 99.0).unwrap_or_default();
         let max = lat.iter().max().copied().unwrap_or_default();
@@ -498,7 +614,10 @@ async fn reaction(ctx: &mut Ctx) -> Result<()> {
 }
 
 /// Runs a command `runs` times; returns (min, p50, mean) wall times.
-async fn time_cmd(mut make: impl FnMut() -> tokio::process::Command, runs: usize) -> Result<(Duration, Duration, Duration, bool)> {
+async fn time_cmd(
+    mut make: impl FnMut() -> tokio::process::Command,
+    runs: usize,
+) -> Result<(Duration, Duration, Duration, bool)> {
     let mut v = Vec::new();
     let mut all_ok = true;
     // One warm-up run so the page cache holds the binary.
@@ -521,49 +640,88 @@ async fn plugin(ctx: &mut Ctx, katalog: &std::path::Path) -> Result<()> {
     let base = std::fs::read_to_string(katalog)?;
     for i in 0..100 {
         let text = base
-            .replacen("name: application-stack\n", &format!("name: application-stack-{i}\n"), 1)
-            .replacen("kind: ApplicationStack", &format!("kind: ApplicationStack{i}"), 1)
-            .replacen("plural: applicationstacks", &format!("plural: applicationstacks{i}"), 1)
-            .replacen("    - name: application-stack\n", &format!("    - name: application-stack-{i}\n"), 1);
+            .replacen(
+                "name: application-stack\n",
+                &format!("name: application-stack-{i}\n"),
+                1,
+            )
+            .replacen(
+                "kind: ApplicationStack",
+                &format!("kind: ApplicationStack{i}"),
+                1,
+            )
+            .replacen(
+                "plural: applicationstacks",
+                &format!("plural: applicationstacks{i}"),
+                1,
+            )
+            .replacen(
+                "    - name: application-stack\n",
+                &format!("    - name: application-stack-{i}\n"),
+                1,
+            );
         workload::write_file(&dir, &format!("katalog-{i:03}.yaml"), &text)?;
     }
-    let cr = ctx.args.repo.join("katalogs/application-stack/cr-shop.yaml");
+    let cr = ctx
+        .args
+        .repo
+        .join("katalogs/application-stack/cr-shop.yaml");
     let plugin = ctx.args.plugin_bin.clone();
     let kubectl = ctx.cluster.kubectl();
     let runs = 20;
-    let (bmin, bp50, bmean, _) = time_cmd(|| {
-        let mut c = tokio::process::Command::new(&kubectl);
-        c.args(["version", "--client"]);
-        c
-    }, runs)
+    let (bmin, bp50, bmean, _) = time_cmd(
+        || {
+            let mut c = tokio::process::Command::new(&kubectl);
+            c.args(["version", "--client"]);
+            c
+        },
+        runs,
+    )
     .await?;
     let base = format!("{} ms p50 (kubectl version --client)", ms(bp50));
     let lint_dir = dir.clone();
-    let (lmin, lp50, lmean, lok) = time_cmd(|| {
-        let mut c = tokio::process::Command::new(&plugin);
-        c.arg("lint").arg(&lint_dir);
-        c
-    }, runs)
+    let (lmin, lp50, lmean, lok) = time_cmd(
+        || {
+            let mut c = tokio::process::Command::new(&plugin);
+            c.arg("lint").arg(&lint_dir);
+            c
+        },
+        runs,
+    )
     .await?;
-    let (rmin, rp50, rmean, rok) = time_cmd(|| {
-        let mut c = tokio::process::Command::new(&plugin);
-        c.args(["render", "-f"]).arg(katalog).arg("--cr").arg(&cr);
-        c
-    }, runs)
+    let (rmin, rp50, rmean, rok) = time_cmd(
+        || {
+            let mut c = tokio::process::Command::new(&plugin);
+            c.args(["render", "-f"]).arg(katalog).arg("--cr").arg(&cr);
+            c
+        },
+        runs,
+    )
     .await?;
     // Through kubectl's plugin lookup, as users type it.
     let path = format!(
         "{}:{}",
-        plugin.parent().map(|p| p.display().to_string()).unwrap_or_default(),
+        plugin
+            .parent()
+            .map(|p| p.display().to_string())
+            .unwrap_or_default(),
         std::env::var("PATH").unwrap_or_default()
     );
-    let (kmin, kp50, kmean, kok) = time_cmd(|| {
-        let mut c = tokio::process::Command::new(&kubectl);
-        c.args(["orkestra", "lint"]).arg(&lint_dir).env("PATH", &path);
-        c
-    }, runs)
+    let (kmin, kp50, kmean, kok) = time_cmd(
+        || {
+            let mut c = tokio::process::Command::new(&kubectl);
+            c.args(["orkestra", "lint"])
+                .arg(&lint_dir)
+                .env("PATH", &path);
+            c
+        },
+        runs,
+    )
     .await?;
-    let row = |ctx: &mut Ctx, metric: &str, (min, p50, mean): (Duration, Duration, Duration), ok: bool| {
+    let row = |ctx: &mut Ctx,
+               metric: &str,
+               (min, p50, mean): (Duration, Duration, Duration),
+               ok: bool| {
         ctx.report.add(
             "Plugin",
             metric,
@@ -573,9 +731,24 @@ async fn plugin(ctx: &mut Ctx, katalog: &std::path::Path) -> Result<()> {
             json!({"p50_ms": ms(p50), "min_ms": ms(min), "mean_ms": ms(mean), "baseline_p50_ms": ms(bp50), "baseline_min_ms": ms(bmin), "baseline_mean_ms": ms(bmean), "exit_ok": ok}),
         );
     };
-    row(ctx, "kubectl-orkestra lint over 100 Katalogs", (lmin, lp50, lmean), lok);
-    row(ctx, "kubectl-orkestra render (application-stack, 1 CR)", (rmin, rp50, rmean), rok);
-    row(ctx, "kubectl orkestra lint over 100 Katalogs (via kubectl)", (kmin, kp50, kmean), kok);
+    row(
+        ctx,
+        "kubectl-orkestra lint over 100 Katalogs",
+        (lmin, lp50, lmean),
+        lok,
+    );
+    row(
+        ctx,
+        "kubectl-orkestra render (application-stack, 1 CR)",
+        (rmin, rp50, rmean),
+        rok,
+    );
+    row(
+        ctx,
+        "kubectl orkestra lint over 100 Katalogs (via kubectl)",
+        (kmin, kp50, kmean),
+        kok,
+    );
     Ok(())
 }
 
@@ -605,6 +778,12 @@ async fn peer(ctx: &mut Ctx) {
         Ok(Err(e)) => format!("not built: could not run `{go}`: {e}"),
         Err(_) => format!("not built: `go mod download {module}` did not finish in 300s"),
     };
-    ctx.report.add("Peer", "ACK S3 controller (aws-controllers-k8s/s3-controller)", "n/a", "", text.replace('\n', " "), json!({}));
+    ctx.report.add(
+        "Peer",
+        "ACK S3 controller (aws-controllers-k8s/s3-controller)",
+        "n/a",
+        "",
+        text.replace('\n', " "),
+        json!({}),
+    );
 }
-
