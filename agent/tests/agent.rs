@@ -156,6 +156,37 @@ async fn map_form_katalog_creates_children_corrects_drift_and_cleans_up() {
     .await
     .unwrap();
 
+    // Changing the Katalog reaches new and existing CRs without restarting the agent.
+    create(&client, &f.cr_in(ns.name(), "later")).await;
+    wait_cr(&crs, "later", "later Ready", |v| {
+        ready_of(v).is_some_and(|r| r.0 == "True")
+    })
+    .await;
+    katalog_api(&client)
+        .patch(
+            &f.katalog_name,
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"crds": {"website": {"operatorBox": {"onCreate": {"deployments": [
+                {"name": "{{ .metadata.name }}", "image": "{{ .spec.image }}", "replicas": "{{ .spec.replicas }}",
+                 "labels": {"tier": "web"}, "reconcile": true}
+            ]}}}}}})),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        "the new label on the existing CR's Deployment",
+        TIMEOUT,
+        || async {
+            deployments.get("later").await.ok().is_some_and(|d| {
+                d.metadata
+                    .labels
+                    .is_some_and(|l| l.get("tier").map(String::as_str) == Some("web"))
+            })
+        },
+    )
+    .await
+    .unwrap();
+
     // The Katalog says it is accepted and runs one controller.
     let k = serde_json::to_value(katalog_api(&client).get(&f.katalog_name).await.unwrap()).unwrap();
     assert_eq!(k["status"]["conditions"][0]["type"], "Accepted");
@@ -163,6 +194,7 @@ async fn map_form_katalog_creates_children_corrects_drift_and_cleans_up() {
     assert_eq!(k["status"]["crds"][0]["controller"], "Running");
 
     agent.stop().await;
+    strip_finalizers(&crs).await;
     ns.cleanup().await.unwrap();
 }
 
@@ -236,6 +268,7 @@ async fn list_form_katalog_with_an_s3_bucket_reports_rows_and_deletes_the_bucket
     );
 
     agent.stop().await;
+    strip_finalizers(&crs).await;
     ns.cleanup().await.unwrap();
 }
 
@@ -305,6 +338,7 @@ async fn a_broken_katalog_is_refused_with_diagnostics_and_the_good_one_runs() {
     .unwrap();
 
     agent.stop().await;
+    strip_finalizers(&crs).await;
     ns.cleanup().await.unwrap();
 }
 
@@ -346,6 +380,16 @@ async fn a_failing_cr_names_the_field_while_the_others_reconcile() {
     assert!(deployments.get_opt("bad").await.unwrap().is_none());
     assert!(configmaps.get_opt("bad-content").await.unwrap().is_none());
 
+    // The Katalog's status counts the CRs of its entry and the failing one.
+    let katalogs = katalog_api(&client);
+    wait_for("Katalog status: 3 managed, 1 failing", TIMEOUT, || async {
+        let k = serde_json::to_value(katalogs.get(&f.katalog_name).await.ok()?).ok()?;
+        let row = &k["status"]["crds"][0];
+        (row["managed"] == 3 && row["failing"] == 1).then_some(())
+    })
+    .await
+    .unwrap();
+
     // Fixing the CR heals it (the retry with backoff picks the change up at once through the watch).
     crs.patch(
         "bad",
@@ -360,6 +404,7 @@ async fn a_failing_cr_names_the_field_while_the_others_reconcile() {
     .await;
 
     agent.stop().await;
+    strip_finalizers(&crs).await;
     ns.cleanup().await.unwrap();
 }
 
@@ -435,6 +480,7 @@ async fn the_agent_reconciles_with_only_its_service_account_rbac_and_leader_elec
     .unwrap();
 
     agent.stop().await;
+    strip_finalizers(&crs).await;
     ns.cleanup().await.unwrap();
 }
 
@@ -495,6 +541,7 @@ async fn a_standby_takes_over_when_the_leader_stops() {
     );
 
     second.stop().await;
+    strip_finalizers(&crs).await;
     ns.cleanup().await.unwrap();
     lease_ns.cleanup().await.unwrap();
 }
@@ -569,6 +616,7 @@ async fn a_katalog_file_runs_without_katalog_objects_and_metrics_count_reconcile
     );
 
     agent.stop().await;
+    strip_finalizers(&crs).await;
     ns.cleanup().await.unwrap();
 }
 

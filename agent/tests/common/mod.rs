@@ -269,3 +269,22 @@ pub async fn wait_cr(
         }
     }
 }
+
+/// After the agent stopped, CRs still carry its finalizer and would keep the test namespace
+/// from ever finishing deletion: remove it from every CR in `api`.
+pub async fn strip_finalizers(api: &Api<DynamicObject>) {
+    let Ok(list) = api.list(&Default::default()).await else {
+        return;
+    };
+    for o in list.items {
+        if let Some(name) = o.metadata.name {
+            let _ = api
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
+                )
+                .await;
+        }
+    }
+}
