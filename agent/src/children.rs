@@ -3,8 +3,7 @@
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use orkestra_engine::Child;
-use serde_json::{Map, Value};
-use sha2::Digest as _;
+use serde_json::Value;
 
 use crate::context::AgentContext;
 use crate::discovery::ResolvedApi;
@@ -15,7 +14,7 @@ pub const FIELD_MANAGER: &str = "orkestra-agent";
 /// Annotation holding a hash of what was last applied: a changed Katalog or CR changes it, so a
 /// field dropped from the desired object is noticed (and removed by apply) even though the live
 /// object still "contains" everything desired.
-pub const APPLIED_HASH: &str = "orkestra.orkspace.io/applied-hash";
+pub use orkestra_engine::objects::labels::APPLIED_HASH;
 
 /// What happened to one child this cycle.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,7 +140,7 @@ async fn sync_one(
             }),
         };
     }
-    stamp_hash(&mut desired);
+    orkestra_engine::objects::stamp_applied_hash(&mut desired);
     if let Some(live) = &live {
         let live = to_json(live);
         if contains(&live, &desired) {
@@ -163,20 +162,6 @@ async fn sync_one(
 
 fn to_json(o: &DynamicObject) -> Value {
     serde_json::to_value(o).unwrap_or(Value::Null)
-}
-
-/// Put the hash of `desired` (without the hash itself) into its annotations.
-fn stamp_hash(desired: &mut Value) {
-    let digest = sha2::Sha256::digest(desired.to_string().as_bytes());
-    let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    if let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
-        let ann = meta
-            .entry("annotations")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Some(a) = ann.as_object_mut() {
-            a.insert(APPLIED_HASH.into(), Value::String(hash));
-        }
-    }
 }
 
 /// Whether `live` already has every field of `desired` with the same value (the server may add
@@ -232,8 +217,8 @@ mod tests {
     fn the_hash_changes_with_the_object() {
         let mut a = json!({"metadata": {"name": "x"}, "data": {"k": "1"}});
         let mut b = json!({"metadata": {"name": "x"}, "data": {"k": "2"}});
-        stamp_hash(&mut a);
-        stamp_hash(&mut b);
+        orkestra_engine::objects::stamp_applied_hash(&mut a);
+        orkestra_engine::objects::stamp_applied_hash(&mut b);
         assert_ne!(
             a["metadata"]["annotations"][APPLIED_HASH],
             b["metadata"]["annotations"][APPLIED_HASH]

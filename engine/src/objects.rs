@@ -20,6 +20,8 @@ pub mod labels {
     pub const OWNER_NAMESPACE: &str = "orkestra.orkspace.io/owner-namespace";
     pub const OWNER_UID: &str = "orkestra.orkspace.io/owner-uid";
     pub const KATALOG: &str = "orkestra.orkspace.io/katalog";
+    /// Hash of an enforced child as last applied; equal hashes mean nothing to write.
+    pub const APPLIED_HASH: &str = "orkestra.orkspace.io/applied-hash";
     pub const MANAGER: &str = "orkestra";
 }
 
@@ -81,6 +83,23 @@ impl Owner {
             "apiVersion": self.api_version, "kind": self.kind, "name": self.name, "uid": uid,
             "controller": true, "blockOwnerDeletion": true,
         }))
+    }
+}
+
+/// Stamp the hash of `desired` (computed without the stamp) into its
+/// [`labels::APPLIED_HASH`] annotation. The agent applies enforced children stamped this way and
+/// `kubectl orkestra plan` dry-runs them the same way, so both agree on "no change".
+pub fn stamp_applied_hash(desired: &mut Value) {
+    use sha2::Digest as _;
+    let digest = sha2::Sha256::digest(desired.to_string().as_bytes());
+    let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+    if let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
+        let ann = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(a) = ann.as_object_mut() {
+            a.insert(labels::APPLIED_HASH.into(), Value::String(hash));
+        }
     }
 }
 

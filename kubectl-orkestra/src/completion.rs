@@ -11,6 +11,11 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<i32> {
     let mut cmd = crate::Cli::command();
-    clap_complete::generate(a.shell, &mut cmd, "kubectl-orkestra", &mut std::io::stdout());
+    clap_complete::generate(
+        a.shell,
+        &mut cmd,
+        "kubectl-orkestra",
+        &mut std::io::stdout(),
+    );
     Ok(0)
 }

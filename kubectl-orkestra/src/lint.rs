@@ -28,13 +28,23 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     for p in &a.paths {
         if p.is_dir() {
             for f in yaml_files(p)? {
-                inputs.push(Input { file: read(&f)?, explicit: false });
+                inputs.push(Input {
+                    file: read(&f)?,
+                    explicit: false,
+                });
             }
         } else {
-            inputs.push(Input { file: read(p)?, explicit: true });
+            inputs.push(Input {
+                file: read(p)?,
+                explicit: true,
+            });
         }
     }
-    let crds = a.crds.iter().map(|p| read(p)).collect::<anyhow::Result<Vec<_>>>()?;
+    let crds = a
+        .crds
+        .iter()
+        .map(|p| read(p))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let report = lint(&inputs, &crds, &crate::registry::schemas());
     if a.output == "json" {
         let out = serde_json::json!({
@@ -44,8 +54,11 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         });
         crate::output::print_data(&out, true)?;
     } else {
-        let files: HashMap<&str, &SourceFile> =
-            inputs.iter().map(|i| (i.file.name.as_str(), &i.file)).chain(crds.iter().map(|c| (c.name.as_str(), c))).collect();
+        let files: HashMap<&str, &SourceFile> = inputs
+            .iter()
+            .map(|i| (i.file.name.as_str(), &i.file))
+            .chain(crds.iter().map(|c| (c.name.as_str(), c)))
+            .collect();
         let color = color_stdout();
         for d in &report.diagnostics {
             let text = d.render(files.get(d.file.as_str()).copied());
@@ -53,7 +66,11 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
                 Severity::Error => ("error", "1;31"),
                 Severity::Warning => ("warning", "1;33"),
             };
-            let text = text.replacen(&format!(" {word}["), &format!(" {}[", paint(word, code, color)), 1);
+            let text = text.replacen(
+                &format!(" {word}["),
+                &format!(" {}[", paint(word, code, color)),
+                1,
+            );
             crate::output::out(&format!("{text}\n"))?;
         }
         eprintln!(
@@ -75,7 +92,9 @@ fn yaml_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).with_context(|| format!("cannot read folder {}", d.display()))? {
+        for e in
+            std::fs::read_dir(&d).with_context(|| format!("cannot read folder {}", d.display()))?
+        {
             let p = e?.path();
             if p.is_dir() {
                 stack.push(p);

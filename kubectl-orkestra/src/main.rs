@@ -24,7 +24,12 @@ use clap::{Parser, Subcommand};
 
 /// Turn a CRD into a complete operator from one YAML file, a Katalog.
 #[derive(Parser)]
-#[command(name = "kubectl orkestra", bin_name = "kubectl orkestra", version, propagate_version = true)]
+#[command(
+    name = "kubectl orkestra",
+    bin_name = "kubectl orkestra",
+    version,
+    propagate_version = true
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -81,6 +86,7 @@ fn main() {
 /// The reader of our stdout went away (`| head`): not an error worth a message.
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
     })
 }

@@ -553,15 +553,12 @@ fn normalize(v: &Value) -> Value {
     v
 }
 
-/// The annotation the agent stamps on enforced children: a hash of the applied object
-/// (agent/src/children.rs, `APPLIED_HASH`).
-const APPLIED_HASH: &str = "orkestra.orkspace.io/applied-hash";
+use orkestra_engine::objects::labels::APPLIED_HASH;
 
 /// The object exactly as the agent server-side applies an enforced child: namespace filled in,
-/// then the hash of that object stamped into [`APPLIED_HASH`] (the same computation as the
-/// agent's `stamp_hash`, so a converged child dry-runs to no change).
+/// then the hash of that object stamped into [`APPLIED_HASH`] by the engine's
+/// `stamp_applied_hash`, as the agent does, so a converged child dry-runs to no change.
 fn as_the_agent_applies(object: &Value, namespace: Option<&str>) -> Value {
-    use sha2::Digest as _;
     let mut desired = object.clone();
     if let (Some(ns), Some(meta)) = (
         namespace,
@@ -570,16 +567,7 @@ fn as_the_agent_applies(object: &Value, namespace: Option<&str>) -> Value {
         meta.entry("namespace")
             .or_insert_with(|| Value::String(ns.to_string()));
     }
-    let digest = sha2::Sha256::digest(desired.to_string().as_bytes());
-    let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-    if let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
-        let ann = meta
-            .entry("annotations")
-            .or_insert_with(|| Value::Object(Map::new()));
-        if let Some(a) = ann.as_object_mut() {
-            a.insert(APPLIED_HASH.into(), Value::String(hash));
-        }
-    }
+    orkestra_engine::objects::stamp_applied_hash(&mut desired);
     desired
 }
 

@@ -26,18 +26,24 @@ pub struct Args {
 
 pub fn run(a: Args) -> anyhow::Result<i32> {
     let schemas = crate::registry::schemas();
-    let kfile = SourceFile::read(&a.katalog).with_context(|| format!("cannot read {}", a.katalog.display()))?;
+    let kfile = SourceFile::read(&a.katalog)
+        .with_context(|| format!("cannot read {}", a.katalog.display()))?;
     let loaded = load_file(&kfile, &schemas);
     let Some(katalog) = loaded.katalog else {
         for d in loaded.diagnostics.iter().filter(|d| d.is_error()) {
             eprint!("{}", d.render(Some(&kfile)));
         }
-        bail!("{} does not load; run `kubectl orkestra lint {}` for every finding", kfile.name, kfile.name);
+        bail!(
+            "{} does not load; run `kubectl orkestra lint {}` for every finding",
+            kfile.name,
+            kfile.name
+        );
     };
     let mut items = Vec::new();
     let mut failed = 0;
     for path in &a.crs {
-        let f = SourceFile::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+        let f =
+            SourceFile::read(path).with_context(|| format!("cannot read {}", path.display()))?;
         let (docs, diags) = f.documents();
         for d in &diags {
             eprint!("{}", d.render(Some(&f)));
@@ -45,12 +51,27 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         }
         for doc in docs {
             let mut cr = doc.value;
-            let kind = cr.get("kind").and_then(Value::as_str).unwrap_or_default().to_string();
-            let api_version = cr.get("apiVersion").and_then(Value::as_str).unwrap_or_default().to_string();
-            let name = cr.pointer("/metadata/name").and_then(Value::as_str).unwrap_or_default().to_string();
+            let kind = cr
+                .get("kind")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let api_version = cr
+                .get("apiVersion")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
+            let name = cr
+                .pointer("/metadata/name")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string();
             let Some(entry) = katalog.entry_for(&api_version, &kind) else {
-                let handled: Vec<String> =
-                    katalog.entries.iter().map(|e| format!("{}/{}", e.api.api_version(), e.api.kind)).collect();
+                let handled: Vec<String> = katalog
+                    .entries
+                    .iter()
+                    .map(|e| format!("{}/{}", e.api.api_version(), e.api.kind))
+                    .collect();
                 eprintln!(
                     "error: {}: {api_version} {kind} {name:?} is not handled by Katalog {} (it handles {})",
                     f.name,
@@ -70,7 +91,10 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
             {
                 cr["metadata"]["namespace"] = a.namespace.clone().into();
             }
-            let namespace = cr.pointer("/metadata/namespace").cloned().unwrap_or(Value::Null);
+            let namespace = cr
+                .pointer("/metadata/namespace")
+                .cloned()
+                .unwrap_or(Value::Null);
             match render(&katalog, entry, &cr, &schemas) {
                 Ok(desired) => items.push(json!({
                     "cr": {"kind": kind, "namespace": namespace, "name": name},
@@ -80,7 +104,10 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
                     })).collect::<Vec<_>>(),
                 })),
                 Err(e) => {
-                    eprintln!("error: {kind} {}/{name}: {e}", namespace.as_str().unwrap_or("-"));
+                    eprintln!(
+                        "error: {kind} {}/{name}: {e}",
+                        namespace.as_str().unwrap_or("-")
+                    );
                     failed += 1;
                 }
             }

@@ -25,18 +25,28 @@ fn stdout(o: &Output) -> String {
 }
 
 fn golden(name: &str, actual: &str) {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&p, actual).unwrap();
     }
     let expected = std::fs::read_to_string(&p).unwrap_or_default();
-    assert_eq!(actual, expected, "golden file {name} differs (UPDATE_GOLDEN=1 rewrites it)");
+    assert_eq!(
+        actual, expected,
+        "golden file {name} differs (UPDATE_GOLDEN=1 rewrites it)"
+    );
 }
 
 #[test]
 fn lint_examples_is_clean() {
     let o = run(&["lint", "katalogs"]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     assert_eq!(stdout(&o), "");
     assert!(String::from_utf8_lossy(&o.stderr).contains("0 error(s), 0 warning(s) in 3 Katalog(s)"));
 }
@@ -51,14 +61,23 @@ fn lint_text_is_compiler_style() {
 
 #[test]
 fn lint_json_contract() {
-    let o = run(&["lint", "-o", "json", "kubectl-orkestra/tests/golden/broken-katalog.yaml", "katalogs/website"]);
+    let o = run(&[
+        "lint",
+        "-o",
+        "json",
+        "kubectl-orkestra/tests/golden/broken-katalog.yaml",
+        "katalogs/website",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let diags = v["diagnostics"].as_array().unwrap();
     assert!(!diags.is_empty());
     for d in diags {
         let keys: Vec<&str> = d.as_object().unwrap().keys().map(String::as_str).collect();
-        assert_eq!(keys, ["file", "line", "column", "severity", "code", "message"]);
+        assert_eq!(
+            keys,
+            ["file", "line", "column", "severity", "code", "message"]
+        );
         assert!(d["line"].as_u64().unwrap() >= 1 && d["column"].as_u64().unwrap() >= 1);
         assert!(matches!(d["severity"].as_str(), Some("error" | "warning")));
     }
@@ -82,9 +101,17 @@ fn lint_uses_crd_schemas_given_with_crd() {
     let d = &v["diagnostics"][0];
     assert_eq!(d["code"], "schema-path");
     assert_eq!(d["severity"], "warning");
-    assert!(d["message"].as_str().unwrap().contains("`.spec.imgae`"), "{d}");
+    assert!(
+        d["message"].as_str().unwrap().contains("`.spec.imgae`"),
+        "{d}"
+    );
     // Without the CRD there is no schema to check against.
-    let o = run(&["lint", "-o", "json", "kubectl-orkestra/tests/golden/schema-typo.yaml"]);
+    let o = run(&[
+        "lint",
+        "-o",
+        "json",
+        "kubectl-orkestra/tests/golden/schema-typo.yaml",
+    ]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["warnings"], 0);
 }
@@ -100,22 +127,46 @@ fn render_json_contract() {
         "-o",
         "json",
     ]);
-    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     let item = &v["items"][0];
-    assert_eq!(item["cr"], serde_json::json!({"kind": "ApplicationStack", "namespace": "prod", "name": "shop"}));
-    let kinds: Vec<&str> = item["objects"].as_array().unwrap().iter().map(|o| o["kind"].as_str().unwrap()).collect();
+    assert_eq!(
+        item["cr"],
+        serde_json::json!({"kind": "ApplicationStack", "namespace": "prod", "name": "shop"})
+    );
+    let kinds: Vec<&str> = item["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["kind"].as_str().unwrap())
+        .collect();
     assert_eq!(kinds, ["Deployment", "Service"]);
     assert_eq!(item["objects"][0]["spec"]["replicas"], 3);
     let ext = &item["external"][0];
-    let keys: Vec<&str> = ext.as_object().unwrap().keys().map(String::as_str).collect();
+    let keys: Vec<&str> = ext
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
     assert_eq!(keys, ["provider", "kind", "name", "fields"]);
     assert_eq!(ext["name"], "shop-prod-assets");
 }
 
 #[test]
 fn render_yaml_is_the_default_and_golden() {
-    let o = run(&["render", "-f", "katalogs/website/katalog.yaml", "--cr", "katalogs/website/cr-blog.yaml"]);
+    let o = run(&[
+        "render",
+        "-f",
+        "katalogs/website/katalog.yaml",
+        "--cr",
+        "katalogs/website/cr-blog.yaml",
+    ]);
     assert_eq!(o.status.code(), Some(0));
     golden("website.render.yaml", &stdout(&o));
 }
@@ -131,11 +182,22 @@ fn render_reports_a_bad_cr_and_keeps_the_good_ones() {
          apiVersion: other.example.io/v1\nkind: Other\nmetadata: {name: stranger}\n",
     )
     .unwrap();
-    let o = run(&["render", "-f", "katalogs/website/katalog.yaml", "--cr", crs.to_str().unwrap(), "-o", "json"]);
+    let o = run(&[
+        "render",
+        "-f",
+        "katalogs/website/katalog.yaml",
+        "--cr",
+        crs.to_str().unwrap(),
+        "-o",
+        "json",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("Website default/bad: spec.crds.website.operatorBox.onCreate.deployments[0].replicas: expected an integer, got \"many\""), "{err}");
-    assert!(err.contains("Other \"stranger\" is not handled by Katalog website-operator"), "{err}");
+    assert!(
+        err.contains("Other \"stranger\" is not handled by Katalog website-operator"),
+        "{err}"
+    );
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["items"].as_array().unwrap().len(), 1);
     assert_eq!(v["items"][0]["cr"]["name"], "good");
@@ -143,10 +205,19 @@ fn render_reports_a_bad_cr_and_keeps_the_good_ones() {
 
 #[test]
 fn render_refuses_a_katalog_that_does_not_load() {
-    let o = run(&["render", "-f", "kubectl-orkestra/tests/golden/broken-katalog.yaml", "--cr", "katalogs/website/cr-blog.yaml"]);
+    let o = run(&[
+        "render",
+        "-f",
+        "kubectl-orkestra/tests/golden/broken-katalog.yaml",
+        "--cr",
+        "katalogs/website/cr-blog.yaml",
+    ]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.contains("does not load; run `kubectl orkestra lint"), "{err}");
+    assert!(
+        err.contains("does not load; run `kubectl orkestra lint"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
 }
 
@@ -164,6 +235,9 @@ fn missing_file_is_one_clear_line() {
     let o = run(&["lint", "no/such/katalog.yaml"]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.starts_with("error: cannot read no/such/katalog.yaml"), "{err}");
+    assert!(
+        err.starts_with("error: cannot read no/such/katalog.yaml"),
+        "{err}"
+    );
     assert_eq!(err.lines().count(), 1, "{err}");
 }
