@@ -26,5 +26,6 @@ pub mod objects;
 pub mod render;
 
 pub use render::{render, render_status, Child, Desired, External, RenderError};
+pub mod cr;
 pub mod crd;
 pub mod lint;

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context as _};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
+use orkestra_engine::cr::CrId;
 use orkestra_engine::{render, Child, External, Katalog, SourceFile};
 use orkestra_provider::{
     Action, Blocked, Declaration, KubeReader, Plan, PlanValue, Provider, ProviderContext,
@@ -181,35 +182,9 @@ async fn file_crs(
     let mut out = Vec::new();
     for doc in docs {
         let mut cr = doc.value;
-        let api_version = cr
-            .get("apiVersion")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let kind = cr
-            .get("kind")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let name = cr
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        let Some(entry) = katalog.entry_for(&api_version, &kind) else {
-            bail!(
-                "{}: {api_version} {kind} {name:?} is not handled by Katalog {}",
-                f.name,
-                katalog.name
-            );
-        };
-        if name.is_empty() {
-            bail!("{}: the {kind} has no metadata.name", f.name);
-        }
-        let namespaced = entry.api.scope == orkestra_engine::katalog::Scope::Namespaced;
-        if namespaced && cr.pointer("/metadata/namespace").is_none() {
-            cr["metadata"]["namespace"] = kube.namespace.clone().into();
-        }
+        let entry = orkestra_engine::cr::resolve(katalog, &mut cr, &kube.namespace)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", f.name))?;
+        let CrId { kind, name, .. } = CrId::of(&cr);
         let mk = kinds::ManagedKind {
             api: entry.api.clone(),
             katalog: katalog.name.clone(),

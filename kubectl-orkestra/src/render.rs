@@ -4,8 +4,9 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
+use orkestra_engine::cr::{resolve, CrId};
 use orkestra_engine::{load_file, render, SourceFile};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Arguments of `render`.
 #[derive(clap::Args)]
@@ -51,63 +52,25 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
         }
         for doc in docs {
             let mut cr = doc.value;
-            let kind = cr
-                .get("kind")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let api_version = cr
-                .get("apiVersion")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let name = cr
-                .pointer("/metadata/name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_string();
-            let Some(entry) = katalog.entry_for(&api_version, &kind) else {
-                let handled: Vec<String> = katalog
-                    .entries
-                    .iter()
-                    .map(|e| format!("{}/{}", e.api.api_version(), e.api.kind))
-                    .collect();
-                eprintln!(
-                    "error: {}: {api_version} {kind} {name:?} is not handled by Katalog {} (it handles {})",
-                    f.name,
-                    katalog.name,
-                    handled.join(", ")
-                );
-                failed += 1;
-                continue;
+            let entry = match resolve(&katalog, &mut cr, &a.namespace) {
+                Ok(entry) => entry,
+                Err(e) => {
+                    eprintln!("error: {}: {e}", f.name);
+                    failed += 1;
+                    continue;
+                }
             };
-            if name.is_empty() {
-                eprintln!("error: {}: the {kind} has no metadata.name", f.name);
-                failed += 1;
-                continue;
-            }
-            if entry.api.scope == orkestra_engine::katalog::Scope::Namespaced
-                && cr.pointer("/metadata/namespace").is_none()
-            {
-                cr["metadata"]["namespace"] = a.namespace.clone().into();
-            }
-            let namespace = cr
-                .pointer("/metadata/namespace")
-                .cloned()
-                .unwrap_or(Value::Null);
+            let id = CrId::of(&cr);
             match render(&katalog, entry, &cr, &schemas) {
                 Ok(desired) => items.push(json!({
-                    "cr": {"kind": kind, "namespace": namespace, "name": name},
+                    "cr": id,
                     "objects": desired.children.iter().map(|c| &c.object).collect::<Vec<_>>(),
                     "external": desired.external.iter().map(|e| json!({
                         "provider": e.provider, "kind": e.kind, "name": e.name, "fields": e.fields,
                     })).collect::<Vec<_>>(),
                 })),
                 Err(e) => {
-                    eprintln!(
-                        "error: {kind} {}/{name}: {e}",
-                        namespace.as_str().unwrap_or("-")
-                    );
+                    eprintln!("error: {id}: {e}");
                     failed += 1;
                 }
             }
