@@ -501,8 +501,19 @@ async fn create_and_delete_round_trip() {
         &h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await,
         State::Ready,
     );
+    h.log.clear();
     let report = h.runtime.delete_all(&ctx(), std::slice::from_ref(&d)).await;
     assert_state(&report, State::Deleted);
+    let ops: Vec<String> = h.log.calls().into_iter().map(|c| c.operation).collect();
+    assert_eq!(
+        ops,
+        [
+            "HeadBucket",
+            "GetBucketTagging",
+            "ListObjectVersions",
+            "DeleteBucket"
+        ]
+    );
     assert!(!exists(&h, &bucket).await);
 }
 
