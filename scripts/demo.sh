@@ -25,6 +25,7 @@ cargo build -q -p kubectl-orkestra -p orkestra-agent
 export PATH="$CARGO_TARGET_DIR/debug:$PATH"   # kubectl finds the plugin on PATH
 
 dir="$ORKESTRA_CACHE/demo"
+agent_log="$ORKESTRA_CACHE/demo-agent.log"
 agent_pid=""
 cleanup() {
     [ -n "$agent_pid" ] && kill "$agent_pid" 2>/dev/null && wait "$agent_pid" 2>/dev/null || true
@@ -34,15 +35,18 @@ if ! $keep; then trap cleanup EXIT; fi
 
 step "starting a private kube-apiserver, controller-manager and moto in $dir"
 tests/cluster/down.sh "$dir" >/dev/null 2>&1 || true
+rm -rf "$dir"
 tests/cluster/up.sh --only kube,moto "$dir"
 set -a; . "$dir/env"; set +a
 K="${KUBECTL:-kubectl}"
+# boto3 comes with moto, in the venv up.sh installed it into.
+moto_python="$ORKESTRA_CACHE/moto-$(. tests/cluster/lib.sh; echo "$MOTO_VERSION")/bin/python"
 
-step "installing the Katalog CRD and starting the agent (logs: $dir/agent.log)"
+step "installing the Katalog CRD and starting the agent (logs: $agent_log)"
 "$K" apply -f deploy/crds/katalog.yaml >/dev/null
 "$K" wait --for=condition=Established crd/katalogs.orkestra.orkspace.io --timeout=60s >/dev/null
 ORKESTRA_LOG_FORMAT=text RUST_LOG="${RUST_LOG:-info}" orkestra-agent \
-    --leader-election off --metrics-addr 127.0.0.1:0 >"$dir/agent.log" 2>&1 &
+    --leader-election off --metrics-addr 127.0.0.1:0 >"$agent_log" 2>&1 &
 agent_pid=$!
 
 step "kubectl orkestra lint + apply katalogs/application-stack"
@@ -59,7 +63,7 @@ step "the result"
 "$K" -n prod get deployments,services -l app.kubernetes.io/instance=shop
 kubectl orkestra status -A
 echo "S3 buckets in moto, with their tags:" >&2
-"$ORKESTRA_CACHE"/moto-venv/bin/python - <<'PY'
+"$moto_python" - <<'PY'
 import boto3, os
 s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
 for b in s3.list_buckets()["Buckets"]:
@@ -78,7 +82,7 @@ fi
 
 step "deleting the CR: the finalizer deletes the bucket, garbage collection the children"
 "$K" -n prod delete applicationstack shop --wait=true --timeout=120s
-"$ORKESTRA_CACHE"/moto-venv/bin/python - <<'PY'
+"$moto_python" - <<'PY'
 import boto3, os
 s3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])
 names = [b["Name"] for b in s3.list_buckets()["Buckets"]]
