@@ -12,6 +12,8 @@
 #
 # ORKESTRA_OWNER_PID=PID  also start a watchdog that runs down.sh DIR once PID has exited.
 # UP_TIMEOUT=SECONDS      how long to wait for each component to become ready (default 120).
+# SERVICE_CIDR=CIDR       kube-apiserver's Service IP range (default 10.0.0.0/24: 254 Services;
+#                         benchmarks with thousands of Services use a /16).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -25,7 +27,7 @@ while [ $# -gt 0 ]; do
 	case "$1" in
 	--only) [ $# -ge 2 ] || usage; only="$2"; shift 2 ;;
 	--only=*) only="${1#--only=}"; shift ;;
-	-h | --help) sed -n '2,15p' "$0" >&2; exit 0 ;;
+	-h | --help) sed -n '2,17p' "$0" >&2; exit 0 ;;
 	-*) usage ;;
 	*) [ -z "$dir" ] || usage; dir="$1"; shift ;;
 	esac
@@ -36,6 +38,7 @@ for c in ${only//,/ }; do
 	case "$c" in kube | moto | postgres) ;; *) die "--only: unknown component '$c' (kube, moto, postgres)" ;; esac
 done
 timeout_s="${UP_TIMEOUT:-120}"
+SERVICE_CIDR="${SERVICE_CIDR:-10.0.0.0/24}"
 
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
@@ -200,7 +203,7 @@ keyUsage=critical,digitalSignature,keyEncipherment"
 		--client-ca-file "$pki/ca.crt" \
 		--service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
 		--service-account-issuer "https://127.0.0.1:$apiserver_port" \
-		--service-cluster-ip-range 10.0.0.0/24 \
+		--service-cluster-ip-range "$SERVICE_CIDR" \
 		--authorization-mode Node,RBAC --allow-privileged=true
 	write_kubeconfig "$dir/kubeconfig" admin
 	wait_until "kube-apiserver on https://127.0.0.1:$apiserver_port" \

@@ -33,6 +33,8 @@ impl Cluster {
             .args(["--only", "kube,moto"])
             .arg(dir)
             .env("ORKESTRA_OWNER_PID", std::process::id().to_string())
+            // Thousands of Services need more than the default /24 of ClusterIPs.
+            .env("SERVICE_CIDR", "10.0.0.0/16")
             .stdin(Stdio::null())
             .status()
             .await

@@ -149,6 +149,8 @@ async fn main() -> Result<()> {
                 )),
             };
             let took = format!("{:.1}s", t.elapsed().as_secs_f64());
+            // A failed scenario leaves its CRs; its namespace goes so the next one starts clean.
+            workload::delete_namespace(&suite.cluster.client, &format!("f-{name}")).await;
             match r {
                 Ok(figs) => {
                     passed += 1;
