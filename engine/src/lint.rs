@@ -293,7 +293,7 @@ fn check_use(
             file,
             at,
             format!(
-                "`{field}` needs {} but `{dotted}` is {ty} in the CR's schema",
+                "`{field}` needs {} but `{dotted}` is of type {ty} in the CR's schema",
                 target.describe()
             ),
         ));

@@ -103,15 +103,15 @@ pub enum FieldType {
 }
 
 impl FieldType {
-    /// Human name used in diagnostics.
+    /// Human name used in diagnostics, with its article ("an integer").
     pub fn describe(self) -> &'static str {
         match self {
-            FieldType::String => "string",
-            FieldType::Integer => "integer",
-            FieldType::Boolean => "boolean",
-            FieldType::StringMap => "map of strings",
-            FieldType::List => "list",
-            FieldType::Object => "object",
+            FieldType::String => "a string",
+            FieldType::Integer => "an integer",
+            FieldType::Boolean => "true or false",
+            FieldType::StringMap => "a map of strings",
+            FieldType::List => "a list",
+            FieldType::Object => "a mapping",
             FieldType::Any => "any value",
         }
     }
