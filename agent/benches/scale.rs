@@ -1,6 +1,7 @@
 //! Benchmark (prints figures, asserts nothing): the agent binary's resident memory idle, with a
 //! Katalog of 15 CRD entries, and with N CRs; CR create → Ready and spec change → child updated,
-//! p50/p99. Runs against the private control plane of tests/cluster.
+//! p50/p99. Runs against the private control plane of tests/cluster. Each CR has a Deployment and
+//! a ConfigMap (no Service: the test cluster's Service range holds 254 addresses).
 //!
 //! ```sh
 //! cargo bench -p orkestra-agent --bench scale            # N = 200
@@ -93,7 +94,7 @@ async fn run() {
             "apiTypes": {"group": group, "version": "v1", "kind": kind, "plural": plural},
             "operatorBox": {"reconciler": {"workers": 4, "resync": "5m"}, "onCreate": {
                 "deployments": [{"name": "{{ .metadata.name }}", "image": "{{ .spec.image }}", "replicas": "{{ .spec.replicas }}", "reconcile": true}],
-                "services": [{"name": "{{ .metadata.name }}", "port": 80, "targetPort": 8080, "reconcile": true}],
+                "configMaps": [{"name": "{{ .metadata.name }}-config", "data": {"image": "{{ .spec.image }}"}, "reconcile": true}],
             }}
         }));
     }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A Kubernetes API call failed.
-    #[error("{context}: {source}")]
+    #[error("{context}: {}", kube_message(source))]
     Kube {
         /// What was being done, naming the object (`applying Deployment shop/web`).
         context: String,
@@ -108,6 +108,15 @@ impl<T> KubeContext<T> for Result<T, kube::Error> {
             context: context(),
             source,
         })
+    }
+}
+
+/// The API server's own message for API errors (`... range is full (InternalError, 500)`),
+/// rather than the whole Status structure; other errors as they display.
+fn kube_message(e: &kube::Error) -> String {
+    match e {
+        kube::Error::Api(s) => format!("{} ({}, {})", s.message, s.reason, s.code),
+        other => other.to_string(),
     }
 }
 

@@ -7,6 +7,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use k8s_openapi::api::coordination::v1::Lease;
+use kube::Api;
 use kube_lease_manager::{LeaseManagerBuilder, LeaseManagerError};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -76,18 +78,14 @@ pub async fn elect(
     }
     let lease = format!("{}/{}", config.lease_namespace, config.lease_name);
     let identity = config.identity();
-    let manager = LeaseManagerBuilder::new(client, &config.lease_name)
-        .with_namespace(&config.lease_namespace)
-        .with_identity(&identity)
-        .with_duration(LEASE_DURATION_SECS)
-        .with_grace(LEASE_GRACE_SECS)
-        .with_field_manager("orkestra-agent-lease")
-        .build()
+    let (name, namespace) = (config.lease_name.clone(), config.lease_namespace.clone());
+    let mut manager = build_manager(&client, &name, &namespace, &identity)
         .await
         .map_err(|source| Error::Lease {
             lease: lease.clone(),
             source,
         })?;
+    let leases: Api<Lease> = Api::namespaced(client.clone(), &namespace);
     let (tx, rx) = watch::channel(false);
     tracing::info!(%lease, %identity, "leader election started; standing by until the Lease is ours");
     let task = tokio::spawn(async move {
@@ -102,13 +100,24 @@ pub async fn elect(
                     metrics.leader.set(0);
                     return;
                 }
-                changed = manager.changed() => match changed {
-                    Ok(leading) => {
+                changed = changed_or_poll(&manager, *tx.borrow()) => match changed {
+                    None => {
+                        // kube-lease-manager trusts its last look until the holder's Lease would
+                        // expire; a Lease the leader released at shutdown is free now, so start
+                        // over with a fresh manager, which takes it at once.
+                        if lease_released(&leases, &name).await {
+                            match build_manager(&client, &name, &namespace, &identity).await {
+                                Ok(m) => manager = m,
+                                Err(e) => log_lease_error(&e, &lease),
+                            }
+                        }
+                    }
+                    Some(Ok(leading)) => {
                         tracing::info!(leading, %lease, "leadership changed");
                         metrics.leader.set(i64::from(leading));
                         let _ = tx.send(leading);
                     }
-                    Err(e) => {
+                    Some(Err(e)) => {
                         // Not knowing whether we lead means we must not act as the leader.
                         log_lease_error(&e, &lease);
                         metrics.leader.set(0);
@@ -120,6 +129,53 @@ pub async fn elect(
         }
     });
     Ok((Leadership { rx, _fixed: None }, Election(Some(task))))
+}
+
+async fn build_manager(
+    client: &kube::Client,
+    name: &str,
+    namespace: &str,
+    identity: &str,
+) -> Result<kube_lease_manager::LeaseManager, LeaseManagerError> {
+    LeaseManagerBuilder::new(client.clone(), name)
+        .with_namespace(namespace)
+        .with_identity(identity)
+        .with_duration(LEASE_DURATION_SECS)
+        .with_grace(LEASE_GRACE_SECS)
+        .with_field_manager("orkestra-agent-lease")
+        .build()
+        .await
+}
+
+/// Whether the Lease has no holder (released, or not there).
+async fn lease_released(leases: &Api<Lease>, name: &str) -> bool {
+    match leases.get_opt(name).await {
+        Ok(Some(l)) => l
+            .spec
+            .and_then(|s| s.holder_identity)
+            .is_none_or(|h| h.is_empty()),
+        Ok(None) => true,
+        Err(_) => false,
+    }
+}
+
+/// How often a standby looks at the Lease. kube-lease-manager sleeps until the holder's Lease
+/// would expire, so a Lease released at shutdown would otherwise wait out the whole duration.
+const STANDBY_POLL: Duration = Duration::from_secs(2);
+
+/// `manager.changed()`, cut short every [`STANDBY_POLL`] while standing by (`None` then).
+/// Dropping `changed()` there is safe: its next call re-reads the Lease from the server first, so
+/// a lock taken just before the cut is seen as ours.
+async fn changed_or_poll(
+    manager: &kube_lease_manager::LeaseManager,
+    leading: bool,
+) -> Option<Result<bool, LeaseManagerError>> {
+    if leading {
+        return Some(manager.changed().await);
+    }
+    tokio::time::timeout(STANDBY_POLL, manager.changed())
+        .await
+        .ok()
 }
 
 fn log_lease_error(e: &LeaseManagerError, lease: &str) {
