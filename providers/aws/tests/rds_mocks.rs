@@ -18,6 +18,9 @@ use aws_sdk_rds::operation::modify_db_instance::ModifyDbInstanceOutput;
 use aws_sdk_rds::types::error::DbInstanceNotFoundFault;
 use aws_sdk_rds::types::{DbInstance, PendingModifiedValues, Tag};
 use aws_smithy_mocks::{mock, mock_client, Rule, RuleMode};
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
 use aws_smithy_types::error::ErrorMetadata;
 use common::{decl, owner};
 use orkestra_provider::{
@@ -264,6 +267,20 @@ fn throttled() -> DescribeDBInstancesError {
     )
 }
 
+/// RDS's throttling answer as it comes over the wire (Query protocol, HTTP 400), so the SDK's
+/// own error parser runs and the row shows the real status (`then_error` leaves the mock
+/// client's placeholder 418 as the raw response).
+fn throttled_response() -> HttpResponse {
+    HttpResponse::new(
+        StatusCode::try_from(400).expect("valid status"),
+        SdkBody::from(
+            "<ErrorResponse xmlns=\"http://rds.amazonaws.com/doc/2014-10-31/\"><Error>\
+             <Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error>\
+             <RequestId>7b8f1f3e-0000-4000-8000-000000000000</RequestId></ErrorResponse>",
+        ),
+    )
+}
+
 #[tokio::test]
 async fn mock_throttling_is_retried_by_the_runtime() {
     let me = owner("shop");
@@ -289,7 +306,8 @@ async fn mock_throttling_is_retried_by_the_runtime() {
 #[tokio::test]
 async fn mock_persistent_throttling_is_a_retryable_error_row_with_aws_code() {
     let me = owner("shop");
-    let describe = mock!(aws_sdk_rds::Client::describe_db_instances).then_error(throttled);
+    let describe =
+        mock!(aws_sdk_rds::Client::describe_db_instances).then_http_response(throttled_response);
     let rt = runtime(&[&describe]);
 
     let report = rt.reconcile(&ctx(), &[db_decl(&me, "db.t3.micro")]).await;
@@ -297,7 +315,7 @@ async fn mock_persistent_throttling_is_a_retryable_error_row_with_aws_code() {
     assert_eq!(row.state, State::Error);
     assert_eq!(
         row.message,
-        "DescribeDBInstances failed: Throttling: Rate exceeded"
+        "DescribeDBInstances failed: Throttling: Rate exceeded (HTTP 400)"
     );
     assert_eq!(describe.num_calls(), 3, "max_attempts is 3");
     assert!(report.errors[0].retryable());

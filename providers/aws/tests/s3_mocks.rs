@@ -10,10 +10,11 @@ use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::operation::create_bucket::CreateBucketOutput;
 use aws_sdk_s3::operation::delete_bucket::DeleteBucketOutput;
 use aws_sdk_s3::operation::head_bucket::HeadBucketError;
-use aws_sdk_s3::operation::put_bucket_tagging::PutBucketTaggingError;
 use aws_sdk_s3::types::error::NotFound;
 use aws_smithy_mocks::{mock, mock_client, RuleMode};
-use aws_smithy_types::error::ErrorMetadata;
+use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
+use aws_smithy_runtime_api::http::StatusCode;
+use aws_smithy_types::body::SdkBody;
 use common::{decl, owner};
 use orkestra_provider::{KubeReader, ProviderContext, ProviderRuntime, RateLimit, State};
 use orkestra_provider_aws::AwsProvider;
@@ -25,12 +26,16 @@ async fn mock_failed_tagging_after_create_rolls_the_bucket_back() {
         .then_error(|| HeadBucketError::NotFound(NotFound::builder().build()));
     let create = mock!(aws_sdk_s3::Client::create_bucket)
         .then_output(|| CreateBucketOutput::builder().build());
-    let tagging = mock!(aws_sdk_s3::Client::put_bucket_tagging).then_error(|| {
-        PutBucketTaggingError::generic(
-            ErrorMetadata::builder()
-                .code("AccessDenied")
-                .message("tagging denied")
-                .build(),
+    // S3's answer as it comes over the wire, so the SDK's own error parser runs and the row
+    // shows the real status (`then_error` leaves the mock client's placeholder 418 as the raw
+    // response).
+    let tagging = mock!(aws_sdk_s3::Client::put_bucket_tagging).then_http_response(|| {
+        HttpResponse::new(
+            StatusCode::try_from(403).expect("valid status"),
+            SdkBody::from(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>AccessDenied</Code>\
+                 <Message>tagging denied</Message><RequestId>R1</RequestId></Error>",
+            ),
         )
     });
     let delete = mock!(aws_sdk_s3::Client::delete_bucket)
@@ -60,7 +65,7 @@ async fn mock_failed_tagging_after_create_rolls_the_bucket_back() {
     assert_eq!(report.rows[0].state, State::Error, "{report:?}");
     assert_eq!(
         report.rows[0].message,
-        "PutBucketTagging failed: AccessDenied: tagging denied"
+        "PutBucketTagging failed: AccessDenied: tagging denied (HTTP 403)"
     );
     assert_eq!(create.num_calls(), 1);
     assert_eq!(
