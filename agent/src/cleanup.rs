@@ -1,7 +1,9 @@
 //! Deleting a CR under the finalizer: onDelete jobs run to completion, then provider deletes,
 //! then explicitly deleting cluster-scoped children (owner references cannot reach them from a
 //! namespaced owner), then the finalizer goes. A step that fails or has not finished keeps the
-//! finalizer and says why on the CR.
+//! finalizer and says why on the CR. A CR whose Katalog no longer renders is cleaned up from what
+//! its status recorded (`status.external` rows), so it can always be deleted without losing track
+//! of a resource.
 
 use std::time::Duration;
 
@@ -45,14 +47,8 @@ pub async fn run(
     })?;
     let desired = match render(ctx, &cr, who) {
         Ok(d) => d,
-        Err(e) => {
-            // Without a rendering we cannot know what to delete: keep the finalizer.
-            let e = Error::Step {
-                cr: who.to_string(),
-                message: format!("cleanup blocked, the Katalog does not render for this CR: {e}"),
-            };
-            return fail(ctx, api, obj, &cr, e).await;
-        }
+        // Without a rendering, what the CR's status recorded is all there is to clean up.
+        Err(e) => return from_status(ctx, api, obj, &cr, who, e).await,
     };
 
     // 1. onDelete jobs, one after the other.
@@ -143,62 +139,9 @@ pub async fn run(
             ctx.cancel.child_token(),
         )
         .await;
-        for e in &report.errors {
-            ctx.agent
-                .events
-                .warning(
-                    obj,
-                    &ctx.api,
-                    "ExternalDeleteError",
-                    "DeleteExternal",
-                    e.clone(),
-                )
-                .await;
+        if let Some(action) = external_progress(ctx, api, obj, &cr, report).await? {
+            return Ok(action);
         }
-        if !report.delete_finished() {
-            let pending: Vec<String> = report
-                .rows
-                .iter()
-                .filter(|r| !r.state.delete_finished())
-                .map(|r| {
-                    format!(
-                        "{} {} {}: {:?} {}",
-                        r.provider, r.kind, r.name, r.state, r.message
-                    )
-                    .trim_end()
-                    .to_string()
-                })
-                .collect();
-            let message = format!("deleting external resources: {}", pending.join("; "));
-            let status = status::build(
-                &cr,
-                &Ready::no("Deleting", message),
-                Body {
-                    external: Body::rows(&report.rows),
-                    ..Body::from_live(&cr)
-                },
-            );
-            status::write(api, &cr, status).await?;
-            return Ok(Action::requeue(
-                report
-                    .requeue_after
-                    .unwrap_or(EXTERNAL_POLL)
-                    .min(EXTERNAL_POLL),
-            ));
-        }
-        ctx.agent
-            .events
-            .normal(
-                obj,
-                &ctx.api,
-                "Deleting",
-                "DeleteExternal",
-                format!(
-                    "{} external resources deleted or released",
-                    report.rows.len()
-                ),
-            )
-            .await;
     }
 
     // 3. Cluster-scoped children (namespaced ones go by garbage collection through owner references).
@@ -237,6 +180,16 @@ pub async fn run(
     }
 
     // 4. The finalizer goes.
+    finish(ctx, api, obj, who).await
+}
+
+/// Remove the finalizer (the last step).
+async fn finish(
+    ctx: &EntryCtx,
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    who: &str,
+) -> Result<Action, Error> {
     if finalizer::remove(api, obj).await?.is_none() {
         return Ok(Action::requeue(Duration::from_millis(200)));
     }
@@ -245,6 +198,106 @@ pub async fn run(
         .external_rows(&ctx.crd, &key(obj), Vec::new());
     tracing::info!(cr = %who, "cleanup finished, finalizer removed");
     Ok(Action::await_change())
+}
+
+/// Cleanup of a CR whose Katalog does not render (its spec no longer fits, or the Katalog
+/// changed): the external resources its status records are deleted from their rows (per each
+/// row's recorded deletion policy), then the finalizer goes. onDelete jobs and cluster-scoped
+/// children cannot be known without a rendering; a Warning event says so. Namespaced children
+/// go by garbage collection as always.
+async fn from_status(
+    ctx: &EntryCtx,
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    cr: &Value,
+    who: &str,
+    render_error: Error,
+) -> Result<Action, Error> {
+    let report = external::delete_recorded(
+        &ctx.agent,
+        cr,
+        &ctx.katalog.name,
+        format!("{}@delete", key(obj)),
+        ctx.cancel.child_token(),
+    )
+    .await;
+    let recorded = report.rows.len();
+    if let Some(action) = external_progress(ctx, api, obj, cr, report).await? {
+        return Ok(action);
+    }
+    ctx.agent
+        .events
+        .warning(
+            obj,
+            &ctx.api,
+            "CleanupFromStatus",
+            "Delete",
+            format!(
+                "the Katalog does not render for this CR ({render_error}); cleaned up the {recorded} external resources its status recorded; onDelete jobs and cluster-scoped children could not be known and were not run or deleted"
+            ),
+        )
+        .await;
+    finish(ctx, api, obj, who).await
+}
+
+/// Report a provider-delete pass: Warning events for errors; while anything is not finished,
+/// the pending rows go on the status and the returned action comes back later.
+async fn external_progress(
+    ctx: &EntryCtx,
+    api: &Api<DynamicObject>,
+    obj: &DynamicObject,
+    cr: &Value,
+    report: external::ExternalReport,
+) -> Result<Option<Action>, Error> {
+    for e in &report.errors {
+        ctx.agent
+            .events
+            .warning(
+                obj,
+                &ctx.api,
+                "ExternalDeleteError",
+                "DeleteExternal",
+                e.clone(),
+            )
+            .await;
+    }
+    if !report.delete_finished() {
+        let message = format!(
+            "deleting external resources: {}",
+            report.describe(|r| !r.state.delete_finished())
+        );
+        let status = status::build(
+            cr,
+            &Ready::no("Deleting", message),
+            Body {
+                external: Body::rows(&report.rows),
+                ..Body::from_live(cr)
+            },
+        );
+        status::write(api, cr, status).await?;
+        return Ok(Some(Action::requeue(
+            report
+                .requeue_after
+                .unwrap_or(EXTERNAL_POLL)
+                .min(EXTERNAL_POLL),
+        )));
+    }
+    if !report.rows.is_empty() {
+        ctx.agent
+            .events
+            .normal(
+                obj,
+                &ctx.api,
+                "Deleting",
+                "DeleteExternal",
+                format!(
+                    "{} external resources deleted or released",
+                    report.rows.len()
+                ),
+            )
+            .await;
+    }
+    Ok(None)
 }
 
 async fn deleting(api: &Api<DynamicObject>, cr: &Value, message: String) -> Result<(), Error> {

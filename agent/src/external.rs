@@ -1,8 +1,10 @@
 //! A CR's external resources, through the provider runtime: declarations from the rendered
 //! items, one status row per resource.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use kube::api::{Api, DynamicObject};
 use orkestra_engine::External;
 use orkestra_provider::{
     Declaration, KubeReader, Owner, ProviderContext, ProviderError, RunReport, State, StatusRow,
@@ -11,6 +13,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::context::AgentContext;
+use crate::journal::StatusJournal;
 
 /// What the provider runtime reported for one CR.
 #[derive(Debug, Default)]
@@ -31,6 +34,23 @@ impl ExternalReport {
     /// Deleting may finish: every resource deleted, orphaned or someone else's.
     pub fn delete_finished(&self) -> bool {
         self.rows.iter().all(|r| r.state.delete_finished())
+    }
+
+    /// `aws s3 NAME: State message; ...` for the rows `keep` selects (for the Ready condition).
+    pub fn describe(&self, keep: impl Fn(&StatusRow) -> bool) -> String {
+        self.rows
+            .iter()
+            .filter(|r| keep(r))
+            .map(|r| {
+                format!(
+                    "{} {} {}: {:?} {}",
+                    r.provider, r.kind, r.name, r.state, r.message
+                )
+                .trim_end()
+                .to_string()
+            })
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -101,6 +121,8 @@ fn error_row(item: &External, message: &str) -> StatusRow {
         message: message.to_string(),
         last_sync_time: orkestra_provider::status::now_rfc3339(),
         outputs: Default::default(),
+        intent: None,
+        deletion_policy: None,
     }
 }
 
@@ -114,16 +136,20 @@ fn context(
         .with_cancel(cancel)
 }
 
-/// Bring every external resource of `cr` to its declared state.
+/// Bring every external resource of `cr` to its declared state; creates are recorded on the
+/// CR's status (through `api`) before they are made.
 pub async fn reconcile(
     ctx: &AgentContext,
+    api: &Api<DynamicObject>,
     cr: &Value,
     katalog: &str,
     items: &[External],
     request_id: String,
     cancel: CancellationToken,
 ) -> ExternalReport {
-    run(ctx, cr, katalog, items, request_id, cancel, false).await
+    let pctx = context(ctx, cr, request_id, cancel)
+        .with_journal(Arc::new(StatusJournal::new(api.clone(), cr)));
+    run(ctx, &pctx, katalog, items, false).await
 }
 
 /// Delete (or orphan) every external resource of `cr`.
@@ -135,30 +161,84 @@ pub async fn delete(
     request_id: String,
     cancel: CancellationToken,
 ) -> ExternalReport {
-    run(ctx, cr, katalog, items, request_id, cancel, true).await
+    let pctx = context(ctx, cr, request_id, cancel);
+    run(ctx, &pctx, katalog, items, true).await
+}
+
+/// Delete (or orphan, per each row's recorded policy) the external resources `cr`'s status
+/// records, for a CR whose Katalog no longer renders: every row becomes a declaration of its
+/// name only, so provider defaults stand in for the fields that cannot be rendered (region
+/// discovery, the agent's own credentials). Rows of resources already gone, left alone or
+/// someone else's are skipped; ownership is still checked before anything is deleted.
+pub async fn delete_recorded(
+    ctx: &AgentContext,
+    cr: &Value,
+    katalog: &str,
+    request_id: String,
+    cancel: CancellationToken,
+) -> ExternalReport {
+    let owner = owner_of(cr, katalog);
+    let mut decls = Vec::new();
+    let mut out = ExternalReport::default();
+    for row in orkestra_provider::journal::rows_of(cr) {
+        if matches!(
+            row.state,
+            State::Deleted | State::Orphaned | State::Conflict
+        ) {
+            continue;
+        }
+        let kind = ctx
+            .provider_schemas
+            .iter()
+            .find(|s| s.name == row.provider)
+            .and_then(|s| s.kind(&row.kind));
+        match kind {
+            Some(kind) => decls.push(Declaration::from_row(&row, kind, owner.clone())),
+            None => {
+                let problem = format!(
+                    "provider {} kind {} is not registered in this agent: cannot delete {}",
+                    row.provider, row.kind, row.name
+                );
+                out.errors.push(problem.clone());
+                out.rows.push(StatusRow {
+                    state: State::Error,
+                    message: problem,
+                    last_sync_time: orkestra_provider::status::now_rfc3339(),
+                    ..row
+                });
+            }
+        }
+    }
+    if decls.is_empty() {
+        return out;
+    }
+    let pctx = context(ctx, cr, request_id, cancel);
+    let report = ctx.providers.delete_all(&pctx, &decls).await;
+    out.errors
+        .extend(report.errors.iter().map(ProviderError::short_message));
+    out.rows.extend(report.rows);
+    out.requeue_after = report.requeue_after;
+    out
 }
 
 async fn run(
     ctx: &AgentContext,
-    cr: &Value,
+    pctx: &ProviderContext,
     katalog: &str,
     items: &[External],
-    request_id: String,
-    cancel: CancellationToken,
     deleting: bool,
 ) -> ExternalReport {
     if items.is_empty() {
         return ExternalReport::default();
     }
-    let owner = owner_of(cr, katalog);
+    let owner = owner_of(&pctx.cr, katalog);
     let (decls, failed) = declarations(ctx, items, &owner);
-    let pctx = context(ctx, cr, request_id, cancel);
     let report: RunReport = if decls.is_empty() {
         RunReport::default()
     } else if deleting {
-        ctx.providers.delete_all(&pctx, &decls).await
+        ctx.providers.delete_all(pctx, &decls).await
     } else {
-        ctx.providers.reconcile(&pctx, &decls).await
+        ctx.providers.reconcile(pctx, &decls).await
     };
     // Put the rows back in Katalog order, the failed items where they were.
     let mut rows = report.rows.into_iter();

@@ -26,6 +26,7 @@ pub mod events;
 pub mod external;
 pub mod finalizer;
 pub mod health;
+pub mod journal;
 pub mod katalog_doc;
 pub mod katalog_watcher;
 pub mod leader;

@@ -108,6 +108,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
 
     let report = external::reconcile(
         &ctx.agent,
+        &api,
         &cr,
         &ctx.katalog.name,
         &desired.external,
@@ -142,20 +143,10 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
             ),
         )
     } else {
-        let waiting: Vec<String> = report
-            .rows
-            .iter()
-            .filter(|r| r.state != orkestra_provider::State::Ready)
-            .map(|r| {
-                format!(
-                    "{} {} {}: {:?} {}",
-                    r.provider, r.kind, r.name, r.state, r.message
-                )
-                .trim_end()
-                .to_string()
-            })
-            .collect();
-        Ready::no("ExternalNotReady", waiting.join("; "))
+        Ready::no(
+            "ExternalNotReady",
+            report.describe(|r| r.state != orkestra_provider::State::Ready),
+        )
     };
     let fields = match orkestra_engine::render_status(&ctx.katalog, &ctx.entry, &cr, &live) {
         Ok(f) => f,

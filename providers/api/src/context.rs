@@ -7,6 +7,7 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 use crate::error::{Cause, ProviderError};
+use crate::journal::Journal;
 use crate::reader::KubeReader;
 
 /// The context of one reconcile of one CR.
@@ -22,6 +23,9 @@ pub struct ProviderContext {
     pub cr: Arc<Value>,
     /// Read-only access to Secrets and ConfigMaps.
     pub kube: KubeReader,
+    /// Where the runtime records create intents (see [`crate::journal`]). Private to this crate
+    /// so that providers, which receive this context, cannot write through it.
+    pub(crate) journal: Option<Arc<dyn Journal>>,
 }
 
 impl ProviderContext {
@@ -35,7 +39,16 @@ impl ProviderContext {
             span,
             cr: Arc::new(cr),
             kube,
+            journal: None,
         }
+    }
+
+    /// Record create intents in `journal` before create calls (the agent passes one that
+    /// writes the CR's status). Without a journal, creates are not crash-safe for kinds that
+    /// cannot be tagged in the create call.
+    pub fn with_journal(mut self, journal: Arc<dyn Journal>) -> Self {
+        self.journal = Some(journal);
+        self
     }
 
     /// Use `cancel` as the cancellation token.

@@ -175,6 +175,31 @@ impl Declaration {
     pub fn err(&self, e: ProviderError) -> ProviderError {
         e.for_target(&self.provider, &self.kind, &self.name)
     }
+
+    /// Deleting the CR leaves this resource in place.
+    pub fn keeps_on_delete(&self) -> bool {
+        self.deletion_policy == DeletionPolicy::Orphan
+            || self.management_policy == ManagementPolicy::Observe
+    }
+
+    /// The least a status row says about its resource, as a declaration: the name field only,
+    /// the row's deletion policy, `owner` as the owner. For looking at (or deleting) a resource
+    /// whose full declaration is not available, e.g. when the Katalog no longer renders for the
+    /// CR. Every other field takes the provider's defaults (region discovery, default credentials).
+    pub fn from_row(row: &crate::status::StatusRow, kind: &KindSchema, owner: Owner) -> Self {
+        let mut fields = Map::new();
+        fields.insert(kind.name_field.to_string(), Value::String(row.name.clone()));
+        Self {
+            provider: row.provider.clone(),
+            kind: row.kind.clone(),
+            name: row.name.clone(),
+            fields,
+            deletion_policy: row.deletion_policy.unwrap_or_default(),
+            management_policy: ManagementPolicy::default(),
+            adopt: false,
+            owner,
+        }
+    }
 }
 
 fn coerce_field(schema: &crate::schema::FieldSchema, value: &Value) -> Result<Value, String> {

@@ -16,6 +16,7 @@
 pub mod context;
 pub mod declaration;
 pub mod error;
+pub mod journal;
 pub mod observation;
 pub mod outcome;
 pub mod ownership;
@@ -29,6 +30,7 @@ pub mod status;
 pub use context::ProviderContext;
 pub use declaration::{Declaration, DeletionPolicy, ManagementPolicy};
 pub use error::{Cause, ProviderError, Target};
+pub use journal::{Intent, Journal};
 pub use observation::Observation;
 pub use outcome::{Outcome, State};
 pub use ownership::{Owner, Ownership};

@@ -3,7 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::declaration::Declaration;
+use crate::declaration::{Declaration, DeletionPolicy};
+use crate::journal::Intent;
 use crate::outcome::{Outcome, State};
 
 /// One row of `status.external` (see providers.md).
@@ -29,6 +30,14 @@ pub struct StatusRow {
     /// Non-secret outputs.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub outputs: Map<String, Value>,
+    /// An operation recorded before it was attempted (see [`crate::journal`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub intent: Option<Intent>,
+    /// `Orphan` when deleting the CR leaves this resource in place (`deletionPolicy: Orphan` or
+    /// `managementPolicy: Observe`); recorded so a CR whose Katalog no longer renders can still be
+    /// cleaned up from its status alone without deleting what it must keep.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_policy: Option<DeletionPolicy>,
 }
 
 impl StatusRow {
@@ -43,6 +52,8 @@ impl StatusRow {
             message: outcome.message.clone(),
             last_sync_time: now_rfc3339(),
             outputs: outcome.outputs.clone(),
+            intent: None,
+            deletion_policy: decl.keeps_on_delete().then_some(DeletionPolicy::Orphan),
         }
     }
 }

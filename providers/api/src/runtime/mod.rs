@@ -22,8 +22,10 @@ pub use retry::RetryPolicy;
 use crate::context::ProviderContext;
 use crate::declaration::Declaration;
 use crate::error::{Cause, ProviderError};
+use crate::journal::{self, Intent};
 use crate::observation::Observation;
 use crate::outcome::{Outcome, State};
+use crate::ownership::Ownership;
 use crate::plan::Plan;
 use crate::provider::Provider;
 use crate::status::StatusRow;
@@ -81,13 +83,30 @@ impl RunReport {
         }
     }
 
-    fn push_error(&mut self, decl: &Declaration, e: ProviderError) {
+    fn push_error(&mut self, decl: &Declaration, e: ProviderError, intent: Option<Intent>) {
         let e = decl.err(e);
         let requeue = e.retryable().then_some(ERROR_REQUEUE);
-        let row =
+        let mut row =
             StatusRow::from_outcome(decl, &Outcome::new(State::Error).message(e.short_message()));
+        row.intent = intent;
         self.push(row, requeue, 0);
         self.errors.push(e);
+    }
+
+    fn push_result(
+        &mut self,
+        decl: &Declaration,
+        result: Result<Outcome, ProviderError>,
+        intent: Option<Intent>,
+    ) {
+        match result {
+            Ok(outcome) => {
+                let mut row = StatusRow::from_outcome(decl, &outcome);
+                row.intent = intent;
+                self.push(row, outcome.requeue_after, outcome.mutations);
+            }
+            Err(e) => self.push_error(decl, e, intent),
+        }
     }
 }
 
@@ -160,18 +179,21 @@ impl ProviderRuntime {
 
     /// Bring every declaration to its declared state, one after the other in declared order.
     /// A failing resource does not stop the others: its error is collected in its row.
+    ///
+    /// A create is first recorded in the context's journal, and a resource found without owner
+    /// tags whose row (in `ctx.cr`'s status) records that intent is claimed as this CR's own
+    /// interrupted create (see [`crate::journal`]).
     pub async fn reconcile(&self, ctx: &ProviderContext, decls: &[Declaration]) -> RunReport {
+        let previous = journal::rows_of(&ctx.cr);
         let mut report = RunReport::default();
         for decl in decls {
             let span = tracing::info_span!(parent: &ctx.span, "external", provider = %decl.provider, kind = %decl.kind, name = %decl.name);
-            let result = self.reconcile_one(ctx, decl).instrument(span).await;
-            match result {
-                Ok(outcome) => {
-                    let row = StatusRow::from_outcome(decl, &outcome);
-                    report.push(row, outcome.requeue_after, outcome.mutations);
-                }
-                Err(e) => report.push_error(decl, e),
-            }
+            let mut intent = recorded_intent(&previous, decl);
+            let result = self
+                .reconcile_one(ctx, decl, &mut intent)
+                .instrument(span)
+                .await;
+            report.push_result(decl, result, intent);
         }
         report
     }
@@ -199,17 +221,13 @@ impl ProviderRuntime {
     /// Delete (or orphan) every declaration, in reverse declared order, collecting errors per
     /// resource. Call again while [`RunReport::delete_finished`] is false.
     pub async fn delete_all(&self, ctx: &ProviderContext, decls: &[Declaration]) -> RunReport {
+        let previous = journal::rows_of(&ctx.cr);
         let mut report = RunReport::default();
         for decl in decls.iter().rev() {
             let span = tracing::info_span!(parent: &ctx.span, "external_delete", provider = %decl.provider, kind = %decl.kind, name = %decl.name);
-            let result = self.delete_one(ctx, decl).instrument(span).await;
-            match result {
-                Ok(outcome) => {
-                    let row = StatusRow::from_outcome(decl, &outcome);
-                    report.push(row, outcome.requeue_after, outcome.mutations);
-                }
-                Err(e) => report.push_error(decl, e),
-            }
+            let intent = recorded_intent(&previous, decl);
+            let result = self.delete_one(ctx, decl, intent).instrument(span).await;
+            report.push_result(decl, result, intent);
         }
         report.rows.reverse();
         report
@@ -220,37 +238,49 @@ impl ProviderRuntime {
         let reg = self.providers.get(&row.provider)?;
         let schema = reg.provider.schema();
         let kind = schema.kind(&row.kind)?;
-        let mut fields = serde_json::Map::new();
-        fields.insert(
-            kind.name_field.to_string(),
-            serde_json::Value::String(row.name.clone()),
-        );
         let decl = Declaration {
-            provider: row.provider.clone(),
-            kind: row.kind.clone(),
-            name: row.name.clone(),
-            fields,
             deletion_policy: crate::DeletionPolicy::Orphan,
             management_policy: crate::ManagementPolicy::Observe,
-            adopt: false,
-            owner: crate::Owner::default(),
+            ..Declaration::from_row(row, kind, crate::Owner::default())
         };
         self.observe(ctx, reg, &decl).await.ok().map(|o| o.exists)
     }
 
     /// Observe, diff, apply. A retryable failure of apply is retried after a fresh observe and
     /// diff, since the failed attempt may have changed something (a bucket created, not tagged).
+    ///
+    /// `intent` is the row's recorded intent, kept up to date: set when a create is recorded,
+    /// cleared once the resource is seen with owner tags or as someone else's.
     async fn reconcile_one(
         &self,
         ctx: &ProviderContext,
         decl: &Declaration,
+        intent: &mut Option<Intent>,
     ) -> Result<Outcome, ProviderError> {
         let reg = self.registered(decl)?;
         let mut attempt = 1;
         loop {
-            let obs = self.observe(ctx, reg, decl).await?;
+            let mut obs = self.observe(ctx, reg, decl).await?;
+            settle_intent(&mut obs, intent);
             let plan = reg.provider.diff(decl, &obs);
             tracing::debug!(plan = %plan.summary(), "planned");
+            if plan.action == crate::plan::Action::Create
+                && plan.blocked.is_none()
+                && intent.is_none()
+            {
+                if let Some(journal) = &ctx.journal {
+                    let row = StatusRow {
+                        intent: Some(Intent::Create),
+                        ..StatusRow::from_outcome(
+                            decl,
+                            &Outcome::new(State::Creating)
+                                .message("creating (intent recorded before the create call)"),
+                        )
+                    };
+                    journal.record(&row).await.map_err(|e| decl.err(e))?;
+                    *intent = Some(Intent::Create);
+                }
+            }
             let result = self
                 .once(ctx, reg, decl, Operation::Apply, || {
                     reg.provider.apply(ctx, decl, &obs, &plan)
@@ -266,26 +296,33 @@ impl ProviderRuntime {
                 Ok(outcome) => {
                     self.metrics
                         .mutations(&decl.provider, &decl.kind, outcome.mutations);
+                    if outcome.state == State::Conflict {
+                        // The name is someone else's: nothing of ours to claim later.
+                        *intent = None;
+                    }
                     return Ok(outcome);
                 }
             }
         }
     }
 
-    /// Observe, delete; retried like [`Self::reconcile_one`].
+    /// Observe, delete; retried like [`Self::reconcile_one`]. A resource of an interrupted
+    /// create (`intent`) is claimed, so it is deleted rather than left behind as "not ours".
     async fn delete_one(
         &self,
         ctx: &ProviderContext,
         decl: &Declaration,
+        intent: Option<Intent>,
     ) -> Result<Outcome, ProviderError> {
         let reg = self.registered(decl)?;
         let mut attempt = 1;
         loop {
-            let obs = self
+            let mut obs = self
                 .retrying(ctx, reg, decl, Operation::Observe, || {
                     reg.provider.observe_for_delete(ctx, decl)
                 })
                 .await?;
+            settle_intent(&mut obs, &mut intent.clone());
             let result = self
                 .once(ctx, reg, decl, Operation::Delete, || {
                     reg.provider.delete(ctx, decl, &obs)
@@ -401,6 +438,35 @@ impl ProviderRuntime {
             () = tokio::time::sleep(delay) => Ok(()),
             () = ctx.cancel.cancelled() => Err(decl.err(ProviderError::new(Cause::Cancelled))),
         }
+    }
+}
+
+/// The intent recorded on `decl`'s row in `previous`.
+fn recorded_intent(previous: &[StatusRow], decl: &Declaration) -> Option<Intent> {
+    previous
+        .iter()
+        .find(|r| r.provider == decl.provider && r.kind == decl.kind && r.name == decl.name)
+        .and_then(|r| r.intent)
+}
+
+/// Apply a recorded create intent to a fresh observation: a resource without owner tags is the
+/// interrupted create's and is claimed (the diff then adds the tags); a resource that carries
+/// owner tags, ours or another's, settles the intent.
+fn settle_intent(obs: &mut Observation, intent: &mut Option<Intent>) {
+    if *intent != Some(Intent::Create) || !obs.exists {
+        return;
+    }
+    match obs.ownership {
+        Ownership::Unowned => {
+            tracing::info!(
+                "claiming a resource without owner tags: this CR recorded creating it before a create that did not finish"
+            );
+            obs.ownership = Ownership::Ours;
+            obs.notes.push(
+                "claimed: created by this resource's own interrupted create (intent recorded in status); owner tags will be added".into(),
+            );
+        }
+        Ownership::Ours | Ownership::Foreign { .. } => *intent = None,
     }
 }
 

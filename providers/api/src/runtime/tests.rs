@@ -11,7 +11,7 @@ use serde_json::{json, Map};
 use super::*;
 use crate::plan::Action;
 use crate::schema::{FieldSchema, FieldType, KindSchema, ProviderSchema};
-use crate::{KubeReader, Owner};
+use crate::{Journal, KubeReader, Owner};
 
 /// Records calls; `fail_times[name]` retryable failures of observe before it succeeds;
 /// names starting with "bad" fail for good; names starting with "slow" report Creating.
@@ -23,6 +23,10 @@ struct TestProvider {
     existing: Vec<String>,
     /// Retryable failures of apply before it succeeds.
     apply_failures: AtomicU32,
+    /// Existing resources that carry this CR's owner tags (the others in `existing` carry none).
+    owned: Vec<String>,
+    /// The ownership each diff saw.
+    diffed: Mutex<Vec<Ownership>>,
 }
 
 #[async_trait]
@@ -67,11 +71,17 @@ impl Provider for TestProvider {
             ));
         }
         Ok(Observation {
-            exists: self.existing.contains(&d.name),
+            exists: self.existing.contains(&d.name) || self.owned.contains(&d.name),
+            ownership: if self.owned.contains(&d.name) {
+                Ownership::Ours
+            } else {
+                Ownership::Unowned
+            },
             ..Observation::default()
         })
     }
     fn diff(&self, d: &Declaration, obs: &Observation) -> Plan {
+        self.diffed.lock().unwrap().push(obs.ownership.clone());
         Plan::new(
             "test",
             "thing",
@@ -112,8 +122,9 @@ impl Provider for TestProvider {
         &self,
         _: &ProviderContext,
         d: &Declaration,
-        _: &Observation,
+        obs: &Observation,
     ) -> Result<Outcome, ProviderError> {
+        self.diffed.lock().unwrap().push(obs.ownership.clone());
         self.calls
             .lock()
             .unwrap()
@@ -268,6 +279,8 @@ async fn a_renamed_resource_keeps_an_orphaned_row_while_it_exists() {
         message: String::new(),
         last_sync_time: String::new(),
         outputs: Map::new(),
+        intent: None,
+        deletion_policy: None,
     };
     let previous = [old_row("old"), old_row("gone")];
     let report = rt
@@ -298,4 +311,173 @@ async fn a_retried_apply_observes_again_first() {
     assert!(report.all_ready(), "{report:?}");
     let calls = p.calls.lock().unwrap().clone();
     assert_eq!(calls, ["observe a", "apply a", "observe a", "apply a"]);
+}
+
+/// Records rows into the provider's call log (a test double of the agent's status writer), or
+/// fails every time.
+struct LogJournal {
+    log: Arc<TestProvider>,
+    fail: bool,
+}
+
+impl std::fmt::Debug for LogJournal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogJournal")
+            .field("fail", &self.fail)
+            .finish()
+    }
+}
+
+#[async_trait]
+impl Journal for LogJournal {
+    async fn record(&self, row: &StatusRow) -> Result<(), ProviderError> {
+        if self.fail {
+            return Err(ProviderError::api(
+                "WriteStatus",
+                None,
+                "the API server is away",
+                true,
+            ));
+        }
+        self.log.calls.lock().unwrap().push(format!(
+            "record {} {:?} {:?}",
+            row.name, row.state, row.intent
+        ));
+        Ok(())
+    }
+}
+
+fn ctx_with(status_rows: serde_json::Value, journal: Option<LogJournal>) -> ProviderContext {
+    let c = ProviderContext::new(
+        "t",
+        json!({"status": {"external": status_rows}}),
+        KubeReader::empty(),
+    );
+    match journal {
+        Some(j) => c.with_journal(Arc::new(j)),
+        None => c,
+    }
+}
+
+fn intent_row(name: &str) -> serde_json::Value {
+    json!({"provider": "test", "kind": "thing", "name": name, "state": "Creating",
+           "intent": "Create", "lastSyncTime": "2026-11-30T10:00:00Z"})
+}
+
+#[tokio::test]
+async fn a_create_is_recorded_before_the_create_call_and_stays_recorded_until_seen_owned() {
+    let (rt, p) = runtime(TestProvider::default());
+    let j = LogJournal {
+        log: p.clone(),
+        fail: false,
+    };
+    let report = rt
+        .reconcile(&ctx_with(json!([]), Some(j)), &[decl("a")])
+        .await;
+    assert!(report.all_ready(), "{report:?}");
+    assert_eq!(
+        p.calls.lock().unwrap().clone(),
+        ["observe a", "record a Creating Some(Create)", "apply a"]
+    );
+    // Not yet observed carrying owner tags: the row keeps the intent for the next cycle.
+    assert_eq!(report.rows[0].intent, Some(Intent::Create));
+}
+
+#[tokio::test]
+async fn an_unrecorded_create_is_not_made() {
+    let (rt, p) = runtime(TestProvider::default());
+    let j = LogJournal {
+        log: p.clone(),
+        fail: true,
+    };
+    let report = rt
+        .reconcile(&ctx_with(json!([]), Some(j)), &[decl("a")])
+        .await;
+    assert_eq!(report.rows[0].state, State::Error);
+    assert!(
+        report.rows[0].message.contains("the API server is away"),
+        "{}",
+        report.rows[0].message
+    );
+    assert!(!p.calls.lock().unwrap().iter().any(|c| c == "apply a"));
+}
+
+#[tokio::test]
+async fn an_untagged_resource_with_a_recorded_create_is_claimed() {
+    let p = TestProvider {
+        existing: vec!["a".into(), "b".into()],
+        ..Default::default()
+    };
+    let (rt, p) = runtime(p);
+    // "a" recorded a create (the process died before tagging); "b" did not.
+    let report = rt
+        .reconcile(
+            &ctx_with(json!([intent_row("a")]), None),
+            &[decl("a"), decl("b")],
+        )
+        .await;
+    assert_eq!(
+        p.diffed.lock().unwrap().clone(),
+        [Ownership::Ours, Ownership::Unowned],
+        "only the recorded create is claimed"
+    );
+    assert_eq!(report.rows[0].intent, Some(Intent::Create));
+    assert_eq!(report.rows[1].intent, None);
+}
+
+#[tokio::test]
+async fn the_intent_is_settled_once_the_resource_carries_owner_tags() {
+    let p = TestProvider {
+        owned: vec!["a".into()],
+        ..Default::default()
+    };
+    let (rt, p) = runtime(p);
+    let j = LogJournal {
+        log: p.clone(),
+        fail: false,
+    };
+    let report = rt
+        .reconcile(&ctx_with(json!([intent_row("a")]), Some(j)), &[decl("a")])
+        .await;
+    assert_eq!(report.rows[0].intent, None);
+    assert!(
+        !p.calls
+            .lock()
+            .unwrap()
+            .iter()
+            .any(|c| c.starts_with("record")),
+        "nothing to record for an existing resource"
+    );
+}
+
+#[tokio::test]
+async fn a_delete_claims_the_interrupted_create_too() {
+    let p = TestProvider {
+        existing: vec!["a".into()],
+        ..Default::default()
+    };
+    let (rt, p) = runtime(p);
+    rt.delete_all(&ctx_with(json!([intent_row("a")]), None), &[decl("a")])
+        .await;
+    rt.delete_all(&ctx_with(json!([]), None), &[decl("a")])
+        .await;
+    assert_eq!(
+        p.diffed.lock().unwrap().clone(),
+        [Ownership::Ours, Ownership::Unowned],
+        "delete sees the recorded create's resource as ours, and only that one"
+    );
+}
+
+#[test]
+fn rows_record_policies_that_keep_the_resource() {
+    let mut d = decl("a");
+    assert_eq!(
+        StatusRow::from_outcome(&d, &Outcome::new(State::Ready)).deletion_policy,
+        None
+    );
+    d.management_policy = crate::ManagementPolicy::Observe;
+    assert_eq!(
+        StatusRow::from_outcome(&d, &Outcome::new(State::Ready)).deletion_policy,
+        Some(crate::DeletionPolicy::Orphan)
+    );
 }

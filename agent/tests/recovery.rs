@@ -1,0 +1,208 @@
+//! Recovery against the real control plane and moto: a create interrupted between CreateBucket
+//! and its ownership tags is claimed from the intent the CR's status recorded (and an untagged
+//! bucket without such a record is not); a CR whose Katalog no longer renders — or never did —
+//! can still be deleted, its recorded external resources deleted from its status rows.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use common::*;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use orkestra_testsupport::{cluster, wait_for};
+use serde_json::{json, Value};
+
+const OWNER_UID_TAG: &str = "orkestra.orkspace.io/owner-uid";
+
+fn stack() -> Fixture {
+    Fixture::load(
+        "application-stack",
+        "platform.example.io",
+        "application-stack",
+        "cr-shop.yaml",
+    )
+}
+
+/// The stack CR `name` in `ns`, in us-east-1 (no location constraint needed to pre-create its bucket).
+fn stack_cr(f: &Fixture, ns: &str, name: &str) -> Value {
+    let mut cr = f.cr_in(ns, name);
+    cr["spec"]["region"] = json!("us-east-1");
+    cr
+}
+
+async fn bucket_tags(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeMap<String, String> {
+    match s3.get_bucket_tagging().bucket(bucket).send().await {
+        Ok(out) => out
+            .tag_set()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect(),
+        Err(_) => BTreeMap::new(),
+    }
+}
+
+async fn gone(api: &Api<DynamicObject>, name: &str, what: &str) {
+    wait_for(what, TIMEOUT, || async {
+        api.get_opt(name)
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[tokio::test]
+async fn an_interrupted_create_is_claimed_and_an_unrecorded_untagged_bucket_is_not() {
+    init_logs();
+    let env = cluster().await;
+    let client = env.client().await;
+    let ns = env.namespace("agent-claim").await.unwrap();
+    install_katalog_crd(&client).await;
+    let f = stack();
+    install_crd(&client, &f.crd).await;
+    create(&client, &f.katalog).await;
+    let crs = cr_api(&client, &f, ns.name());
+    let s3 = env.s3_client().await;
+
+    // Before any agent runs: "crashed" recorded a create intent and its bucket exists without
+    // tags, exactly what an agent killed between CreateBucket and PutBucketTagging leaves behind.
+    // "stranger"'s bucket also exists untagged, but nothing recorded creating it.
+    let crashed = create(&client, &stack_cr(&f, ns.name(), "crashed")).await;
+    create(&client, &stack_cr(&f, ns.name(), "stranger")).await;
+    let crashed_bucket = format!("crashed-{}-assets", ns.name());
+    let stranger_bucket = format!("stranger-{}-assets", ns.name());
+    crs.patch_status(
+        "crashed",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"status": {"external": [{
+            "provider": "aws", "kind": "s3", "name": crashed_bucket, "state": "Creating",
+            "intent": "Create", "message": "creating (intent recorded before the create call)",
+            "lastSyncTime": "2026-11-30T10:00:00Z",
+        }]}})),
+    )
+    .await
+    .unwrap();
+    for b in [&crashed_bucket, &stranger_bucket] {
+        s3.create_bucket().bucket(b).send().await.unwrap();
+    }
+
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
+    let cr = wait_cr(
+        &crs,
+        "crashed",
+        "crashed CR Ready on its claimed bucket",
+        |v| ready_of(v).is_some_and(|r| r.0 == "True"),
+    )
+    .await;
+    let tags = bucket_tags(&s3, &crashed_bucket).await;
+    assert_eq!(
+        tags.get(OWNER_UID_TAG).map(String::as_str),
+        crashed.metadata.uid.as_deref(),
+        "the claimed bucket carries the CR's owner tags: {tags:?}"
+    );
+    assert_eq!(cr["status"]["external"][0]["state"], "Ready");
+
+    let cr = wait_cr(
+        &crs,
+        "stranger",
+        "stranger CR refused the untagged bucket",
+        |v| v["status"]["external"][0]["state"] == "Conflict",
+    )
+    .await;
+    let message = cr["status"]["external"][0]["message"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(message.contains("not created by orkestra"), "{message}");
+    assert!(bucket_tags(&s3, &stranger_bucket).await.is_empty());
+
+    // Deleting: the claimed bucket goes with its CR, the stranger's stays.
+    for n in ["crashed", "stranger"] {
+        crs.delete(n, &DeleteParams::default()).await.unwrap();
+    }
+    gone(&crs, "crashed", "crashed CR gone").await;
+    gone(&crs, "stranger", "stranger CR gone").await;
+    assert!(s3
+        .head_bucket()
+        .bucket(&crashed_bucket)
+        .send()
+        .await
+        .is_err());
+    assert!(s3
+        .head_bucket()
+        .bucket(&stranger_bucket)
+        .send()
+        .await
+        .is_ok());
+    s3.delete_bucket()
+        .bucket(&stranger_bucket)
+        .send()
+        .await
+        .unwrap();
+
+    agent.stop().await;
+    strip_finalizers(&crs).await;
+    ns.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_cr_that_no_longer_renders_is_cleaned_up_from_its_status() {
+    init_logs();
+    let env = cluster().await;
+    let client = env.client().await;
+    let ns = env.namespace("agent-unrender").await.unwrap();
+    install_katalog_crd(&client).await;
+    let mut f = stack();
+    // A schema laxer than the templates (image not required), so that the API server accepts CRs
+    // the Katalog cannot render.
+    f.crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+        .as_object_mut()
+        .unwrap()
+        .remove("required");
+    install_crd(&client, &f.crd).await;
+    create(&client, &f.katalog).await;
+    let crs = cr_api(&client, &f, ns.name());
+    let s3 = env.s3_client().await;
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
+
+    // "drifted" converges, then its spec stops rendering; "never" never renders at all.
+    create(&client, &stack_cr(&f, ns.name(), "drifted")).await;
+    let mut never = stack_cr(&f, ns.name(), "never");
+    never["spec"].as_object_mut().unwrap().remove("image");
+    create(&client, &never).await;
+    wait_cr(&crs, "drifted", "drifted Ready", |v| {
+        ready_of(v).is_some_and(|r| r.0 == "True")
+    })
+    .await;
+    let bucket = format!("drifted-{}-assets", ns.name());
+    assert!(s3.head_bucket().bucket(&bucket).send().await.is_ok());
+    crs.patch(
+        "drifted",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"image": null}})),
+    )
+    .await
+    .unwrap();
+    for n in ["drifted", "never"] {
+        wait_cr(&crs, n, "render failure on the CR", |v| {
+            ready_of(v).is_some_and(|r| r.1 == "RenderFailed")
+        })
+        .await;
+    }
+
+    for n in ["drifted", "never"] {
+        crs.delete(n, &DeleteParams::default()).await.unwrap();
+    }
+    gone(&crs, "never", "the CR that never rendered is deleted").await;
+    gone(&crs, "drifted", "the CR that stopped rendering is deleted").await;
+    assert!(
+        s3.head_bucket().bucket(&bucket).send().await.is_err(),
+        "the bucket recorded in status was deleted with its CR"
+    );
+
+    agent.stop().await;
+    strip_finalizers(&crs).await;
+    ns.cleanup().await.unwrap();
+}
