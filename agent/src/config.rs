@@ -106,6 +106,25 @@ pub struct Config {
     /// Log format.
     #[arg(long, value_enum, env = "ORKESTRA_LOG_FORMAT", default_value = "auto")]
     pub log_format: LogFormat,
+
+    /// External API calls per second each provider may make, sustained (bursts of twice that).
+    /// Every resync observes each resource (a few read calls), so with many CRs and a short resync
+    /// raise this, or resync less often: below the rate resyncs need, new CRs wait behind them.
+    #[arg(
+        long,
+        value_name = "PER_SECOND",
+        env = "ORKESTRA_PROVIDER_RATE",
+        default_value_t = 20.0,
+        value_parser = positive_rate
+    )]
+    pub provider_rate: f64,
+}
+
+fn positive_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("expected calls per second above 0, got {s:?}")),
+    }
 }
 
 impl Config {
@@ -124,6 +143,15 @@ impl Config {
             workers: None,
             katalog_selector: None,
             log_format: LogFormat::Auto,
+            provider_rate: 20.0,
+        }
+    }
+
+    /// The rate limit of each provider (`--provider-rate`, bursts of twice that).
+    pub fn provider_limit(&self) -> orkestra_provider::RateLimit {
+        orkestra_provider::RateLimit {
+            per_second: self.provider_rate,
+            burst: (self.provider_rate * 2.0).ceil().min(f64::from(u32::MAX)) as u32,
         }
     }
 
@@ -134,5 +162,28 @@ impl Config {
             .or_else(|| std::env::var("HOSTNAME").ok())
             .filter(|s| !s.is_empty())
             .unwrap_or_else(|| format!("orkestra-agent-{}", std::process::id()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn provider_rate_sets_the_limit_and_refuses_nonsense() {
+        let c = Config::try_parse_from(["orkestra-agent", "--provider-rate", "150"]).unwrap();
+        let limit = c.provider_limit();
+        assert_eq!((limit.per_second, limit.burst), (150.0, 300));
+        assert_eq!(
+            Config::try_parse_from(["orkestra-agent"])
+                .unwrap()
+                .provider_rate,
+            Config::local().provider_rate
+        );
+        for bad in ["0", "-3", "fast", "inf"] {
+            let flag = format!("--provider-rate={bad}");
+            let e = Config::try_parse_from(["orkestra-agent", flag.as_str()]).unwrap_err();
+            assert!(e.to_string().contains("calls per second"), "{e}");
+        }
     }
 }

@@ -44,12 +44,13 @@ pub use config::{Config, LogFormat, Toggle};
 pub use error::Error;
 
 /// The providers compiled into this agent, configured from the environment (AWS default
-/// credential chain, `AWS_ENDPOINT_URL`). Registration is explicit: adding a provider is a line here.
-pub fn default_providers() -> ProviderRuntime {
+/// credential chain, `AWS_ENDPOINT_URL`), each limited to `limit`. Registration is explicit:
+/// adding a provider is a line here.
+pub fn default_providers(limit: RateLimit) -> ProviderRuntime {
     let mut runtime = ProviderRuntime::new();
     runtime.register(
         Arc::new(orkestra_provider_aws::AwsProvider::from_env()),
-        RateLimit::default(),
+        limit,
     );
     runtime
 }
@@ -60,7 +61,8 @@ pub async fn run(
     client: kube::Client,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    run_with(config, client, default_providers(), shutdown).await
+    let providers = default_providers(config.provider_limit());
+    run_with(config, client, providers, shutdown).await
 }
 
 /// Run the agent with the given providers until `shutdown` is cancelled.
