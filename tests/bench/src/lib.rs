@@ -12,6 +12,7 @@ pub mod apimetrics;
 pub mod cluster;
 pub mod error;
 pub mod floor;
+pub mod plot;
 pub mod proxy;
 pub mod report;
 pub mod rng;

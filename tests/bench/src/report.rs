@@ -1,4 +1,5 @@
-//! The results: a table on stdout, `results.json` and `report.md` in the results directory.
+//! The results: a table on stdout, `NAME.json`, `NAME.md` and the SVG figures it links to in the
+//! results directory.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -7,6 +8,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{Context, Result};
+use crate::plot::{self, Figure};
 
 /// One figure, beside its baseline when there is one.
 #[derive(Debug, Clone, Serialize)]
@@ -107,8 +109,9 @@ impl Report {
         out
     }
 
-    /// The Markdown report.
-    pub fn markdown(&self, title: &str) -> String {
+    /// The Markdown report, each figure's image link under its section's table (relative
+    /// links, so the directory can be moved or published as it is).
+    pub fn markdown(&self, title: &str, figures: &[Figure]) -> String {
         let mut s = format!("# {title}\n\n");
         for (k, v) in &self.meta {
             let v = v
@@ -117,21 +120,30 @@ impl Report {
                 .unwrap_or_else(|| v.to_string());
             let _ = writeln!(s, "- **{k}**: `{v}`");
         }
-        let mut section = String::new();
+        // One table per section, in the order sections first appear: a run interleaves them
+        // (memory is sampled after each convergence size).
+        let mut sections: Vec<&str> = Vec::new();
         for r in &self.rows {
-            if r.section != section {
-                section = r.section.clone();
-                let _ = write!(s, "\n## {section}\n\n| metric | orkestra | baseline | note |\n| --- | --- | --- | --- |\n");
+            if !sections.contains(&r.section.as_str()) {
+                sections.push(&r.section);
             }
-            let esc = |t: &str| t.replace('|', "\\|");
-            let _ = writeln!(
-                s,
-                "| {} | {} | {} | {} |",
-                esc(&r.metric),
-                esc(&r.value),
-                esc(&r.baseline),
-                esc(&r.note)
-            );
+        }
+        let esc = |t: &str| t.replace('|', "\\|");
+        for section in sections {
+            let _ = write!(s, "\n## {section}\n\n| metric | orkestra | baseline | note |\n| --- | --- | --- | --- |\n");
+            for r in self.rows.iter().filter(|r| r.section == section) {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {} | {} |",
+                    esc(&r.metric),
+                    esc(&r.value),
+                    esc(&r.baseline),
+                    esc(&r.note)
+                );
+            }
+            for f in figures.iter().filter(|f| f.section == section) {
+                let _ = write!(s, "\n![{}]({})\n", f.alt, f.file);
+            }
         }
         if !self.notes.is_empty() {
             s += "\n## Notes\n\n";
@@ -142,14 +154,25 @@ impl Report {
         s
     }
 
-    /// Writes `NAME.json` and `NAME.md` into `dir`.
+    /// Writes `NAME.json`, `NAME.md` and the figures its rows have data for (`NAME-*.svg`) into
+    /// `dir`. A figure that cannot be drawn costs only the figures: the Markdown says why.
     pub fn write(&self, dir: &Path, name: &str, title: &str) -> Result<()> {
         std::fs::create_dir_all(dir).ctx(|| format!("creating {}", dir.display()))?;
         let json = serde_json::to_string_pretty(self).unwrap_or_default();
         std::fs::write(dir.join(format!("{name}.json")), json)
             .ctx(|| format!("writing {name}.json"))?;
-        std::fs::write(dir.join(format!("{name}.md")), self.markdown(title))
-            .ctx(|| format!("writing {name}.md"))?;
+        let (figures, failure) = match plot::figures(self, name) {
+            Ok(f) => (f, None),
+            Err(e) => (Vec::new(), Some(e)),
+        };
+        for f in &figures {
+            std::fs::write(dir.join(&f.file), &f.svg).ctx(|| format!("writing {}", f.file))?;
+        }
+        let mut md = self.markdown(title, &figures);
+        if let Some(e) = failure {
+            let _ = writeln!(md, "\nFigures not drawn: {e}");
+        }
+        std::fs::write(dir.join(format!("{name}.md")), md).ctx(|| format!("writing {name}.md"))?;
         Ok(())
     }
 }

@@ -10,6 +10,7 @@ use clap::Parser;
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use orkestra_bench::agent::{Agent, AgentSpec};
 use orkestra_bench::cluster::Cluster;
+use orkestra_bench::plot::thousands;
 use orkestra_bench::proxy::{self, Proxy};
 use orkestra_bench::report::{mib, Report};
 use orkestra_bench::stats::{ms, percentile, secs};
@@ -272,7 +273,7 @@ async fn run(ctx: &mut Ctx) -> Result<()> {
             mib(idle),
             "",
             "VmRSS",
-            json!({"kib": idle}),
+            json!({"kib": idle, "label": "idle"}),
         );
         let f = workload::write_file(&ctx.work, "many.yaml", &workload::many_entries_katalog(15))?;
         workload::orkestra_apply(&ctx.args.plugin_bin, &ctx.cluster.kubeconfig(), &f).await?;
@@ -283,7 +284,7 @@ async fn run(ctx: &mut Ctx) -> Result<()> {
             mib(k15),
             "",
             "upstream Orkestra publishes 47-98 MB for 5-15 CRDs",
-            json!({"kib": k15}),
+            json!({"kib": k15, "label": "15 CRD entries"}),
         );
     }
 
@@ -445,7 +446,7 @@ async fn convergence(
             mib(rss),
             "",
             "VmRSS",
-            json!({"kib": rss}),
+            json!({"kib": rss, "label": format!("{} CRs", thousands(n as u64))}),
         );
     }
     if steady {
@@ -606,7 +607,7 @@ async fn reaction(ctx: &mut Ctx) -> Result<()> {
             format!("{} / {} / {} ms", ms(p50), ms(p99), ms(max)),
             "",
             "",
-            json!({"p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max), "samples_ms": lat.iter().map(|d| ms(*d)).collect::<Vec<_>>()}),
+            json!({"label": metric, "p50_ms": ms(p50), "p99_ms": ms(p99), "max_ms": ms(max), "samples_ms": lat.iter().map(|d| ms(*d)).collect::<Vec<_>>()}),
         );
     }
     workload::delete_all_crs(&client, ns, Duration::from_secs(300)).await?;
