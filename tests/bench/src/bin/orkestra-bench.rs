@@ -50,6 +50,10 @@ struct Args {
     /// The Katalog's `workers` for the application-stack entry.
     #[arg(long, default_value_t = 8)]
     workers: u16,
+    /// The agent's `--provider-rate` (AWS calls per second). The agent's default, 20, is meant
+    /// for real AWS accounts; against moto on loopback it, not orkestra, would be what is measured.
+    #[arg(long, default_value_t = 200.0)]
+    provider_rate: f64,
     /// Concurrencies the floor tries (the best is kept).
     #[arg(long, value_delimiter = ',', default_value = "8,32,128")]
     floor_concurrency: Vec<usize>,
@@ -130,8 +134,8 @@ async fn main() -> Result<()> {
     report.meta.insert(
         "settings".into(),
         json!(format!(
-            "sizes={:?} workers={} resync={}s floor_concurrency={:?} reaction_n={}",
-            args.sizes, args.workers, args.resync_secs, args.floor_concurrency, args.reaction_n
+            "sizes={:?} workers={} resync={}s provider_rate={}/s floor_concurrency={:?} reaction_n={}",
+            args.sizes, args.workers, args.resync_secs, args.provider_rate, args.floor_concurrency, args.reaction_n
         )),
     );
     let mut ctx = Ctx {
@@ -259,6 +263,7 @@ async fn run(ctx: &mut Ctx) -> Result<()> {
             "off".into(),
             "--namespace".into(),
             namespaces.join(","),
+            format!("--provider-rate={}", ctx.args.provider_rate),
         ],
         log: ctx.work.join("agent.log"),
     };
