@@ -61,6 +61,11 @@ struct Args {
     /// Per-scenario deadline, seconds.
     #[arg(long, default_value_t = 900)]
     scenario_secs: u64,
+    /// The agents' `--provider-rate` (AWS calls per second). The agent's default, 20/s, is sized
+    /// for real AWS accounts; at 20/s the hostile scenario's 300+ accepted CRs with a 30 s resync
+    /// need more calls for resyncs alone than the limit allows, so new CRs wait behind them.
+    #[arg(long, default_value_t = 200.0)]
+    provider_rate: f64,
 }
 
 struct Suite {
@@ -80,6 +85,7 @@ impl Suite {
         if !extra.contains(&"--leader-election") {
             args.extend(["--leader-election".into(), "off".into()]);
         }
+        args.push(format!("--provider-rate={}", self.args.provider_rate));
         args.extend(extra.iter().map(|s| s.to_string()));
         AgentSpec {
             bin: self.args.agent_bin.clone(),
@@ -107,7 +113,10 @@ async fn main() -> Result<()> {
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work)?;
     let seed = args.seed.unwrap_or_else(Rng::seed_from_clock);
-    eprintln!("[faults] seed {seed} (repeat with --seed {seed})");
+    eprintln!(
+        "[faults] seed {seed} (repeat with --seed {seed}); agents run with --provider-rate={}",
+        args.provider_rate
+    );
     let cluster_dir = PathBuf::from(format!("/tmp/orkestra-faults-{}", std::process::id()));
     let cluster = Cluster::up(&repo, &cluster_dir).await?;
     let mut report = Report::default();
