@@ -41,6 +41,13 @@ pub struct ExternalLabels {
     pub state: String,
 }
 
+/// Labels of per-provider metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RateLabels {
+    /// Provider block.
+    pub provider: String,
+}
+
 /// Labels of provider operation metrics.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ProviderLabels {
@@ -80,6 +87,8 @@ pub struct Metrics {
     pub provider_calls: Family<ProviderLabels, Counter>,
     /// Provider call durations.
     pub provider_seconds: HistogramFamily<ProviderLabels>,
+    /// Time provider calls waited for the provider's rate limit (`--provider-rate`), seconds.
+    pub throttled_seconds: Family<RateLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     /// Controllers running (one per accepted CRD entry).
     pub controllers: Gauge,
     /// 1 when this instance is the leader.
@@ -115,6 +124,7 @@ impl Metrics {
             external: Family::default(),
             provider_calls: Family::default(),
             provider_seconds: Family::new_with_constructor(duration_histogram as fn() -> Histogram),
+            throttled_seconds: Family::default(),
             controllers: Gauge::default(),
             leader: Gauge::default(),
             rows: Mutex::new(HashMap::new()),
@@ -155,6 +165,11 @@ impl Metrics {
             "provider_call_duration_seconds",
             "Provider operation durations",
             m.provider_seconds.clone(),
+        );
+        registry.register(
+            "provider_throttled_seconds",
+            "Time provider calls waited for the provider's rate limit (--provider-rate)",
+            m.throttled_seconds.clone(),
         );
         registry.register(
             "controllers",
@@ -232,6 +247,14 @@ impl RuntimeMetrics for Metrics {
             .get_or_create(&labels)
             .observe(elapsed.as_secs_f64());
     }
+
+    fn throttled(&self, provider: &str, waited: Duration) {
+        self.throttled_seconds
+            .get_or_create(&RateLabels {
+                provider: provider.into(),
+            })
+            .inc_by(waited.as_secs_f64());
+    }
 }
 
 #[cfg(test)]
@@ -254,6 +277,14 @@ mod tests {
         let text = m.encode();
         assert!(text.contains(r#"orkestra_external_resources{crd="webs.demo.io",provider="aws",kind="s3",state="Ready"} 1"#), "{text}");
         assert!(text.contains(r#"state="Creating"} 0"#), "{text}");
+        m.throttled("aws", Duration::from_millis(250));
+        m.throttled("aws", Duration::from_millis(250));
+        assert!(
+            m.encode()
+                .contains(r#"orkestra_provider_throttled_seconds_total{provider="aws"} 0.5"#),
+            "{}",
+            m.encode()
+        );
         m.reconciled("webs.demo.io", "ok", Duration::from_millis(20));
         assert!(m
             .encode()
