@@ -408,7 +408,9 @@ async fn a_failing_cr_names_the_field_while_the_others_reconcile() {
     ns.cleanup().await.unwrap();
 }
 
-/// The per-Katalog ClusterRole `kubectl orkestra apply` generates (its CRs, status, finalizers).
+/// The per-Katalog ClusterRole `kubectl orkestra apply` generates for the website Katalog: its
+/// CRs, status, finalizers and the child kinds it declares (deployments, services, configMaps;
+/// the plugin's own tests check that generation).
 fn katalog_role(f: &Fixture) -> Vec<Value> {
     let plural = f.crd["spec"]["names"]["plural"].as_str().unwrap();
     let name = format!("orkestra-katalog-{}", f.katalog_name);
@@ -417,6 +419,9 @@ fn katalog_role(f: &Fixture) -> Vec<Value> {
             {"apiGroups": [f.group], "resources": [plural], "verbs": ["get", "list", "watch", "update", "patch"]},
             {"apiGroups": [f.group], "resources": [format!("{plural}/status")], "verbs": ["get", "update", "patch"]},
             {"apiGroups": [f.group], "resources": [format!("{plural}/finalizers")], "verbs": ["update"]},
+            {"apiGroups": ["apps"], "resources": ["deployments"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+            {"apiGroups": [""], "resources": ["configmaps"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
+            {"apiGroups": [""], "resources": ["services"], "verbs": ["get", "list", "watch", "create", "update", "patch", "delete"]},
         ]}),
         json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding", "metadata": {"name": name},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": name},
@@ -441,6 +446,12 @@ async fn the_agent_reconciles_with_only_its_service_account_rbac_and_leader_elec
             }
         }
     }
+    // A reused test cluster may still hold the cluster-wide child binding earlier versions of
+    // deploy/rbac.yaml shipped (now the opt-in deploy/rbac-children.yaml): it must not count here.
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(admin.clone());
+    let _ = bindings
+        .delete("orkestra-agent-children", &DeleteParams::default())
+        .await;
     let f = website();
     install_crd(&admin, &f.crd).await;
     for o in katalog_role(&f) {
@@ -456,6 +467,13 @@ async fn the_agent_reconciles_with_only_its_service_account_rbac_and_leader_elec
     assert!(
         namespaces.list(&ListParams::default()).await.is_err(),
         "listing Namespaces must be forbidden"
+    );
+    // Secrets: `get` for provider credentials, but no cluster-wide list/watch (the website
+    // Katalog declares no secrets block, and deploy/rbac.yaml grants no child kinds).
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> = Api::all(sa.clone());
+    assert!(
+        secrets.list(&ListParams::default()).await.is_err(),
+        "listing Secrets in every namespace must be forbidden"
     );
 
     let mut cfg = config(&f.id, ns.name());
