@@ -258,41 +258,52 @@ impl ProviderRuntime {
         intent: &mut Option<Intent>,
     ) -> Result<Outcome, ProviderError> {
         let reg = self.registered(decl)?;
-        let outcome = self
-            .fresh_attempts(ctx, decl, Operation::Apply, async || {
-                let mut obs = self.observe(ctx, reg, decl).await?;
-                settle_intent(&mut obs, intent);
-                let plan = reg.provider.diff(decl, &obs);
-                tracing::debug!(plan = %plan.summary(), "planned");
-                if plan.action == crate::plan::Action::Create
-                    && plan.blocked.is_none()
-                    && intent.is_none()
-                {
-                    if let Some(journal) = &ctx.journal {
-                        let row = StatusRow {
-                            intent: Some(Intent::Create),
-                            ..StatusRow::from_outcome(
-                                decl,
-                                &Outcome::new(State::Creating)
-                                    .message("creating (intent recorded before the create call)"),
-                            )
-                        };
-                        journal.record(&row).await.map_err(|e| decl.err(e))?;
-                        *intent = Some(Intent::Create);
-                    }
+        let mut attempt = 1;
+        loop {
+            let mut obs = self.observe(ctx, reg, decl).await?;
+            settle_intent(&mut obs, intent);
+            let plan = reg.provider.diff(decl, &obs);
+            tracing::debug!(plan = %plan.summary(), "planned");
+            if plan.action == crate::plan::Action::Create
+                && plan.blocked.is_none()
+                && intent.is_none()
+            {
+                if let Some(journal) = &ctx.journal {
+                    let row = StatusRow {
+                        intent: Some(Intent::Create),
+                        ..StatusRow::from_outcome(
+                            decl,
+                            &Outcome::new(State::Creating)
+                                .message("creating (intent recorded before the create call)"),
+                        )
+                    };
+                    journal.record(&row).await.map_err(|e| decl.err(e))?;
+                    *intent = Some(Intent::Create);
                 }
-                Ok(self
-                    .once(ctx, reg, decl, Operation::Apply, || {
-                        reg.provider.apply(ctx, decl, &obs, &plan)
-                    })
-                    .await)
-            })
-            .await?;
-        if outcome.state == State::Conflict {
-            // The name is someone else's: nothing of ours to claim later.
-            *intent = None;
+            }
+            let result = self
+                .once(ctx, reg, decl, Operation::Apply, || {
+                    reg.provider.apply(ctx, decl, &obs, &plan)
+                })
+                .await;
+            match result {
+                Err(e) if e.retryable() && attempt < self.retry.max_attempts => {
+                    self.backoff(ctx, decl, Operation::Apply, attempt, &e)
+                        .await?;
+                    attempt += 1;
+                }
+                Err(e) => return Err(decl.err(e)),
+                Ok(outcome) => {
+                    self.metrics
+                        .mutations(&decl.provider, &decl.kind, outcome.mutations);
+                    if outcome.state == State::Conflict {
+                        // The name is someone else's: nothing of ours to claim later.
+                        *intent = None;
+                    }
+                    return Ok(outcome);
+                }
+            }
         }
-        Ok(outcome)
     }
 
     /// Observe, delete; retried like [`Self::reconcile_one`]. A resource of an interrupted
@@ -304,37 +315,23 @@ impl ProviderRuntime {
         intent: Option<Intent>,
     ) -> Result<Outcome, ProviderError> {
         let reg = self.registered(decl)?;
-        self.fresh_attempts(ctx, decl, Operation::Delete, async || {
+        let mut attempt = 1;
+        loop {
             let mut obs = self
                 .retrying(ctx, reg, decl, Operation::Observe, || {
                     reg.provider.observe_for_delete(ctx, decl)
                 })
                 .await?;
             settle_intent(&mut obs, &mut intent.clone());
-            Ok(self
+            let result = self
                 .once(ctx, reg, decl, Operation::Delete, || {
                     reg.provider.delete(ctx, decl, &obs)
                 })
-                .await)
-        })
-        .await
-    }
-
-    /// Run `step` — a fresh observe, then one mutating attempt — until the attempt succeeds,
-    /// fails for good or the retry budget is spent. An error of the observe part (the outer
-    /// `Err`, already retried by [`Self::retrying`]) ends at once.
-    async fn fresh_attempts(
-        &self,
-        ctx: &ProviderContext,
-        decl: &Declaration,
-        which: Operation,
-        mut step: impl AsyncFnMut() -> Result<Result<Outcome, ProviderError>, ProviderError>,
-    ) -> Result<Outcome, ProviderError> {
-        let mut attempt = 1;
-        loop {
-            match step().await? {
+                .await;
+            match result {
                 Err(e) if e.retryable() && attempt < self.retry.max_attempts => {
-                    self.backoff(ctx, decl, which, attempt, &e).await?;
+                    self.backoff(ctx, decl, Operation::Delete, attempt, &e)
+                        .await?;
                     attempt += 1;
                 }
                 Err(e) => return Err(decl.err(e)),
