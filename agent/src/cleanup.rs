@@ -41,6 +41,7 @@ pub async fn run(
     if !finalizer::has(obj) {
         return Ok(Action::await_change());
     }
+    ctx.fresh.forget(&key(obj));
     let cr = serde_json::to_value(obj).map_err(|e| Error::Invalid {
         what: who.to_string(),
         message: e.to_string(),

@@ -50,6 +50,8 @@ pub struct EntryCtx {
     pub cancel: CancellationToken,
     /// Shared with the entry's stats.
     pub stats: Arc<EntryStats>,
+    /// Recent full passes over each CR's external resources.
+    pub fresh: crate::freshness::Freshness,
 }
 
 /// Where an entry's controller stands.
@@ -195,6 +197,7 @@ async fn run(
         namespaced: resolved.namespaced,
         cancel,
         stats: stats.clone(),
+        fresh: Default::default(),
     });
     let namespaces: Vec<Option<String>> =
         if resolved.namespaced && !agent.config.namespaces.is_empty() {

@@ -25,6 +25,7 @@ pub mod error;
 pub mod events;
 pub mod external;
 pub mod finalizer;
+pub mod freshness;
 pub mod health;
 pub mod journal;
 pub mod katalog_doc;
