@@ -147,8 +147,10 @@ pub async fn reconcile(
     request_id: String,
     cancel: CancellationToken,
 ) -> ExternalReport {
-    let pctx = context(ctx, cr, request_id, cancel)
-        .with_journal(Arc::new(StatusJournal::new(api.clone(), cr)));
+    let pctx = context(ctx, cr, request_id, cancel);
+    // The journal shares the context's copy of the CR.
+    let journal = StatusJournal::new(api.clone(), pctx.cr.clone());
+    let pctx = pctx.with_journal(Arc::new(journal));
     run(ctx, &pctx, katalog, items, false).await
 }
 

@@ -3,6 +3,8 @@
 //! creating a resource and tagging it cannot lock the resource out (see
 //! [`orkestra_provider::journal`]).
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 use kube::api::{Api, DynamicObject};
 use orkestra_provider::{Journal, ProviderError, StatusRow};
@@ -12,11 +14,12 @@ use tokio::sync::Mutex;
 use crate::status::{self, Body, Ready};
 
 /// Writes intents into one CR's `status.external`, keeping the rows it has written so far in
-/// this reconcile (one CR can create several resources in one pass).
+/// this reconcile (one CR can create several resources in one pass). Nothing is copied until the
+/// first intent: most reconciles create nothing.
 pub struct StatusJournal {
     api: Api<DynamicObject>,
-    cr: Value,
-    rows: Mutex<Vec<Value>>,
+    cr: Arc<Value>,
+    rows: Mutex<Option<Vec<Value>>>,
 }
 
 impl std::fmt::Debug for StatusJournal {
@@ -29,11 +32,11 @@ impl std::fmt::Debug for StatusJournal {
 
 impl StatusJournal {
     /// A journal for `cr` (as read at the start of the reconcile), written through `api`.
-    pub fn new(api: Api<DynamicObject>, cr: &Value) -> Self {
+    pub fn new(api: Api<DynamicObject>, cr: Arc<Value>) -> Self {
         Self {
             api,
-            rows: Mutex::new(Body::from_live(cr).external),
-            cr: cr.clone(),
+            cr,
+            rows: Mutex::new(None),
         }
     }
 }
@@ -55,8 +58,9 @@ pub fn upsert(rows: &mut Vec<Value>, row: &StatusRow) {
 #[async_trait]
 impl Journal for StatusJournal {
     async fn record(&self, row: &StatusRow) -> Result<(), ProviderError> {
-        let mut rows = self.rows.lock().await;
-        upsert(&mut rows, row);
+        let mut guard = self.rows.lock().await;
+        let rows = guard.get_or_insert_with(|| Body::from_live(&self.cr).external);
+        upsert(rows, row);
         let ready = Ready::no(
             "Creating",
             format!("creating {} {} {}", row.provider, row.kind, row.name),

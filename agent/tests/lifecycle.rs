@@ -78,20 +78,7 @@ async fn on_delete_job_runs_first_then_the_cluster_scoped_child_goes() {
     .await
     .unwrap();
 
-    wait_for(
-        "the CR is gone after its Job succeeded",
-        TIMEOUT,
-        || async {
-            crs.get_opt("platform")
-                .await
-                .ok()
-                .flatten()
-                .is_none()
-                .then_some(())
-        },
-    )
-    .await
-    .unwrap();
+    wait_gone(&crs, "platform", "the CR is gone after its Job succeeded").await;
     let left = roles.get_opt(&role).await.unwrap();
     assert!(
         left.is_none_or(|r| r.metadata.deletion_timestamp.is_some()),

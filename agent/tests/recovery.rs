@@ -8,8 +8,8 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::*;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
-use orkestra_testsupport::{cluster, wait_for};
+use kube::api::{DeleteParams, Patch, PatchParams};
+use orkestra_testsupport::cluster;
 use serde_json::{json, Value};
 
 const OWNER_UID_TAG: &str = "orkestra.orkspace.io/owner-uid";
@@ -39,19 +39,6 @@ async fn bucket_tags(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeMap<String, 
             .collect(),
         Err(_) => BTreeMap::new(),
     }
-}
-
-async fn gone(api: &Api<DynamicObject>, name: &str, what: &str) {
-    wait_for(what, TIMEOUT, || async {
-        api.get_opt(name)
-            .await
-            .ok()
-            .flatten()
-            .is_none()
-            .then_some(())
-    })
-    .await
-    .unwrap_or_else(|e| panic!("{e}"));
 }
 
 #[tokio::test]
@@ -122,8 +109,8 @@ async fn an_interrupted_create_is_claimed_and_an_unrecorded_untagged_bucket_is_n
     for n in ["crashed", "stranger"] {
         crs.delete(n, &DeleteParams::default()).await.unwrap();
     }
-    gone(&crs, "crashed", "crashed CR gone").await;
-    gone(&crs, "stranger", "stranger CR gone").await;
+    wait_gone(&crs, "crashed", "crashed CR gone").await;
+    wait_gone(&crs, "stranger", "stranger CR gone").await;
     assert!(s3
         .head_bucket()
         .bucket(&crashed_bucket)
@@ -195,8 +182,8 @@ async fn a_cr_that_no_longer_renders_is_cleaned_up_from_its_status() {
     for n in ["drifted", "never"] {
         crs.delete(n, &DeleteParams::default()).await.unwrap();
     }
-    gone(&crs, "never", "the CR that never rendered is deleted").await;
-    gone(&crs, "drifted", "the CR that stopped rendering is deleted").await;
+    wait_gone(&crs, "never", "the CR that never rendered is deleted").await;
+    wait_gone(&crs, "drifted", "the CR that stopped rendering is deleted").await;
     assert!(
         s3.head_bucket().bucket(&bucket).send().await.is_err(),
         "the bucket recorded in status was deleted with its CR"

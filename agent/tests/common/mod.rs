@@ -270,6 +270,20 @@ pub async fn wait_cr(
     }
 }
 
+/// Wait until the CR `name` no longer exists (its finalizer released), naming `what` on timeout.
+pub async fn wait_gone(api: &Api<DynamicObject>, name: &str, what: &str) {
+    wait_for(what, TIMEOUT, || async {
+        api.get_opt(name)
+            .await
+            .ok()
+            .flatten()
+            .is_none()
+            .then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
 /// After the agent stopped, CRs still carry its finalizer and would keep the test namespace
 /// from ever finishing deletion: remove it from every CR in `api`.
 pub async fn strip_finalizers(api: &Api<DynamicObject>) {
