@@ -187,8 +187,15 @@ async fn map_form_katalog_creates_children_corrects_drift_and_cleans_up() {
     .await
     .unwrap();
 
-    // The Katalog says it is accepted and runs one controller.
-    let k = serde_json::to_value(katalog_api(&client).get(&f.katalog_name).await.unwrap()).unwrap();
+    // The Katalog says it is accepted and runs one controller. Its status is written after the
+    // updated controller has started, which may come moments after its first reconciles.
+    let katalogs = katalog_api(&client);
+    let k = wait_for("the Katalog status after the update", TIMEOUT, || async {
+        let k = serde_json::to_value(katalogs.get(&f.katalog_name).await.ok()?).ok()?;
+        (k["status"]["crds"][0]["controller"] == "Running").then_some(k)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(k["status"]["conditions"][0]["type"], "Accepted");
     assert_eq!(k["status"]["conditions"][0]["status"], "True");
     assert_eq!(k["status"]["crds"][0]["controller"], "Running");
