@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # orkestra's one test command (the README's; .ci/run runs exactly this).
 #
-# On a fresh machine it builds what it needs (the pinned Kubernetes binaries from the Go module
-# proxy, moto into a venv, PostgreSQL from Debian's packages), caching everything outside the
-# clone in ${ORKESTRA_CACHE:-~/.cache/orkestra}; then it starts one private control plane, moto and
-# PostgreSQL for all test binaries, checks formatting and clippy, and runs every test against them.
+# On a fresh machine it builds what it needs (the pinned Kubernetes, containerd and CNI binaries
+# and krew from the Go module proxy, runc and busybox from Debian, moto into a venv, PostgreSQL
+# from Debian's packages), caching everything outside the clone in
+# ${ORKESTRA_CACHE:-~/.cache/orkestra}; then it builds the agent's image, starts one private
+# control plane with a real node, moto and PostgreSQL for all test binaries, checks formatting
+# and clippy, and runs every test against them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,15 +15,24 @@ export ORKESTRA_CACHE="${ORKESTRA_CACHE:-$HOME/.cache/orkestra}"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$ORKESTRA_CACHE/target}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
 
-step() { printf '\n==> %s\n' "$*" >&2; }
+started=$(date +%s)
+step() { printf '\n==> [%ss] %s\n' "$(($(date +%s) - started))" "$*" >&2; }
+
+if [ ! -d "$ORKESTRA_CACHE/bin" ] || [ ! -d "$CARGO_TARGET_DIR" ]; then
+	step "first run on this machine: building the test systems from source and the workspace takes about 40 minutes on 2 cores; later runs take about 15"
+fi
 
 step "checking toolchains"
 scripts/bootstrap.sh
 
-step "building the test systems (cached: $ORKESTRA_CACHE/bin)"
+step "building the test systems: etcd, Kubernetes, containerd, CNI plugins, pause, krew (cached: $ORKESTRA_CACHE/bin)"
 tests/cluster/build-deps.sh
 
-step "starting a private kube-apiserver, controller-manager, moto and PostgreSQL"
+step "building the agent's release binary and its image (the node runs it as a Pod)"
+cargo build --release --locked -p orkestra-agent
+tests/cluster/images.sh build --agent "$CARGO_TARGET_DIR/release/orkestra-agent"
+
+step "starting a private kube-apiserver, controller-manager, scheduler, a node, moto and PostgreSQL"
 env_dir="$(mktemp -d "${TMPDIR:-/tmp}/orkestra-test.XXXXXX")"
 trap 'tests/cluster/down.sh "$env_dir" >/dev/null 2>&1 || true; rm -rf "$env_dir"' EXIT
 tests/cluster/up.sh "$env_dir"
@@ -35,3 +46,4 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo test (every crate, against the systems above)"
 cargo test --workspace --locked --no-fail-fast
+step "done"

@@ -1,9 +1,14 @@
 #!/usr/bin/env bash
 # Builds the upstream binaries orkestra's tests run against, at the versions pinned in lib.sh:
-# etcd, kube-apiserver, kube-controller-manager (and kubectl when none is on PATH), optionally krew.
+# etcd, kube-apiserver, kube-controller-manager (and kubectl when none is on PATH), the node
+# (kube-scheduler, kubelet, containerd with its runc shim and ctr, the CNI plugins bridge,
+# host-local and loopback, the pause binary) and krew.
 #
-#   tests/cluster/build-deps.sh              # etcd, kube-apiserver, kube-controller-manager[, kubectl]
+#   tests/cluster/build-deps.sh              # all of the above
 #   tests/cluster/build-deps.sh krew         # only the named components
+#   tests/cluster/build-deps.sh --list       # the components, one per line
+#
+# runc, iptables and busybox come from Debian's packages (installed with apt-get when missing).
 #
 # Binaries land in ${ORKESTRA_CACHE:-$HOME/.cache/orkestra}/bin/<component>-<version>/<component>.
 # A component whose binary is already there is skipped without running Go at all, so a warm run
@@ -14,9 +19,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
+all_components=(etcd kube-apiserver kube-controller-manager "${NODE_COMPONENTS[@]}" krew)
+if [ "${1:-}" = --list ]; then
+	printf '%s\n' "${all_components[@]}"
+	exit 0
+fi
 components=("$@")
 if [ ${#components[@]} -eq 0 ]; then
-	components=(etcd kube-apiserver kube-controller-manager)
+	components=("${all_components[@]}")
 	command -v kubectl >/dev/null 2>&1 || components+=(kubectl)
 fi
 
@@ -63,20 +73,40 @@ proxy_fail() {
 # Builds PACKAGE from wrapper module WORKDIR into the cache dir of COMPONENT (atomic: temp then rename).
 go_build() {
 	local workdir="$1" component="$2" package="$3" ldflags="$4"
-	local dest tmp start
+	go_build_into "$workdir" "$component" "$ldflags" "" -o "$component" "$package"
+}
+
+# go_build_into WORKDIR COMPONENT LDFLAGS TAGS GO-BUILD-ARGS...: runs go build in WORKDIR with
+# the output (-o NAME, or -o . for several packages) relative to a temporary directory that
+# replaces the component's cache dir once the build succeeded. CGO_ENABLED comes from the caller.
+go_build_into() {
+	local workdir="$1" component="$2" ldflags="$3" tags="$4"
+	shift 4
+	local dest tmp start args=()
 	dest="$(component_dir "$component")"
 	tmp="$dest.tmp.$$"
+	rm -rf "$tmp"
 	mkdir -p "$tmp"
 	start=$(date +%s)
-	log "$component: go build $package (this takes minutes on a cold cache)"
-	(cd "$workdir" && go build -trimpath -ldflags="-s -w $ldflags" -o "$tmp/$component" "$package") ||
+	# -o paths are relative to the temporary directory.
+	while [ $# -gt 0 ]; do
+		if [ "$1" = -o ]; then
+			args+=(-o "$tmp/$2")
+			shift 2
+		else
+			args+=("$1")
+			shift
+		fi
+	done
+	log "$component: go build ${args[*]: -1} (this takes minutes on a cold cache)"
+	(cd "$workdir" && go build -trimpath -ldflags="-s -w -buildid= $ldflags" ${tags:+-tags "$tags"} "${args[@]}") ||
 		{
 			rm -rf "$tmp"
-			die "$component: go build $package failed"
+			die "$component: go build failed (see the go output above)"
 		}
 	rm -rf "$dest"
 	mv "$tmp" "$dest"
-	log "$component: built in $(($(date +%s) - start))s -> $dest/$component"
+	log "$component: built in $(($(date +%s) - start))s -> $dest/"
 }
 
 # A wrapper module per upstream project: dependencies' replace directives are ignored by Go,
@@ -119,6 +149,8 @@ prepare_kube_wrapper() {
 	log "kubernetes: wrapper module with $n staging replaces at $staging_version"
 	(cd "$dir" && go get "k8s.io/kubernetes/cmd/kube-apiserver@$KUBE_VERSION" \
 		"k8s.io/kubernetes/cmd/kube-controller-manager@$KUBE_VERSION" \
+		"k8s.io/kubernetes/cmd/kube-scheduler@$KUBE_VERSION" \
+		"k8s.io/kubernetes/cmd/kubelet@$KUBE_VERSION" \
 		"k8s.io/kubernetes/cmd/kubectl@$KUBE_VERSION") || proxy_fail "k8s.io/kubernetes@$KUBE_VERSION dependencies"
 	kube_wrapper_ready="$dir"
 }
@@ -149,12 +181,56 @@ build_krew() {
 	go_build "$dir" krew sigs.k8s.io/krew/cmd/krew ""
 }
 
+# containerd 2.x with its runc shim and ctr: pure Go (no btrfs headers needed), no man pages.
+build_containerd() {
+	local dir="$workroot/containerd-$CONTAINERD_VERSION" m="github.com/containerd/containerd/v2"
+	new_wrapper "$dir"
+	log "containerd: fetching $m@$CONTAINERD_VERSION"
+	(cd "$dir" && go get "$m/cmd/containerd@$CONTAINERD_VERSION" "$m/cmd/containerd-shim-runc-v2@$CONTAINERD_VERSION" \
+		"$m/cmd/ctr@$CONTAINERD_VERSION") || proxy_fail "$m@$CONTAINERD_VERSION"
+	# ctr first, containerd last: component_bin (containerd/containerd) marks a complete build.
+	CGO_ENABLED=0 go_build_into "$dir" containerd \
+		"-X $m/version.Version=$CONTAINERD_VERSION -X $m/version.Revision=orkestra-test" \
+		"urfave_cli_no_docs no_btrfs" -o . "$m/cmd/ctr" "$m/cmd/containerd-shim-runc-v2" "$m/cmd/containerd"
+}
+
+build_cni_plugins() {
+	local dir="$workroot/cni-plugins-$CNI_PLUGINS_VERSION" m="github.com/containernetworking/plugins"
+	new_wrapper "$dir"
+	log "cni-plugins: fetching $m@$CNI_PLUGINS_VERSION"
+	(cd "$dir" && go get "$m/plugins/main/bridge@$CNI_PLUGINS_VERSION" "$m/plugins/main/loopback@$CNI_PLUGINS_VERSION" \
+		"$m/plugins/ipam/host-local@$CNI_PLUGINS_VERSION") || proxy_fail "$m@$CNI_PLUGINS_VERSION"
+	CGO_ENABLED=0 go_build_into "$dir" cni-plugins "" "" -o . \
+		"$m/plugins/main/loopback" "$m/plugins/ipam/host-local" "$m/plugins/main/bridge"
+}
+
+# The sandbox ("pause") binary from the Kubernetes sources, static: no registry serves the
+# pause image here, so images.sh builds it from this.
+build_pause() {
+	local src dest tmp
+	command -v gcc >/dev/null || die "pause: gcc is needed (apt-get install gcc libc6-dev)"
+	src="$(cd /tmp && go mod download -json "k8s.io/kubernetes@$KUBE_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+	[ -f "$src/build/pause/linux/pause.c" ] || proxy_fail "k8s.io/kubernetes@$KUBE_VERSION (build/pause/linux/pause.c)"
+	dest="$(component_dir pause)"
+	tmp="$dest.tmp.$$"
+	mkdir -p "$tmp"
+	gcc -Os -static -Wall -Werror -DVERSION="$KUBE_VERSION-orkestra" -o "$tmp/pause" "$src/build/pause/linux/pause.c" ||
+		{ rm -rf "$tmp"; die "pause: gcc -static failed (is libc6-dev installed?)"; }
+	strip "$tmp/pause"
+	rm -rf "$dest"
+	mv "$tmp" "$dest"
+	log "pause: built -> $dest/pause"
+}
+
 total_start=$(date +%s)
 for c in "${missing[@]}"; do
 	case "$c" in
 	etcd) build_etcd ;;
-	kube-apiserver | kube-controller-manager | kubectl) build_kube "$c" ;;
+	kube-apiserver | kube-controller-manager | kubectl | kube-scheduler | kubelet) build_kube "$c" ;;
 	krew) build_krew ;;
+	containerd) build_containerd ;;
+	cni-plugins) build_cni_plugins ;;
+	pause) build_pause ;;
 	esac
 done
 log "done in $(($(date +%s) - total_start))s"

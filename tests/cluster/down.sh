@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Stops the processes that tests/cluster/up.sh DIR started (exactly those recorded in DIR/pids)
-# and removes their data. Safe to run twice, and on a DIR whose start failed halfway.
+# and removes their data; for a node also its containers, mounts, cgroups, iptables chain,
+# bridge and slot (node.sh's node_clean). Safe to run twice, and on a DIR whose start failed
+# halfway.
 #
 #   tests/cluster/down.sh DIR
 set -euo pipefail
@@ -8,6 +10,8 @@ set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
+# shellcheck source=node.sh
+. "$here/node.sh"
 
 [ $# -eq 1 ] || die "usage: $0 DIR"
 dir="$1"
@@ -15,7 +19,7 @@ dir="$1"
 dir="$(cd "$dir" && pwd)"
 
 # Only act on what up.sh made: a DIR with a pids folder (or nothing of ours at all).
-if [ ! -d "$dir/pids" ]; then
+if [ ! -d "$dir/pids" ] && [ ! -f "$dir/slot" ]; then
 	log "$dir has no pids/ (not started by up.sh, or already down)"
 	exit 0
 fi
@@ -47,8 +51,13 @@ stop() { # stop NAME SIGNAL
 	rm -f "$f"
 }
 
-# Reverse start order: the controller manager and API server before etcd.
+# Reverse start order: the node first (its kubelet talks to the API server), then the
+# controller manager and API server before etcd.
 stop watchdog TERM
+stop kube-scheduler TERM
+stop kubelet TERM
+stop containerd TERM
+node_clean "$dir"
 stop kube-controller-manager TERM
 stop kube-apiserver TERM
 stop etcd TERM
@@ -59,6 +68,7 @@ for f in "$dir"/pids/*; do
 done
 
 rm -rf "$dir/etcd" "$dir/postgres" "$dir/pki" "$dir/logs" "$dir/pids" \
-	"$dir/env" "$dir/env.tmp" "$dir/kubeconfig" "$dir/controller-manager.kubeconfig" "$dir/components"
+	"$dir/env" "$dir/env.tmp" "$dir/kubeconfig" "$dir/controller-manager.kubeconfig" "$dir/components" \
+	"$dir/slot" "$dir/node-name"
 rmdir "$dir" 2>/dev/null || true
 log "down: $dir"

@@ -5,8 +5,11 @@
 
 ETCD_VERSION="${ETCD_VERSION:-v3.6.16}"
 KUBE_VERSION="${KUBE_VERSION:-v1.36.3}"
-KREW_VERSION="${KREW_VERSION:-v0.4.5}"
+# v0.4.5 is refused by the Go module proxy reachable here; v0.4.3 is served.
+KREW_VERSION="${KREW_VERSION:-v0.4.3}"
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
+CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
+CNI_PLUGINS_VERSION="${CNI_PLUGINS_VERSION:-v1.10.0}"
 
 ORKESTRA_CACHE="${ORKESTRA_CACHE:-$HOME/.cache/orkestra}"
 ORKESTRA_BIN="$ORKESTRA_CACHE/bin"
@@ -19,14 +22,39 @@ component_dir() {
 	local component="$1" version
 	case "$component" in
 	etcd) version="$ETCD_VERSION" ;;
-	kube-apiserver | kube-controller-manager | kubectl) version="$KUBE_VERSION" ;;
+	kube-apiserver | kube-controller-manager | kubectl | kube-scheduler | kubelet | pause) version="$KUBE_VERSION" ;;
 	krew) version="$KREW_VERSION" ;;
+	containerd) version="$CONTAINERD_VERSION" ;;
+	cni-plugins) version="$CNI_PLUGINS_VERSION" ;;
 	*) die "unknown component $component" ;;
 	esac
 	printf '%s/%s-%s\n' "$ORKESTRA_BIN" "$component" "$version"
 }
 
-component_bin() { printf '%s/%s\n' "$(component_dir "$1")" "$1"; }
+# The file whose presence means COMPONENT is built (the last one its build writes).
+component_bin() {
+	case "$1" in
+	cni-plugins) printf '%s/bridge\n' "$(component_dir "$1")" ;;
+	*) printf '%s/%s\n' "$(component_dir "$1")" "$1" ;;
+	esac
+}
+
+# Images the node runs, built by images.sh without a daemon (no registry is reachable here)
+# and loaded into the node's containerd; Pods use them with imagePullPolicy IfNotPresent.
+ORKESTRA_IMAGES="$ORKESTRA_CACHE/images"
+PAUSE_IMAGE="localhost/orkestra/pause:$KUBE_VERSION"
+WEB_IMAGE="ghcr.io/orkspace/orkestra-web:0.1.0"
+SHELL_IMAGE="ghcr.io/orkspace/orkestra-shell:0.1.0"
+# The agent's tag is the workspace version (deploy/deployment.yaml names the same).
+agent_image() {
+	local root version
+	root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+	version="$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' "$root/Cargo.toml" | head -1)"
+	printf 'ghcr.io/orkspace/orkestra-agent:%s\n' "$version"
+}
+
+# The components of a node: what up.sh needs to run Pods.
+NODE_COMPONENTS=(kube-scheduler kubelet containerd cni-plugins pause)
 
 # True while PID runs. A zombie counts as gone: stopped processes are reparented to PID 1,
 # which may reap them only seconds later.

@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
 # Starts orkestra's private test systems on free loopback ports, with all state in DIR:
 #   etcd + kube-apiserver (own CA, RBAC, service-account keys) + kube-controller-manager,
+#   a node (kube-scheduler, containerd + runc, CNI bridge, kubelet; see node.sh) that runs Pods,
 #   a moto server (AWS APIs), and PostgreSQL.
 #
-#   tests/cluster/up.sh [--only kube,moto,postgres] DIR
+#   tests/cluster/up.sh [--only kube,node,moto,postgres] DIR
+#
+# The node needs root and "kube"; without root use --only kube,moto,postgres.
 #
 # Writes DIR/kubeconfig and DIR/env (NAME=value lines), records PIDs in DIR/pids/, and returns
 # with the processes running. `tests/cluster/down.sh DIR` stops them and removes the data.
@@ -20,14 +23,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-usage() { die "usage: $0 [--only kube,moto,postgres] DIR"; }
-only="kube,moto,postgres"
+usage() { die "usage: $0 [--only kube,node,moto,postgres] DIR"; }
+only="kube,node,moto,postgres"
 dir=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--only) [ $# -ge 2 ] || usage; only="$2"; shift 2 ;;
 	--only=*) only="${1#--only=}"; shift ;;
-	-h | --help) sed -n '2,17p' "$0" >&2; exit 0 ;;
+	-h | --help) sed -n '2,20p' "$0" >&2; exit 0 ;;
 	-*) usage ;;
 	*) [ -z "$dir" ] || usage; dir="$1"; shift ;;
 	esac
@@ -35,10 +38,12 @@ done
 [ -n "$dir" ] || usage
 want() { [[ ",$only," == *",$1,"* ]]; }
 for c in ${only//,/ }; do
-	case "$c" in kube | moto | postgres) ;; *) die "--only: unknown component '$c' (kube, moto, postgres)" ;; esac
+	case "$c" in kube | node | moto | postgres) ;; *) die "--only: unknown component '$c' (kube, node, moto, postgres)" ;; esac
 done
+want node && ! want kube && die "--only: node needs kube"
+# shellcheck source=node.sh
+. "$here/node.sh"
 timeout_s="${UP_TIMEOUT:-120}"
-SERVICE_CIDR="${SERVICE_CIDR:-10.0.0.0/24}"
 
 mkdir -p "$dir"
 dir="$(cd "$dir" && pwd)"
@@ -66,6 +71,16 @@ fi
 
 mkdir -p "$dir/pids" "$dir/logs"
 echo "$only" >"$dir/components"
+# A set with a node claims a slot: its Service range, subnet, bridge and chain are numbered by it.
+if want node; then
+	slot="$(slot_claim "$dir")"
+	printf '%s\n' "$slot" >"$dir/slot"
+	SERVICE_CIDR="${SERVICE_CIDR:-10.$((100 + slot)).0.0/24}"
+else
+	SERVICE_CIDR="${SERVICE_CIDR:-10.0.0.0/24}"
+fi
+# The `kubernetes` Service takes the range's first address.
+service_ip="$(python3 -c 'import ipaddress, sys; print(next(ipaddress.ip_network(sys.argv[1]).hosts()))' "$SERVICE_CIDR")"
 started=$(date +%s)
 current=""
 
@@ -165,7 +180,6 @@ start_kube() {
 	# Without a kubectl on PATH, build the pinned one (for the readiness checks and for users).
 	command -v kubectl >/dev/null || deps+=(kubectl)
 	"$here/build-deps.sh" "${deps[@]}"
-	local kubectl_bin
 	kubectl_bin="$(command -v kubectl || component_bin kubectl)"
 
 	read -r etcd_port etcd_peer_port apiserver_port kcm_port <<<"$(free_ports 4)"
@@ -175,7 +189,7 @@ start_kube() {
 	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 30 \
 		-keyout "$pki/ca.key" -out "$pki/ca.crt" -subj "/CN=orkestra-test-ca" 2>/dev/null
 	make_cert apiserver "/CN=kube-apiserver" \
-		"subjectAltName=IP:127.0.0.1,IP:10.0.0.1,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
+		"subjectAltName=IP:127.0.0.1,IP:$service_ip,DNS:localhost,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc,DNS:kubernetes.default.svc.cluster.local
 extendedKeyUsage=serverAuth
 keyUsage=critical,digitalSignature,keyEncipherment"
 	make_cert admin "/O=system:masters/CN=orkestra-admin" "extendedKeyUsage=clientAuth
@@ -183,6 +197,9 @@ keyUsage=critical,digitalSignature,keyEncipherment"
 	# The controller manager gets system:masters so its controllers (garbage collector above all)
 	# may act on every resource without per-controller service accounts.
 	make_cert controller-manager "/O=system:masters/CN=system:kube-controller-manager" "extendedKeyUsage=clientAuth
+keyUsage=critical,digitalSignature,keyEncipherment"
+	# How the API server authenticates to kubelets (logs, exec, port-forward).
+	make_cert apiserver-kubelet-client "/O=system:masters/CN=kube-apiserver-kubelet-client" "extendedKeyUsage=clientAuth
 keyUsage=critical,digitalSignature,keyEncipherment"
 	openssl genrsa -out "$pki/sa.key" 2048 2>/dev/null
 	openssl rsa -in "$pki/sa.key" -pubout -out "$pki/sa.pub" 2>/dev/null
@@ -204,7 +221,9 @@ keyUsage=critical,digitalSignature,keyEncipherment"
 		--service-account-key-file "$pki/sa.pub" --service-account-signing-key-file "$pki/sa.key" \
 		--service-account-issuer "https://127.0.0.1:$apiserver_port" \
 		--service-cluster-ip-range "$SERVICE_CIDR" \
-		--authorization-mode Node,RBAC --allow-privileged=true
+		--authorization-mode Node,RBAC --allow-privileged=true \
+		--kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
+		--kubelet-client-key "$pki/apiserver-kubelet-client.key"
 	write_kubeconfig "$dir/kubeconfig" admin
 	wait_until "kube-apiserver on https://127.0.0.1:$apiserver_port" \
 		"$kubectl_bin" --kubeconfig "$dir/kubeconfig" get --raw /readyz
@@ -215,7 +234,7 @@ keyUsage=critical,digitalSignature,keyEncipherment"
 		--authentication-kubeconfig "$dir/controller-manager.kubeconfig" \
 		--authorization-kubeconfig "$dir/controller-manager.kubeconfig" \
 		--bind-address 127.0.0.1 --secure-port "$kcm_port" --cert-dir "$dir/pki/controller-manager-serving" \
-		--leader-elect=false \
+		--leader-elect=false --node-monitor-period 1s \
 		--service-account-private-key-file "$pki/sa.key" --root-ca-file "$pki/ca.crt" \
 		--controllers "$KCM_CONTROLLERS"
 	wait_until "kube-controller-manager on https://127.0.0.1:$kcm_port" \
@@ -227,9 +246,10 @@ keyUsage=critical,digitalSignature,keyEncipherment"
 	env_lines+=("KUBECONFIG=$dir/kubeconfig" "KUBECTL=$kubectl_bin")
 }
 
-# Controllers that make the API behave like a cluster's (no nodes, so none about nodes or pods'
-# scheduling). "namespace" finalizes deleted namespaces, "garbage-collector" follows ownerReferences.
-KCM_CONTROLLERS="${KCM_CONTROLLERS:-namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,deployment-controller,replicaset-controller,statefulset-controller,job-controller,cronjob-controller,endpointslice-controller,ttl-after-finished-controller,resourcequota-controller,clusterrole-aggregation-controller}"
+# Controllers that make the API behave like a cluster's. "namespace" finalizes deleted namespaces,
+# "garbage-collector" follows ownerReferences, "node-lifecycle" lifts the node's not-ready taint,
+# "pod-garbage-collector" removes Pods of a node that is gone.
+KCM_CONTROLLERS="${KCM_CONTROLLERS:-node-lifecycle-controller,pod-garbage-collector-controller,namespace-controller,garbage-collector-controller,serviceaccount-controller,serviceaccount-token-controller,root-ca-certificate-publisher-controller,deployment-controller,replicaset-controller,statefulset-controller,job-controller,cronjob-controller,endpointslice-controller,ttl-after-finished-controller,resourcequota-controller,clusterrole-aggregation-controller}"
 
 # --- moto ----------------------------------------------------------------------------------
 moto_venv="$ORKESTRA_CACHE/moto-$MOTO_VERSION"
@@ -259,6 +279,7 @@ start_moto() {
 	ensure_moto
 	local port
 	port="$(free_ports 1)"
+	moto_port="$port"
 	start moto "$moto_venv/bin/moto_server" -H 127.0.0.1 -p "$port"
 	wait_until "moto on http://127.0.0.1:$port" curl -sf "http://127.0.0.1:$port/moto-api/data.json"
 	env_lines+=("AWS_ENDPOINT_URL=http://127.0.0.1:$port" "AWS_ACCESS_KEY_ID=testing"
@@ -299,16 +320,21 @@ start_postgres() {
 		--auth-local=scram-sha-256 --auth-host=scram-sha-256 -E UTF8 --no-sync \
 		>>"$dir/logs/postgres.log" 2>&1 || die "initdb failed"
 	rm -f "$pgdir/pwfile"
+	# Pods on the test node reach PostgreSQL from the 10.244.0.0/16 bridges (DNAT, see node.sh).
+	printf 'host all all 10.244.0.0/16 scram-sha-256\n' >>"$pgdir/data/pg_hba.conf"
 	start postgres "${as[@]}" "$bindir/postgres" -D "$pgdir/data" -p "$port" \
 		-c listen_addresses=127.0.0.1 -c unix_socket_directories= -c fsync=off \
 		-c synchronous_commit=off -c full_page_writes=off
 	wait_until "postgres on 127.0.0.1:$port" "$bindir/pg_isready" -q -h 127.0.0.1 -p "$port"
+	postgres_port="$port"
 	env_lines+=("DATABASE_URL=postgres://postgres:$password@127.0.0.1:$port/postgres")
 }
 
 want kube && start_kube
 want moto && start_moto
 want postgres && start_postgres
+# Last: its DNAT rules need the moto and PostgreSQL ports.
+want node && node_start
 current=""
 
 printf '%s\n' "${env_lines[@]}" >"$dir/env.tmp"

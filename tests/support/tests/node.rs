@@ -1,0 +1,193 @@
+//! The test node is real: the scheduler places Pods on it, containerd runs them from the images
+//! built by `tests/cluster/images.sh`, the API server reaches the kubelet for logs, Pods reach
+//! the API server through the `kubernetes` Service and moto through the bridge's gateway, and
+//! the images rebuild to the digests the node runs. These tests need the node and fail without
+//! it (`TestEnv::node` panics naming what the env file lacks).
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::time::Duration;
+
+use k8s_openapi::api::core::v1::{Node, Pod};
+use kube::api::{LogParams, PostParams};
+use kube::Api;
+use orkestra_testsupport::{cluster, wait_for};
+use serde_json::json;
+
+const TIMEOUT: Duration = Duration::from_secs(90);
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn cache() -> PathBuf {
+    std::env::var_os("ORKESTRA_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache/orkestra"))
+}
+
+/// A Pod that runs `script` in the shell image to completion, as the restricted Pod Security
+/// profile wants it (non-root, no privilege escalation, no capabilities, RuntimeDefault seccomp).
+fn shell_pod(name: &str, image: &str, script: &str) -> Pod {
+    serde_json::from_value(json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name},
+        "spec": {
+            "restartPolicy": "Never",
+            "securityContext": {"runAsNonRoot": true, "runAsUser": 65532, "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "sh", "image": image, "imagePullPolicy": "IfNotPresent",
+                "command": ["/bin/sh", "-c", script],
+                "securityContext": {"allowPrivilegeEscalation": false, "capabilities": {"drop": ["ALL"]}}
+            }]
+        }
+    }))
+    .unwrap()
+}
+
+async fn phase(pods: &Api<Pod>, name: &str) -> String {
+    pods.get(name)
+        .await
+        .ok()
+        .and_then(|p| p.status)
+        .and_then(|s| s.phase)
+        .unwrap_or_default()
+}
+
+#[tokio::test]
+async fn the_node_is_ready_and_schedulable() {
+    let env = cluster().await;
+    let node = env.node();
+    let nodes: Api<Node> = Api::all(env.client().await);
+    let n = nodes.get(&node.name).await.unwrap();
+    let ready = n
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .find(|c| c.type_ == "Ready")
+        .map(|c| c.status);
+    assert_eq!(ready.as_deref(), Some("True"), "node {} Ready", node.name);
+    let taints = n.spec.and_then(|s| s.taints).unwrap_or_default();
+    assert!(
+        taints.iter().all(|t| t.effect != "NoSchedule"),
+        "node {} has NoSchedule taints: {taints:?}",
+        node.name
+    );
+}
+
+/// A Pod is scheduled, runs to completion, and its log comes back through the API server
+/// (which needs the kubelet's serving endpoint and the API server's kubelet client cert).
+/// Inside, the Pod reaches moto at AWS_ENDPOINT_URL_IN_CLUSTER (the bridge gateway's DNAT) and
+/// the API server at KUBERNETES_SERVICE_HOST:443 (the `kubernetes` Service's DNAT).
+#[tokio::test]
+async fn a_pod_runs_logs_and_reaches_the_api_server_and_moto() {
+    let env = cluster().await;
+    let node = env.node();
+    let ns = env.namespace("node-pod").await.unwrap();
+    let pods: Api<Pod> = ns.api();
+    let endpoint = node
+        .aws_endpoint_in_cluster
+        .strip_prefix("http://")
+        .unwrap();
+    let (host, port) = endpoint.split_once(':').unwrap();
+    // moto answers HTTP through the gateway's DNAT; the API server's TLS port accepts a TCP
+    // connection through the Service's DNAT (busybox nc exits 0 only when it connected).
+    let script = format!(
+        "echo hello-from-the-node; \
+         printf 'GET /moto-api/data.json HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {host} {port} | head -n 1 | grep -q ' 200 ' && echo moto-reachable; \
+         nc -w 5 $KUBERNETES_SERVICE_HOST $KUBERNETES_SERVICE_PORT </dev/null && echo apiserver-reachable"
+    );
+    pods.create(
+        &PostParams::default(),
+        &shell_pod("hello", &node.shell_image, &script),
+    )
+    .await
+    .unwrap();
+    wait_for("pod hello to succeed", TIMEOUT, || async {
+        let p = phase(&pods, "hello").await;
+        assert_ne!(p, "Failed", "pod hello failed");
+        p == "Succeeded"
+    })
+    .await
+    .unwrap();
+    let p = pods.get("hello").await.unwrap();
+    assert_eq!(
+        p.spec.unwrap().node_name.as_deref(),
+        Some(node.name.as_str())
+    );
+    let log = pods.logs("hello", &LogParams::default()).await.unwrap();
+    assert_eq!(
+        log.lines().collect::<Vec<_>>(),
+        ["hello-from-the-node", "moto-reachable", "apiserver-reachable"],
+        "{log}"
+    );
+    ns.cleanup().await.unwrap();
+}
+
+/// The images rebuild to the same digests (same inputs, same bytes), and those are the digests
+/// the node's containerd holds under each image's name.
+#[tokio::test]
+async fn images_rebuild_to_the_digests_the_node_runs() {
+    let env = cluster().await;
+    let node = env.node();
+    let images = cache().join("images");
+    let recorded = |name: &str| {
+        std::fs::read_to_string(images.join(format!("{name}.digest")))
+            .unwrap_or_else(|e| panic!("{name}.digest in {}: {e}", images.display()))
+            .trim()
+            .to_string()
+    };
+    let before: Vec<(String, String)> = ["pause", "web", "shell"]
+        .iter()
+        .map(|n| (n.to_string(), recorded(n)))
+        .collect();
+    let o = Command::new(repo().join("tests/cluster/images.sh"))
+        .arg("build")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "images.sh build: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    for (name, digest) in &before {
+        assert_eq!(&recorded(name), digest, "{name} rebuilt to another digest");
+    }
+
+    let ctr = std::fs::read_dir(cache().join("bin"))
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .find(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("containerd-") && !n.contains(".tmp."))
+        })
+        .expect("containerd in the cache")
+        .join("ctr");
+    let o = Command::new(ctr)
+        .arg("-a")
+        .arg(&node.containerd_address)
+        .args(["-n", "k8s.io", "images", "ls"])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let listing = String::from_utf8_lossy(&o.stdout);
+    let mut names: Vec<&str> = vec!["web", "shell", "pause"];
+    if images.join("agent.digest").exists() {
+        names.push("agent");
+    }
+    for name in names {
+        let reference = std::fs::read_to_string(images.join(format!("{name}.ref")))
+            .unwrap()
+            .trim()
+            .to_string();
+        let digest = recorded(name);
+        assert!(
+            listing
+                .lines()
+                .any(|l| l.starts_with(&format!("{reference} ")) && l.contains(&digest)),
+            "containerd holds no {reference} at {digest}:\n{listing}"
+        );
+    }
+}
