@@ -29,3 +29,4 @@ pub use render::{render, render_status, Child, Desired, External, RenderError};
 pub mod cr;
 pub mod crd;
 pub mod lint;
+pub mod readiness;
