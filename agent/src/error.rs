@@ -71,6 +71,15 @@ pub enum Error {
         /// The panic payload, when it was a string.
         message: String,
     },
+    /// Something the agent needs at startup is not in the cluster (its Lease's namespace, the
+    /// Katalog CRD): one line saying what is missing and what to run or pass.
+    #[error("{missing}: {remedy}")]
+    Missing {
+        /// What is missing, naming it (`namespace orkestra-system not found (…)`).
+        missing: String,
+        /// What to run or pass instead.
+        remedy: String,
+    },
     /// A value the agent could not interpret (an object without a name, bad configuration).
     #[error("{what}: {message}")]
     Invalid {
@@ -88,7 +97,9 @@ impl Error {
             Error::Kube { .. } => "KubernetesError",
             Error::Render { .. } => "RenderFailed",
             Error::Katalog { .. } => "KatalogInvalid",
-            Error::Io { .. } | Error::Http { .. } | Error::Lease { .. } => "AgentError",
+            Error::Io { .. } | Error::Http { .. } | Error::Lease { .. } | Error::Missing { .. } => {
+                "AgentError"
+            }
             Error::Step { .. } => "StepFailed",
             Error::Panic { .. } => "ReconcilePanicked",
             Error::Invalid { .. } => "Invalid",

@@ -81,10 +81,7 @@ pub async fn elect(
     let (name, namespace) = (config.lease_name.clone(), config.lease_namespace.clone());
     let mut manager = build_manager(&client, &name, &namespace, &identity)
         .await
-        .map_err(|source| Error::Lease {
-            lease: lease.clone(),
-            source,
-        })?;
+        .map_err(|source| setup_error(source, &namespace, &lease))?;
     let leases: Api<Lease> = Api::namespaced(client.clone(), &namespace);
     let (tx, rx) = watch::channel(false);
     tracing::info!(%lease, %identity, "leader election started; standing by until the Lease is ours");
@@ -129,6 +126,40 @@ pub async fn elect(
         }
     });
     Ok((Leadership { rx, _fixed: None }, Election(Some(task))))
+}
+
+/// The error of setting up the Lease, in one line saying what to do when the cause is a missing
+/// namespace or missing rights (what a first run on a laptop meets).
+fn setup_error(source: LeaseManagerError, namespace: &str, lease: &str) -> Error {
+    let LeaseManagerError::KubeError(kube::Error::Api(status)) = &source else {
+        return Error::Lease {
+            lease: lease.to_string(),
+            source,
+        };
+    };
+    let switches = "or pass --lease-namespace NS (an existing namespace), or --leader-election=off for a single instance";
+    match status.code {
+        // `namespaces "orkestra-system" not found`
+        404 if status.message.contains("namespace") => Error::Missing {
+            missing: format!(
+                "namespace {namespace} not found (the leader Lease {lease} lives there)"
+            ),
+            remedy: format!("run `kubectl orkestra install` (it creates {namespace}), {switches}"),
+        },
+        403 => Error::Missing {
+            missing: format!(
+                "not allowed to create or read Lease {lease} ({})",
+                status.message
+            ),
+            remedy: format!(
+                "grant this identity the leases rights of deploy/rbac.yaml in {namespace}, {switches}"
+            ),
+        },
+        _ => Error::Lease {
+            lease: lease.to_string(),
+            source,
+        },
+    }
 }
 
 async fn build_manager(

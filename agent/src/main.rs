@@ -1,23 +1,79 @@
 //! `orkestra-agent`: flags, logging, the Kubernetes client and signals; everything else is in the library.
 
 use std::io::IsTerminal;
+use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Parser;
+use kube::api::{Api, DynamicObject, ListParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use orkestra_agent::{Config, LogFormat};
 use tokio_util::sync::CancellationToken;
 use tracing_subscriber::EnvFilter;
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> ExitCode {
     let config = Config::parse();
     init_logging(config.log_format);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(r) => r,
+        Err(e) => return fail(&anyhow::Error::new(e).context("starting the async runtime")),
+    };
+    match runtime.block_on(agent(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+async fn agent(config: Config) -> anyhow::Result<()> {
     let client = client(&config).await?;
+    if config.katalog_files.is_empty() {
+        katalog_crd_served(&client).await?;
+    }
     let shutdown = CancellationToken::new();
     tokio::spawn(on_signal(shutdown.clone()));
     orkestra_agent::run(config, client, shutdown).await?;
     Ok(())
+}
+
+/// Print `e` as one `error: …` line (its causes joined, without repeating a cause its context
+/// already quotes) and exit 1: no Debug structure, no backtrace.
+fn fail(e: &anyhow::Error) -> ExitCode {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if !line.contains(&text) {
+            if !line.is_empty() {
+                line.push_str(": ");
+            }
+            line.push_str(&text);
+        }
+    }
+    eprintln!("error: {}", line.replace('\n', " "));
+    ExitCode::FAILURE
+}
+
+/// The Katalog CRD must be served before the agent can watch Katalogs; without it the watch
+/// would retry forever with a warning. Only definite answers stop the agent (not served,
+/// forbidden); a server that cannot be reached yet is left to the watch's retries.
+async fn katalog_crd_served(client: &kube::Client) -> Result<(), orkestra_agent::Error> {
+    let resource = orkestra_agent::supervisor::katalog_resource();
+    let katalogs: Api<DynamicObject> = Api::all_with(client.clone(), &resource);
+    let crd = format!("{}.{}", resource.plural, resource.group);
+    match katalogs.list_metadata(&ListParams::default().limit(1)).await {
+        Ok(_) => Ok(()),
+        Err(kube::Error::Api(s)) if s.code == 404 => Err(orkestra_agent::Error::Missing {
+            missing: format!("the Katalog CRD ({crd}) is not installed in this cluster"),
+            remedy: "run `kubectl orkestra install`, or `kubectl apply -f deploy/crds/katalog.yaml`, or pass --katalog FILE to run a Katalog from a file".to_string(),
+        }),
+        Err(kube::Error::Api(s)) if s.code == 403 => Err(orkestra_agent::Error::Missing {
+            missing: format!("not allowed to list Katalogs ({crd}): {}", s.message),
+            remedy: "grant this identity the ClusterRole orkestra-agent of deploy/rbac.yaml (`kubectl orkestra install` does)".to_string(),
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, "listing Katalogs failed; the watch retries");
+            Ok(())
+        }
+    }
 }
 
 fn init_logging(format: LogFormat) {

@@ -66,6 +66,60 @@ impl MotoEnv {
     }
 }
 
+/// The node that runs the cluster's Pods (kubelet + containerd), and the images loaded into it.
+/// No registry can be reached from it: any other image ends in ErrImagePull.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeEnv {
+    /// The Node's name (`ORKESTRA_NODE`).
+    pub name: String,
+    /// containerd's socket, absolute (`CONTAINERD_ADDRESS`), for `ctr -a`.
+    pub containerd_address: PathBuf,
+    /// The agent image built from the release binary (`ORKESTRA_AGENT_IMAGE`).
+    pub agent_image: String,
+    /// A tiny HTTP server on port 8080 (`ORKESTRA_WEB_IMAGE`).
+    pub web_image: String,
+    /// busybox: `/bin/sh`, `sleep`, `echo` … (`ORKESTRA_SHELL_IMAGE`).
+    pub shell_image: String,
+    /// Where a Pod reaches moto, `http://GATEWAY:PORT` (`AWS_ENDPOINT_URL_IN_CLUSTER`).
+    pub aws_endpoint_in_cluster: String,
+}
+
+impl NodeEnv {
+    pub(crate) fn from_vars(vars: &BTreeMap<String, String>, path: &Path) -> Result<Self, Error> {
+        let get = |name: &str| {
+            vars.get(name)
+                .filter(|v| !v.is_empty())
+                .cloned()
+                .ok_or_else(|| Error::EnvFile {
+                    path: path.to_path_buf(),
+                    detail: format!(
+                        "no {name}: this test needs the node (kubelet + containerd and the images \
+                         loaded into it); start the systems with tests/cluster/up.sh without \
+                         --only, or with --only including node"
+                    ),
+                })
+        };
+        let containerd_address = PathBuf::from(get("CONTAINERD_ADDRESS")?);
+        if !containerd_address.is_absolute() {
+            return Err(Error::EnvFile {
+                path: path.to_path_buf(),
+                detail: format!(
+                    "CONTAINERD_ADDRESS={} is not an absolute path",
+                    containerd_address.display()
+                ),
+            });
+        }
+        Ok(Self {
+            name: get("ORKESTRA_NODE")?,
+            containerd_address,
+            agent_image: get("ORKESTRA_AGENT_IMAGE")?,
+            web_image: get("ORKESTRA_WEB_IMAGE")?,
+            shell_image: get("ORKESTRA_SHELL_IMAGE")?,
+            aws_endpoint_in_cluster: get("AWS_ENDPOINT_URL_IN_CLUSTER")?,
+        })
+    }
+}
+
 /// A full set of test systems: Kubernetes control plane, moto and PostgreSQL.
 #[derive(Debug, Clone)]
 pub struct TestEnv {
@@ -83,6 +137,8 @@ pub struct TestEnv {
     pub kubectl: PathBuf,
     /// Every `NAME=value` of `DIR/env`, to hand to a process under test (kubectl, the agent).
     pub vars: BTreeMap<String, String>,
+    /// The node, or what the env file lacks for one ([`TestEnv::node`]).
+    node: Result<NodeEnv, String>,
 }
 
 impl TestEnv {
@@ -105,8 +161,30 @@ impl TestEnv {
                 .map_or_else(|| PathBuf::from("kubectl"), PathBuf::from),
             kubeconfig,
             api_server,
+            node: NodeEnv::from_vars(&vars, &path).map_err(|e| match e {
+                Error::EnvFile { detail, .. } => detail,
+                other => other.to_string(),
+            }),
             vars,
         })
+    }
+
+    /// The node that runs Pods, or an error naming the env file and the first missing variable
+    /// (systems started with `up.sh --only` without the node).
+    pub fn try_node(&self) -> Result<&NodeEnv, Error> {
+        self.node.as_ref().map_err(|detail| Error::EnvFile {
+            path: self.dir.join("env"),
+            detail: detail.clone(),
+        })
+    }
+
+    /// The node that runs Pods. A test that needs it fails (never skips) without it.
+    ///
+    /// # Panics
+    /// When the env file has no node (see [`TestEnv::try_node`]); the message names the file
+    /// and the missing variable.
+    pub fn node(&self) -> &NodeEnv {
+        self.try_node().unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The admin client configuration, for tests that need to derive another identity from it
@@ -265,5 +343,44 @@ mod tests {
         let err = require(&vars, "AWS_REGION", Path::new("/d/env")).unwrap_err();
         assert!(err.to_string().contains("AWS_REGION"), "{err}");
         assert!(err.to_string().contains("/d/env"), "{err}");
+    }
+
+    const NODE_LINES: &str = "ORKESTRA_NODE=node-a
+CONTAINERD_ADDRESS=/tmp/x/containerd.sock
+ORKESTRA_AGENT_IMAGE=ghcr.io/orkspace/orkestra-agent:0.1.0
+ORKESTRA_WEB_IMAGE=ghcr.io/orkspace/orkestra-web:0.1.0
+ORKESTRA_SHELL_IMAGE=ghcr.io/orkspace/orkestra-shell:0.1.0
+AWS_ENDPOINT_URL_IN_CLUSTER=http://10.88.0.1:5000
+";
+
+    #[test]
+    fn the_node_parses_from_its_lines() {
+        let node = NodeEnv::from_vars(&parse_env(NODE_LINES), Path::new("/d/env")).unwrap();
+        assert_eq!(
+            node,
+            NodeEnv {
+                name: "node-a".into(),
+                containerd_address: "/tmp/x/containerd.sock".into(),
+                agent_image: "ghcr.io/orkspace/orkestra-agent:0.1.0".into(),
+                web_image: "ghcr.io/orkspace/orkestra-web:0.1.0".into(),
+                shell_image: "ghcr.io/orkspace/orkestra-shell:0.1.0".into(),
+                aws_endpoint_in_cluster: "http://10.88.0.1:5000".into(),
+            }
+        );
+    }
+
+    #[test]
+    fn a_missing_node_variable_is_named_with_the_file() {
+        for line in NODE_LINES.lines() {
+            let name = line.split_once('=').unwrap().0;
+            let text = NODE_LINES.replace(&format!("{line}\n"), "");
+            let err = NodeEnv::from_vars(&parse_env(&text), Path::new("/d/env")).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(name) && msg.contains("/d/env"), "{msg}");
+            assert!(msg.contains("needs the node"), "{msg}");
+        }
+        let relative = NODE_LINES.replace("/tmp/x/containerd.sock", "containerd.sock");
+        let err = NodeEnv::from_vars(&parse_env(&relative), Path::new("/d/env")).unwrap_err();
+        assert!(err.to_string().contains("not an absolute path"), "{err}");
     }
 }

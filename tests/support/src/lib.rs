@@ -1,6 +1,7 @@
 //! Real test systems for orkestra's tests: a private Kubernetes control plane (etcd,
 //! kube-apiserver, kube-controller-manager built from upstream Go modules), a moto server for
-//! the AWS APIs, and PostgreSQL.
+//! the AWS APIs, PostgreSQL, and a node (kubelet + containerd with locally built images) that
+//! runs Pods ([`TestEnv::node`]).
 //!
 //! The systems are started by `tests/cluster/up.sh` into a temporary directory, once per test
 //! binary, and stopped by a watchdog (`ORKESTRA_OWNER_PID`) when the test binary exits: Rust
@@ -34,7 +35,7 @@ mod namespace;
 mod start;
 mod wait;
 
-pub use env::{MotoEnv, TestEnv};
+pub use env::{MotoEnv, NodeEnv, TestEnv};
 pub use error::Error;
 pub use namespace::TestNamespace;
 pub use start::{cluster, moto, TEST_ENV_VAR};
