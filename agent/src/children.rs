@@ -1,7 +1,10 @@
 //! A CR's Kubernetes children: created when missing (onCreate) or server-side applied every cycle
-//! (onReconcile / `reconcile: true`), skipping writes that would change nothing.
+//! (onReconcile / `reconcile: true`), skipping writes that would change nothing. Each synced child
+//! carries its readiness, decided by the engine from the live object the API server returned
+//! ([`orkestra_engine::readiness`]).
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use orkestra_engine::readiness::{self, Readiness};
 use orkestra_engine::Child;
 use serde_json::Value;
 
@@ -40,6 +43,8 @@ pub struct Synced {
     pub live: Value,
     /// What was done.
     pub change: Change,
+    /// Whether the live object is ready (a Deployment available for its generation, ...).
+    pub ready: Readiness,
 }
 
 /// The Katalog block key of a child from its source path (`...onCreate.deployments[0]` → `deployments`).
@@ -105,6 +110,7 @@ async fn sync_one(
         block: block_of(&child.source),
         kind: child.kind.clone(),
         name: shown.clone(),
+        ready: readiness::of(&child.kind, &live),
         live,
         change,
     };

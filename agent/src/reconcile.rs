@@ -1,5 +1,13 @@
 //! One reconcile of one CR: finalizer, render, children, providers, status — or, when the CR is
 //! being deleted, the cleanup steps.
+//!
+//! The CR is `Ready=True` only when every external resource is ready and every child is ready by
+//! the engine's rules ([`orkestra_engine::readiness`]: a Deployment available for its
+//! generation, a Job complete, ...). A not-ready child makes it `Ready=False`, reason `Waiting`,
+//! naming the child and what it lacks. The controller watches the children's kinds, so a child's
+//! status change (a Deployment becoming available) wakes the CR; children of kinds it does not
+//! watch are looked at again after [`UNWATCHED_REQUEUE`]. The status is written only when it
+//! changes, so a CR waiting on an unchanging child costs no writes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -22,6 +30,11 @@ use crate::status::{self, Body, Ready};
 const RACE_REQUEUE: Duration = Duration::from_millis(200);
 /// Requeue while an external resource is still on its way (creating, updating).
 const PROGRESS_REQUEUE: Duration = Duration::from_secs(10);
+/// Requeue while a child of a kind without a watch is not ready yet.
+const UNWATCHED_REQUEUE: Duration = Duration::from_secs(5);
+/// The `Ready=False` reason while children are not ready yet (composition.md's word for a CR
+/// that waits on one of its nodes).
+pub const WAITING: &str = "Waiting";
 
 /// `Kind namespace/name` of a CR, for messages.
 pub fn label(obj: &DynamicObject, kind: &str) -> String {
@@ -146,20 +159,34 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
     );
 
     let live = children_by_block(&synced);
-    let mut ready = if report.all_ready() {
-        Ready::yes(
+    let not_ready: Vec<&Synced> = synced.iter().filter(|s| !s.ready.is_ready()).collect();
+    let waiting = orkestra_engine::readiness::summary(
+        &not_ready
+            .iter()
+            .filter_map(|s| s.ready.message().map(str::to_string))
+            .collect::<Vec<_>>(),
+    );
+    let mut ready = match (report.all_ready(), waiting) {
+        (true, None) => Ready::yes(
             "Reconciled",
             format!(
-                "{} children in sync, {} external resources ready",
+                "{} children ready, {} external resources ready",
                 synced.len(),
                 report.rows.len()
             ),
-        )
-    } else {
-        Ready::no(
-            "ExternalNotReady",
-            report.describe(|r| r.state != orkestra_provider::State::Ready),
-        )
+        ),
+        // Children that are not ready yet: a status change of a watched kind wakes the CR.
+        (true, Some(w)) => Ready::no(WAITING, w),
+        (false, w) => {
+            let external = report.describe(|r| r.state != orkestra_provider::State::Ready);
+            Ready::no(
+                "ExternalNotReady",
+                match w {
+                    Some(w) => format!("{external}; {w}"),
+                    None => external,
+                },
+            )
+        }
     };
     let fields = match orkestra_engine::render_status(&ctx.katalog, &ctx.entry, &cr, &live) {
         Ok(f) => f,
@@ -180,6 +207,14 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
     }
     if report.rows.iter().any(|r| r.state.in_progress()) {
         next = next.min(PROGRESS_REQUEUE);
+    }
+    // A not-ready child of a kind the controller does not watch (a `custom` object) would only
+    // be looked at again on resync: look sooner.
+    if not_ready
+        .iter()
+        .any(|s| !watched(&ctx.entry, s.live.get("apiVersion"), &s.kind))
+    {
+        next = next.min(UNWATCHED_REQUEUE);
     }
     Ok(Action::requeue(next))
 }
@@ -246,4 +281,15 @@ fn children_by_block(synced: &[Synced]) -> Value {
             .insert(name, s.live.clone());
     }
     Value::Object(by.into_iter().map(|(k, v)| (k, Value::Object(v))).collect())
+}
+
+/// Whether the entry's controller watches children of `kind` (its Kubernetes blocks other than
+/// `custom`, see `controller::child_kinds`), so that their status changes wake the CR.
+fn watched(entry: &orkestra_engine::CrdEntry, api_version: Option<&Value>, kind: &str) -> bool {
+    let api_version = api_version.and_then(Value::as_str);
+    entry.kube.iter().any(|k| {
+        k.block
+            .type_meta()
+            .is_some_and(|(av, k)| k == kind && api_version.is_none_or(|a| a == av))
+    })
 }
