@@ -29,6 +29,7 @@ fn website() -> Fixture {
 async fn map_form_katalog_creates_children_corrects_drift_and_cleans_up() {
     init_logs();
     let env = cluster().await;
+    require_node(env);
     let client = env.client().await;
     let ns = env.namespace("agent-website").await.unwrap();
     install_katalog_crd(&client).await;
@@ -102,11 +103,25 @@ async fn map_form_katalog_creates_children_corrects_drift_and_cleans_up() {
     )
     .await
     .unwrap();
-    let cr = wait_cr(&crs, "blog", "observedGeneration of the new spec", |v| {
-        v["metadata"]["generation"] == 2 && v["status"]["observedGeneration"] == 2
-    })
+    // Ready again only once the third replica is available for the new generation.
+    wait_cr(
+        &crs,
+        "blog",
+        "Ready at the observedGeneration of the new spec",
+        |v| {
+            v["metadata"]["generation"] == 2
+                && v["status"]["observedGeneration"] == 2
+                && ready_of(v).is_some_and(|r| r.0 == "True")
+        },
+    )
     .await;
-    assert_eq!(ready_of(&cr).unwrap().0, "True");
+    let d = deployments.get("blog").await.unwrap();
+    assert_eq!(
+        d.status.as_ref().and_then(|s| s.available_replicas),
+        Some(3),
+        "a Ready CR has its Deployment available: {:?}",
+        d.status
+    );
     assert_eq!(
         deployments
             .get("blog")
@@ -209,15 +224,18 @@ async fn map_form_katalog_creates_children_corrects_drift_and_cleans_up() {
 async fn list_form_katalog_with_an_s3_bucket_reports_rows_and_deletes_the_bucket() {
     init_logs();
     let env = cluster().await;
+    require_node(env);
     let client = env.client().await;
     let ns = env.namespace("agent-stack").await.unwrap();
     install_katalog_crd(&client).await;
-    let f = Fixture::load(
+    let mut f = Fixture::load(
         "application-stack",
         "platform.example.io",
         "application-stack",
         "cr-shop.yaml",
     );
+    // cr-shop.yaml names nginx, which the node cannot pull.
+    f.cr["spec"]["image"] = json!(WEB_IMAGE);
     install_crd(&client, &f.crd).await;
     create(&client, &f.katalog).await;
     let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
@@ -283,6 +301,7 @@ async fn list_form_katalog_with_an_s3_bucket_reports_rows_and_deletes_the_bucket
 async fn a_broken_katalog_is_refused_with_diagnostics_and_the_good_one_runs() {
     init_logs();
     let env = cluster().await;
+    require_node(env);
     let client = env.client().await;
     let ns = env.namespace("agent-broken").await.unwrap();
     install_katalog_crd(&client).await;
@@ -353,6 +372,7 @@ async fn a_broken_katalog_is_refused_with_diagnostics_and_the_good_one_runs() {
 async fn a_failing_cr_names_the_field_while_the_others_reconcile() {
     init_logs();
     let env = cluster().await;
+    require_node(env);
     let client = env.client().await;
     let ns = env.namespace("agent-failing").await.unwrap();
     install_katalog_crd(&client).await;
@@ -401,7 +421,7 @@ async fn a_failing_cr_names_the_field_while_the_others_reconcile() {
     crs.patch(
         "bad",
         &PatchParams::default(),
-        &Patch::Merge(json!({"spec": {"image": "nginx:1.27"}})),
+        &Patch::Merge(json!({"spec": {"image": WEB_IMAGE}})),
     )
     .await
     .unwrap();
@@ -440,6 +460,7 @@ fn katalog_role(f: &Fixture) -> Vec<Value> {
 async fn the_agent_reconciles_with_only_its_service_account_rbac_and_leader_election() {
     init_logs();
     let env = cluster().await;
+    require_node(env);
     let admin = env.client().await;
     let ns = env.namespace("agent-rbac").await.unwrap();
     install_katalog_crd(&admin).await;
@@ -513,6 +534,7 @@ async fn the_agent_reconciles_with_only_its_service_account_rbac_and_leader_elec
 async fn a_standby_takes_over_when_the_leader_stops() {
     init_logs();
     let env = cluster().await;
+    require_node(env);
     let client = env.client().await;
     let ns = env.namespace("agent-failover").await.unwrap();
     install_katalog_crd(&client).await;
@@ -600,6 +622,7 @@ fn free_port() -> u16 {
 async fn a_katalog_file_runs_without_katalog_objects_and_metrics_count_reconciles() {
     init_logs();
     let env = cluster().await;
+    require_node(env);
     let client = env.client().await;
     let ns = env.namespace("agent-file").await.unwrap();
     let f = website();

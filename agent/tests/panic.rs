@@ -69,6 +69,8 @@ impl Provider for Panicking {
 async fn a_panicking_reconcile_fails_only_its_own_cr() {
     init_logs();
     let env = cluster().await;
+    // The other CRs are Ready only once their Deployments are available.
+    require_node(env);
     let client = env.client().await;
     let ns = env.namespace("agent-panic").await.unwrap();
     install_katalog_crd(&client).await;

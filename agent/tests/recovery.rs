@@ -23,10 +23,14 @@ fn stack() -> Fixture {
     )
 }
 
-/// The stack CR `name` in `ns`, in us-east-1 (no location constraint needed to pre-create its bucket).
+/// The stack CR `name` in `ns`, in us-east-1 (no location constraint needed to pre-create its
+/// bucket), with one replica of the web image the test node holds (these tests are about buckets;
+/// the CR is Ready only once its Deployment is available).
 fn stack_cr(f: &Fixture, ns: &str, name: &str) -> Value {
     let mut cr = f.cr_in(ns, name);
     cr["spec"]["region"] = json!("us-east-1");
+    cr["spec"]["image"] = json!(WEB_IMAGE);
+    cr["spec"]["replicas"] = json!(1);
     cr
 }
 
@@ -45,6 +49,7 @@ async fn bucket_tags(s3: &aws_sdk_s3::Client, bucket: &str) -> BTreeMap<String, 
 async fn an_interrupted_create_is_claimed_and_an_unrecorded_untagged_bucket_is_not() {
     init_logs();
     let env = cluster().await;
+    require_node(env);
     let client = env.client().await;
     let ns = env.namespace("agent-claim").await.unwrap();
     install_katalog_crd(&client).await;
@@ -138,6 +143,7 @@ async fn an_interrupted_create_is_claimed_and_an_unrecorded_untagged_bucket_is_n
 async fn a_cr_that_no_longer_renders_is_cleaned_up_from_its_status() {
     init_logs();
     let env = cluster().await;
+    require_node(env);
     let client = env.client().await;
     let ns = env.namespace("agent-unrender").await.unwrap();
     install_katalog_crd(&client).await;

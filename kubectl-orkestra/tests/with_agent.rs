@@ -12,10 +12,20 @@ use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
 const RUN_LABEL: &str = "test.orkestra.io/run";
+/// The web-server image loaded into the test node; the CR is Ready only once its Deployment is
+/// available, so its Pods must be able to start (no registry can be reached from the node).
+const WEB_IMAGE: &str = "ghcr.io/orkspace/orkestra-web:0.1.0";
 
 #[tokio::test]
 async fn apply_wait_status_and_plan_against_the_running_agent() {
     let env = orkestra_testsupport::cluster().await;
+    assert!(
+        env.vars.get("ORKESTRA_NODE").is_some_and(|n| !n.is_empty()),
+        "{}/env has no ORKESTRA_NODE: this test needs the node (kubelet + containerd with \
+         {WEB_IMAGE} loaded), since a CR is Ready only once its Deployment is available; start \
+         the systems with tests/cluster/up.sh including the node",
+        env.dir.display()
+    );
     install_katalog_crd(env);
     let ns = env.namespace("cli-e2e").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
@@ -68,7 +78,11 @@ async fn apply_wait_status_and_plan_against_the_running_agent() {
         stderr(&o)
     );
 
-    let cr = write(dir.path(), "cr.yaml", &cr_text(&id, ns.name(), "web", 1));
+    let cr = write(
+        dir.path(),
+        "cr.yaml",
+        &cr_text(&id, ns.name(), "web", 1).replace("nginx:1.27", WEB_IMAGE),
+    );
     let o = env
         .kubectl()
         .args(["apply", "-f"])

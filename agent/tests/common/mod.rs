@@ -21,6 +21,27 @@ use tokio_util::sync::CancellationToken;
 /// Generous: the machine is shared with other builds.
 pub const TIMEOUT: Duration = Duration::from_secs(90);
 
+/// The web-server image loaded into the test node (listens on 8080, 200 on any path). No
+/// registry can be reached from the node, so a CR whose Deployment should become available uses it.
+pub const WEB_IMAGE: &str = "ghcr.io/orkspace/orkestra-web:0.1.0";
+/// The busybox image loaded into the test node (`/bin/sh`, `echo`, `sleep`), for Jobs.
+pub const SHELL_IMAGE: &str = "ghcr.io/orkspace/orkestra-shell:0.1.0";
+
+/// The name of the node that runs the test cluster's Pods. A test whose CRs are Ready only once
+/// their Deployments are available (or whose Jobs must run) calls this first, so that without a
+/// node it fails at once, naming what is missing, instead of timing out later (never skips).
+pub fn require_node(env: &TestEnv) -> String {
+    match env.vars.get("ORKESTRA_NODE").filter(|n| !n.is_empty()) {
+        Some(n) => n.clone(),
+        None => panic!(
+            "{}/env has no ORKESTRA_NODE: this test needs the node (kubelet + containerd with \
+             {WEB_IMAGE} and {SHELL_IMAGE} loaded) because a CR is Ready only once its \
+             Deployments are available; start the systems with tests/cluster/up.sh including the node",
+            env.dir.display()
+        ),
+    }
+}
+
 /// Label a test puts on its Katalogs; its agent selects only those.
 pub const RUN_LABEL: &str = "orkestra.test/run";
 
