@@ -102,10 +102,14 @@ load() {
 	for name in pause web shell agent; do
 		[ -f "$ORKESTRA_IMAGES/$name.tar" ] || continue
 		"$ctr" -a "$sock" -n k8s.io images import --platform linux/amd64 \
-			"$ORKESTRA_IMAGES/$name.tar" >/dev/null ||
+			"$ORKESTRA_IMAGES/$name.tar" 2> >(grep -v "DEPRECATION: The support for cgroup v1" >&2) >/dev/null ||
 			die "importing $ORKESTRA_IMAGES/$name.tar into $sock failed"
 		n=$((n + 1))
 	done
+	# An agent image built after up.sh ran becomes usable by tests too.
+	if [ -f "$ORKESTRA_IMAGES/agent.ref" ] && [ -f "$dir/env" ] && ! grep -q '^ORKESTRA_AGENT_IMAGE=' "$dir/env"; then
+		printf 'ORKESTRA_AGENT_IMAGE=%s\n' "$(cat "$ORKESTRA_IMAGES/agent.ref")" >>"$dir/env"
+	fi
 	log "loaded $n image(s) into $sock"
 }
 

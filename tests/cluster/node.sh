@@ -78,7 +78,7 @@ node_start() {
 	cbin="$(component_dir containerd)"
 	cni_bin="$(component_dir cni-plugins)"
 	sock="$nd/containerd.sock"
-	mkdir -p "$nd"/{containerd,cni/net.d,cni/ipam,kubelet,pod-logs,volume-plugins,netns,runc}
+	mkdir -p "$nd"/{containerd,cni/net.d,cni/ipam,kubelet,pod-logs,volume-plugins,runc}
 	read -r kubelet_port healthz_port sched_port <<<"$(free_ports 3)"
 	printf '%s\n' "$node" >"$dir/node-name"
 
@@ -137,7 +137,9 @@ state = "$nd/containerd/state"
 [plugins.'io.containerd.cri.v1.runtime']
   enable_selinux = false
   restrict_oom_score_adj = true
-  netns_mounts_under = "$nd/netns"
+  disable_apparmor = true
+  # Pod network namespaces are mounted under DIR, where down.sh unmounts them.
+  netns_mounts_under_state_dir = true
   [plugins.'io.containerd.cri.v1.runtime'.cni]
     bin_dirs = ["$cni_bin"]
     conf_dir = "$nd/cni/net.d"
@@ -236,7 +238,7 @@ node_clean() {
 			done < <(find "$h/orkestra-$n" -name cgroup.procs -exec cat {} + 2>/dev/null)
 		done
 		for pid in $(grep -lsF -- "$sock" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
-			tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q '^[^ ]*containerd-shim' || continue
+			tr '\0' ' ' 2>/dev/null <"/proc/$pid/cmdline" | grep -q '^[^ ]*containerd-shim' || continue
 			kill -KILL "$pid" 2>/dev/null || true
 			left=1
 		done

@@ -223,7 +223,8 @@ keyUsage=critical,digitalSignature,keyEncipherment"
 		--service-cluster-ip-range "$SERVICE_CIDR" \
 		--authorization-mode Node,RBAC --allow-privileged=true \
 		--kubelet-client-certificate "$pki/apiserver-kubelet-client.crt" \
-		--kubelet-client-key "$pki/apiserver-kubelet-client.key"
+		--kubelet-client-key "$pki/apiserver-kubelet-client.key" \
+		--kubelet-preferred-address-types InternalIP,Hostname
 	write_kubeconfig "$dir/kubeconfig" admin
 	wait_until "kube-apiserver on https://127.0.0.1:$apiserver_port" \
 		"$kubectl_bin" --kubeconfig "$dir/kubeconfig" get --raw /readyz

@@ -119,7 +119,11 @@ async fn a_pod_runs_logs_and_reaches_the_api_server_and_moto() {
     let log = pods.logs("hello", &LogParams::default()).await.unwrap();
     assert_eq!(
         log.lines().collect::<Vec<_>>(),
-        ["hello-from-the-node", "moto-reachable", "apiserver-reachable"],
+        [
+            "hello-from-the-node",
+            "moto-reachable",
+            "apiserver-reachable"
+        ],
         "{log}"
     );
     ns.cleanup().await.unwrap();
