@@ -53,7 +53,7 @@ fn application_stack_renders_deployment_service_and_bucket() {
     assert_eq!(dep["spec"]["replicas"], json!(3), "typed single expression");
     assert_eq!(
         dep["spec"]["template"]["spec"]["containers"][0]["image"],
-        "nginx:1.27"
+        "ghcr.io/orkspace/orkestra-web:0.1.0"
     );
     assert_eq!(
         dep["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
