@@ -398,7 +398,6 @@ async fn the_agent_runs_in_the_cluster_from_install_to_delete() {
     assert_eq!(item["ready"], true, "{status}");
     assert_eq!(item["external"][0]["name"], bucket.as_str(), "{status}");
     assert_eq!(item["external"][0]["state"], "Ready", "{status}");
-    assert_no_canary(env, &inst).await;
 
     // Deleting the CR: the agent deletes the bucket, then its children go with their owner.
     let o = env
@@ -425,6 +424,7 @@ async fn the_agent_runs_in_the_cluster_from_install_to_delete() {
     })
     .await
     .unwrap();
+    assert_no_canary(env, &inst).await;
     inst.cleanup(env).await;
 }
 
@@ -589,7 +589,6 @@ async fn the_leader_killed_mid_run_is_replaced_and_nothing_is_created_twice() {
         "a child was created more than once: {created:?}"
     );
     assert!(!created.is_empty(), "the agent reported no child created");
-    assert_no_canary(env, &inst).await;
 
     for n in &names {
         crs.delete(n, &DeleteParams::default()).await.unwrap();
@@ -608,6 +607,7 @@ async fn the_leader_killed_mid_run_is_replaced_and_nothing_is_created_twice() {
     for b in &want {
         assert!(!bucket_exists(&s3, b).await, "the agent left bucket {b}");
     }
+    assert_no_canary(env, &inst).await;
     inst.cleanup(env).await;
 }
 
