@@ -32,8 +32,8 @@ scripts/bootstrap.sh
 tests/cluster/build-deps.sh
 
 step "building kubectl-orkestra and the orkestra-agent release binary, and the agent's image"
-cargo build -q --locked -p kubectl-orkestra
-cargo build -q --locked --release -p orkestra-agent
+cargo build --locked -p kubectl-orkestra
+cargo build --locked --release -p orkestra-agent
 tests/cluster/images.sh build --agent "$CARGO_TARGET_DIR/release/orkestra-agent"
 export PATH="$CARGO_TARGET_DIR/debug:$PATH" # kubectl finds the plugin on PATH
 
