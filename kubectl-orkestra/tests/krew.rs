@@ -177,6 +177,22 @@ fn krew_installs_the_archive_and_kubectl_runs_the_plugin() {
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["errors"], 0, "{report}");
 
+    // krew refuses every command but install without an initialized plugin index, and
+    // `kubectl krew update` clones krew-index from GitHub, which cannot be reached here: the
+    // default index is a local git repository holding our manifest, as a private index would be.
+    let index = krew_root.join("index/default");
+    std::fs::create_dir_all(index.join("plugins")).unwrap();
+    std::fs::copy(
+        dir.path().join("krew-manifest.yaml"),
+        index.join("plugins/orkestra.yaml"),
+    )
+    .unwrap();
+    let o = Command::new("git")
+        .args(["init", "-q"])
+        .arg(&index)
+        .output()
+        .expect("git");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let o = Command::new(kubectl())
         .args(["krew", "uninstall", "orkestra"])
         .env("KREW_ROOT", &krew_root)

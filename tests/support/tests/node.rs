@@ -91,11 +91,13 @@ async fn a_pod_runs_logs_and_reaches_the_api_server_and_moto() {
         .strip_prefix("http://")
         .unwrap();
     let (host, port) = endpoint.split_once(':').unwrap();
-    // moto answers HTTP through the gateway's DNAT; the API server's TLS port accepts a TCP
-    // connection through the Service's DNAT (busybox nc exits 0 only when it connected).
+    // moto through the gateway's DNAT and the API server through the Service's DNAT each accept
+    // a TCP connection (busybox nc exits 0 only when it connected; it has no -z, and it closes
+    // on stdin's end before a reply arrives, so this checks the connection, not HTTP). HTTP and
+    // TLS from a Pod are what the in-cluster agent tests exercise.
     let script = format!(
         "echo hello-from-the-node; \
-         printf 'GET /moto-api/data.json HTTP/1.0\\r\\n\\r\\n' | nc -w 5 {host} {port} | head -n 1 | grep -q ' 200 ' && echo moto-reachable; \
+         nc -w 5 {host} {port} </dev/null && echo moto-reachable; \
          nc -w 5 $KUBERNETES_SERVICE_HOST $KUBERNETES_SERVICE_PORT </dev/null && echo apiserver-reachable"
     );
     pods.create(
