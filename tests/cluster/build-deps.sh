@@ -41,6 +41,16 @@ for c in "${components[@]}"; do
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
+# pause needs gcc and glibc's static libraries; the node runs Debian's runc and iptables.
+for c in "${missing[@]}"; do
+	case " ${NODE_COMPONENTS[*]} " in *" $c "*)
+		mkdir -p "$ORKESTRA_CACHE"
+		ensure_node_packages "$ORKESTRA_CACHE/apt.log"
+		break
+		;;
+	esac
+done
+
 # One build at a time per cache (two test runs starting cold would otherwise build twice);
 # whoever waited re-checks what the other one built.
 mkdir -p "$ORKESTRA_CACHE"

@@ -54,6 +54,8 @@ build() {
 		esac
 	done
 	"$here/build-deps.sh" pause >&2
+	mkdir -p "$ORKESTRA_CACHE"
+	ensure_node_packages "$ORKESTRA_CACHE/apt.log"
 	local etc
 	etc="$(mktemp -d)"
 	# shellcheck disable=SC2064

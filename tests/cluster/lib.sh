@@ -56,6 +56,24 @@ agent_image() {
 # The components of a node: what up.sh needs to run Pods.
 NODE_COMPONENTS=(kube-scheduler kubelet containerd cni-plugins pause)
 
+# ensure_node_packages LOG: Debian packages the node and its images need, installed with
+# apt-get when missing (root only; a clear error otherwise).
+ensure_node_packages() {
+	local logfile="$1" want=() p
+	command -v runc >/dev/null || want+=(runc)
+	command -v iptables >/dev/null || want+=(iptables)
+	command -v busybox >/dev/null || want+=(busybox-static)
+	[ -f /etc/ssl/certs/ca-certificates.crt ] || want+=(ca-certificates)
+	command -v gcc >/dev/null || want+=(gcc)
+	[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || want+=(libc6-dev)
+	[ ${#want[@]} -eq 0 ] && return 0
+	[ "$(id -u)" = 0 ] || die "the node needs ${want[*]} (apt-get install ${want[*]}) and root"
+	log "node: installing Debian's ${want[*]}"
+	{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${want[@]}"; } \
+		>>"$logfile" 2>&1 || die "apt-get install ${want[*]} failed (see $logfile)"
+	for p in runc iptables busybox; do command -v "$p" >/dev/null || die "$p still missing after apt-get install"; done
+}
+
 # True while PID runs. A zombie counts as gone: stopped processes are reparented to PID 1,
 # which may reap them only seconds later.
 alive() {

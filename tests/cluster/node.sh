@@ -40,23 +40,6 @@ slot_release() { # slot_release DIR N
 	return 0
 }
 
-# Debian packages the node needs (root only; a clear error otherwise).
-ensure_node_packages() {
-	local want=() p
-	command -v runc >/dev/null || want+=(runc)
-	command -v iptables >/dev/null || want+=(iptables)
-	command -v busybox >/dev/null || want+=(busybox-static)
-	[ -f /etc/ssl/certs/ca-certificates.crt ] || want+=(ca-certificates)
-	command -v gcc >/dev/null || want+=(gcc)
-	[ -f /usr/lib/x86_64-linux-gnu/libc.a ] || want+=(libc6-dev)
-	[ ${#want[@]} -eq 0 ] && return 0
-	[ "$(id -u)" = 0 ] || die "the node needs ${want[*]} (apt-get install ${want[*]}) and root"
-	log "node: installing Debian's ${want[*]}"
-	{ apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${want[@]}"; } \
-		>>"$dir/logs/node-install.log" 2>&1 || die "apt-get install ${want[*]} failed (see $dir/logs/node-install.log)"
-	for p in runc iptables busybox; do command -v "$p" >/dev/null || die "$p still missing after apt-get install"; done
-}
-
 # Each cgroup v1 hierarchy (or the v2 root) under which the node's cgroup root is made.
 cgroup_hierarchies() {
 	local d
@@ -71,7 +54,7 @@ cgroup_hierarchies() {
 
 node_start() {
 	[ "$(id -u)" = 0 ] || die "the node (kubelet, containerd) needs root; use --only kube,moto,postgres without it"
-	ensure_node_packages
+	ensure_node_packages "$dir/logs/node-install.log"
 	"$here/build-deps.sh" "${NODE_COMPONENTS[@]}"
 	local n="$slot" node="orkestra-node-$slot" bridge="orkbr$slot" subnet="10.244.$slot" chain="ORKESTRA-$slot"
 	local nd="$dir/node" cbin cni_bin sock kubelet_port healthz_port sched_port
