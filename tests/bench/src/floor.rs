@@ -2,8 +2,10 @@
 //! controller around them. Per CR: POST the CR, server-side apply the Deployment and the Service
 //! rendered by `kubectl orkestra render` (the exact objects the agent applies), then S3
 //! CreateBucket, PutBucketTagging, PutBucketVersioning and PutPublicAccessBlock (the mutating
-//! calls the agent makes for an application-stack bucket). Run at several concurrencies; the
-//! best is the floor.
+//! calls the agent makes for an application-stack bucket). Then, like the agent before it marks a
+//! CR Ready, it waits until every Deployment is Available for its generation, by the rule of
+//! engine/src/readiness.rs ([`deployment_ready`]), seen by one watch on the namespace. Run at
+//! several concurrencies; the best is the floor.
 
 use std::time::{Duration, Instant};
 
@@ -232,23 +234,100 @@ async fn one(client: &kube::Client, s3: &aws_sdk_s3::Client, item: &Item) -> Res
     Ok(())
 }
 
-/// Issues every item's writes with `concurrency` CRs in flight; returns the wall time.
+/// Whether a Deployment is ready by the agent's rule (engine/src/readiness.rs, restated here so
+/// the harness stays independent of the code it measures): its controller has observed the
+/// current generation, `updatedReplicas` and `availableReplicas` reach `spec.replicas` (default
+/// 1), no replicas of an older template are left, and the `Available` condition is `True`.
+pub fn deployment_ready(v: &Value) -> bool {
+    let int = |p: &str| v.pointer(p).and_then(Value::as_i64);
+    if let Some(generation) = int("/metadata/generation") {
+        if int("/status/observedGeneration").is_none_or(|o| o < generation) {
+            return false;
+        }
+    }
+    let want = int("/spec/replicas").unwrap_or(1);
+    let updated = int("/status/updatedReplicas").unwrap_or(0);
+    let available = int("/status/availableReplicas").unwrap_or(0);
+    let total = int("/status/replicas").unwrap_or(0);
+    let available_true = v
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .is_some_and(|cs| {
+            cs.iter().any(|c| {
+                c.get("type").and_then(Value::as_str) == Some("Available")
+                    && c.get("status").and_then(Value::as_str) == Some("True")
+            })
+        });
+    updated >= want && total <= updated && available >= want && available_true
+}
+
+/// The floor's wall times for one run, both from the first write.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Until every write (Kubernetes and S3) has returned.
+    pub writes: Duration,
+    /// Until that and every Deployment ready ([`deployment_ready`]): the floor's figure.
+    pub ready: Duration,
+}
+
+/// Issues every item's writes with `concurrency` CRs in flight, then waits (at most `timeout`)
+/// until a watch on the items' namespace has seen every Deployment ready; returns the times.
 pub async fn run(
     client: &kube::Client,
     s3: &aws_sdk_s3::Client,
     items: &[Item],
     concurrency: usize,
-) -> Result<Duration> {
+    timeout: Duration,
+) -> Result<Timing> {
+    let ns = items
+        .first()
+        .and_then(|i| i.cr.pointer("/metadata/namespace"))
+        .and_then(Value::as_str)
+        .unwrap_or("default")
+        .to_string();
+    let deployments: Vec<String> = items
+        .iter()
+        .flat_map(|i| i.objects.iter())
+        .filter(|o| o.get("kind").and_then(Value::as_str) == Some("Deployment"))
+        .filter_map(|o| o.pointer("/metadata/name").and_then(Value::as_str))
+        .map(str::to_string)
+        .collect();
+    let deploy_ar = ApiResource::from_gvk_with_plural(
+        &GroupVersionKind::gvk("apps", "v1", "Deployment"),
+        "deployments",
+    );
+    let tracker = workload::Tracker::start(
+        Api::namespaced_with(client.clone(), &ns, &deploy_ar),
+        deployment_ready,
+    );
+    // Let the watch list the (empty) namespace before the clock starts.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let t = Instant::now();
     let results: Vec<Result<()>> = futures::stream::iter(items)
         .map(|it| one(client, s3, it))
         .buffer_unordered(concurrency.max(1))
         .collect()
         .await;
-    for r in results {
-        r?;
-    }
-    Ok(t.elapsed())
+    let writes = t.elapsed();
+    let written: Result<()> = results.into_iter().collect();
+    let ready = match written {
+        Ok(()) => {
+            workload::wait_until(
+                &format!("floor: {} Deployments in {ns} Available", deployments.len()),
+                timeout,
+                Duration::from_millis(20),
+                || {
+                    let r = tracker.all_at(&deployments);
+                    async move { r }
+                },
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    tracker.stop();
+    let ready = ready?.duration_since(t).max(writes);
+    Ok(Timing { writes, ready })
 }
 
 /// Deletes the floor's buckets (not timed).

@@ -23,7 +23,20 @@ pub fn app_stack() -> ApiResource {
     )
 }
 
-/// katalogs/application-stack/katalog.yaml with a reconciler block (resync, workers) added.
+/// The Deployment replicas line of katalogs/application-stack/katalog.yaml, which the benchmark
+/// Katalog replaces with [`BENCH_REPLICAS_LINE`].
+const REPLICAS_LINE: &str = "              replicas: \"{{ .spec.replicas | default 1 }}\"\n";
+
+/// The benchmark Deployments run 0 replicas: a CR is Ready only once its Deployment is Available
+/// for its generation (engine/src/readiness.rs), and the test systems run no node (one node would
+/// hold ~110 Pods, not thousands). A Deployment scaled to 0 becomes Available as soon as the real
+/// kube-controller-manager has observed its generation, so Ready still waits on that controller's
+/// status. A literal, not `.spec.replicas`: `default` treats 0 as empty, and no CR (the hostile
+/// scenario mutates them) can make the controller manager create Pods.
+const BENCH_REPLICAS_LINE: &str = "              replicas: 0\n";
+
+/// katalogs/application-stack/katalog.yaml with a reconciler block (resync, workers) added and
+/// the Deployment at 0 replicas ([`BENCH_REPLICAS_LINE`]).
 pub fn app_stack_katalog(repo: &Path, resync_secs: u64, workers: u16) -> Result<String> {
     let p = repo.join("katalogs/application-stack/katalog.yaml");
     let text = std::fs::read_to_string(&p).ctx(|| format!("reading {}", p.display()))?;
@@ -34,17 +47,27 @@ pub fn app_stack_katalog(repo: &Path, resync_secs: u64, workers: u16) -> Result<
             p.display()
         )));
     }
-    Ok(text.replacen(
-        needle,
-        &format!(
-            "      operatorBox:\n        reconciler:\n          default: true\n          workers: {workers}\n          resync: {resync_secs}s\n"
-        ),
-        1,
-    ))
+    if text.matches(REPLICAS_LINE).count() != 1 {
+        return Err(Error::msg(format!(
+            "{}: expected exactly one Deployment line `{}` to set 0 replicas in",
+            p.display(),
+            REPLICAS_LINE.trim()
+        )));
+    }
+    Ok(text
+        .replacen(
+            needle,
+            &format!(
+                "      operatorBox:\n        reconciler:\n          default: true\n          workers: {workers}\n          resync: {resync_secs}s\n"
+            ),
+            1,
+        )
+        .replacen(REPLICAS_LINE, BENCH_REPLICAS_LINE, 1))
 }
 
 /// A Katalog with `n` CRD entries (kinds Bench1..BenchN in group bench.orkestra.io), each with a
-/// Deployment, a Service and a bucket, like application-stack.
+/// Deployment (0 replicas, as in [`app_stack_katalog`]), a Service and a bucket, like
+/// application-stack.
 pub fn many_entries_katalog(n: usize) -> String {
     let mut s = String::from(
         "apiVersion: orkestra.orkspace.io/v1\nkind: Katalog\nmetadata:\n  name: bench-many\nspec:\n  providers:\n    - name: aws\n  crds:\n",
@@ -63,6 +86,7 @@ pub fn many_entries_katalog(n: usize) -> String {
           deployments:
             - name: "{{{{ .metadata.name }}}}"
               image: "{{{{ .spec.image }}}}"
+              replicas: 0
               reconcile: true
           services:
             - name: "{{{{ .metadata.name }}}}"
@@ -78,13 +102,14 @@ pub fn many_entries_katalog(n: usize) -> String {
     s
 }
 
-/// One ApplicationStack CR.
+/// One ApplicationStack CR. `replicas: 0` says what the benchmark Katalog does anyway (its
+/// Deployment is fixed at 0 replicas, see [`app_stack_katalog`]).
 pub fn cr(ns: &str, name: &str, image: &str) -> Value {
     json!({
         "apiVersion": "platform.example.io/v1alpha1",
         "kind": "ApplicationStack",
         "metadata": {"name": name, "namespace": ns},
-        "spec": {"image": image, "replicas": 1, "port": 8080, "team": "bench"}
+        "spec": {"image": image, "replicas": 0, "port": 8080, "team": "bench"}
     })
 }
 
