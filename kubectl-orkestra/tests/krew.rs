@@ -130,30 +130,38 @@ fn krew_installs_the_archive_and_kubectl_runs_the_plugin() {
     std::fs::create_dir_all(&tools).unwrap();
     std::os::unix::fs::symlink(&krew, tools.join("kubectl-krew")).unwrap();
     let krew_root = dir.path().join("krew-root");
-    let o = Command::new(kubectl())
-        .args(["krew", "install"])
-        .arg(format!(
-            "--manifest={}",
-            dir.path().join("krew-manifest.yaml").display()
-        ))
-        .arg(format!("--archive={}", archive.display()))
-        .env("KREW_ROOT", &krew_root)
-        .env("PATH", path_with(&tools))
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "krew install: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    // kubectl with this KREW_ROOT, finding plugins in `bin`; the command must succeed.
+    let kubectl_ok = |bin: &Path, args: &[&std::ffi::OsStr]| {
+        let o = Command::new(kubectl())
+            .args(args)
+            .env("KREW_ROOT", &krew_root)
+            .env("PATH", path_with(bin))
+            .output()
+            .unwrap();
+        assert!(
+            o.status.success(),
+            "kubectl {args:?}: {}{}",
+            String::from_utf8_lossy(&o.stdout),
+            String::from_utf8_lossy(&o.stderr)
+        );
+        o
+    };
+    let manifest = format!(
+        "--manifest={}",
+        dir.path().join("krew-manifest.yaml").display()
     );
-    let o = Command::new(kubectl())
-        .args(["orkestra", "version"])
-        .env("KREW_ROOT", &krew_root)
-        .env("PATH", path_with(&krew_root.join("bin")))
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let archive = format!("--archive={}", archive.display());
+    kubectl_ok(
+        &tools,
+        &[
+            "krew".as_ref(),
+            "install".as_ref(),
+            manifest.as_ref(),
+            archive.as_ref(),
+        ],
+    );
+    let plugins = krew_root.join("bin");
+    let o = kubectl_ok(&plugins, &["orkestra".as_ref(), "version".as_ref()]);
     assert_eq!(
         String::from_utf8_lossy(&o.stdout),
         format!("kubectl-orkestra {}\n", env!("CARGO_PKG_VERSION"))
@@ -161,18 +169,16 @@ fn krew_installs_the_archive_and_kubectl_runs_the_plugin() {
     assert!(krew_root.join("store/orkestra").exists());
 
     // lint through kubectl's plugin lookup, on the examples of this repository.
-    let o = Command::new(kubectl())
-        .args(["orkestra", "lint", "-o", "json"])
-        .arg(repo().join("katalogs"))
-        .env("KREW_ROOT", &krew_root)
-        .env("PATH", path_with(&krew_root.join("bin")))
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "kubectl orkestra lint katalogs/: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    let katalogs = repo().join("katalogs");
+    let o = kubectl_ok(
+        &plugins,
+        &[
+            "orkestra".as_ref(),
+            "lint".as_ref(),
+            "-o".as_ref(),
+            "json".as_ref(),
+            katalogs.as_os_str(),
+        ],
     );
     let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(report["errors"], 0, "{report}");
@@ -193,17 +199,9 @@ fn krew_installs_the_archive_and_kubectl_runs_the_plugin() {
         .output()
         .expect("git");
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let o = Command::new(kubectl())
-        .args(["krew", "uninstall", "orkestra"])
-        .env("KREW_ROOT", &krew_root)
-        .env("PATH", path_with(&tools))
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "krew uninstall: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
+    kubectl_ok(
+        &tools,
+        &["krew".as_ref(), "uninstall".as_ref(), "orkestra".as_ref()],
     );
     assert!(!krew_root.join("store/orkestra").exists());
     assert!(!krew_root.join("bin/kubectl-orkestra").exists());
