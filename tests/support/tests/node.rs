@@ -197,3 +197,133 @@ async fn images_rebuild_to_the_digests_the_node_runs() {
         );
     }
 }
+
+/// Output of a command that must succeed.
+fn ok(c: &mut Command) -> String {
+    let o = c.output().unwrap_or_else(|e| panic!("{c:?}: {e}"));
+    assert!(
+        o.status.success(),
+        "{c:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+/// What a set with a node makes outside its directory, by slot: (bridge, nat chain, cgroups).
+fn outside_traces(slot: &str) -> (bool, bool, Vec<PathBuf>) {
+    let bridge = Command::new("ip")
+        .args(["link", "show", &format!("orkbr{slot}")])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    let chain = Command::new("iptables")
+        .args(["-w", "-t", "nat", "-S", &format!("ORKESTRA-{slot}")])
+        .output()
+        .unwrap()
+        .status
+        .success();
+    let cgroups = std::fs::read_dir("/sys/fs/cgroup")
+        .unwrap()
+        .filter_map(|e| e.ok().map(|e| e.path().join(format!("orkestra-{slot}"))))
+        .filter(|p| p.is_dir())
+        .collect();
+    (bridge, chain, cgroups)
+}
+
+/// A second set with a node starts beside the shared one without touching it (its own slot,
+/// node name, bridge, chain and cgroup), runs a Pod, and `down.sh` removes everything it made
+/// outside its directory while the first node stays Ready.
+#[tokio::test]
+async fn a_second_set_runs_beside_the_first_and_down_removes_all_it_made() {
+    let env = cluster().await;
+    let first = env.node().name.clone();
+    let dir = std::env::temp_dir().join(orkestra_testsupport::unique_name("ork-second"));
+    let up = repo().join("tests/cluster/up.sh");
+    let down = repo().join("tests/cluster/down.sh");
+    // down.sh runs when this test ends, passed or not (it is safe to run twice).
+    struct Down(PathBuf, PathBuf);
+    impl Drop for Down {
+        fn drop(&mut self) {
+            let _ = Command::new(&self.0).arg(&self.1).output();
+        }
+    }
+    let _down = Down(down.clone(), dir.clone());
+    ok(Command::new(&up)
+        .args(["--only", "kube,node"])
+        .arg(&dir)
+        .env("ORKESTRA_OWNER_PID", std::process::id().to_string()));
+    let slot = std::fs::read_to_string(dir.join("slot"))
+        .unwrap()
+        .trim()
+        .to_string();
+    let vars = std::fs::read_to_string(dir.join("env")).unwrap();
+    let second = vars
+        .lines()
+        .find_map(|l| l.strip_prefix("ORKESTRA_NODE="))
+        .expect("ORKESTRA_NODE in the second env")
+        .to_string();
+    assert_ne!(first, second, "two sets share a node name");
+    let kubeconfig = dir.join("kubeconfig");
+    let kubectl = || {
+        let mut c = env.kubectl();
+        c.arg("--kubeconfig").arg(&kubeconfig);
+        c
+    };
+    ok(kubectl().args([
+        "run",
+        "hello",
+        "--restart=Never",
+        "--image-pull-policy=IfNotPresent",
+        &format!("--image={}", env.node().shell_image),
+        "--",
+        "/bin/sh",
+        "-c",
+        "echo second",
+    ]));
+    ok(kubectl().args([
+        "wait",
+        "--for=jsonpath={.status.phase}=Succeeded",
+        "pod/hello",
+        "--timeout=90s",
+    ]));
+    let node = ok(kubectl().args(["get", "pod", "hello", "-o", "jsonpath={.spec.nodeName}"]));
+    assert_eq!(node, second);
+    // The bridge appears with the first Pod (the CNI plugin makes it).
+    let (bridge, chain, cgroups) = outside_traces(&slot);
+    assert!(
+        bridge && chain && !cgroups.is_empty(),
+        "slot {slot}: bridge {bridge}, chain {chain}, cgroups {cgroups:?}"
+    );
+
+    ok(Command::new(&down).arg(&dir));
+    let (bridge, chain, cgroups) = outside_traces(&slot);
+    assert!(
+        !bridge && !chain && cgroups.is_empty(),
+        "left behind by slot {slot}: bridge {bridge}, chain {chain}, cgroups {cgroups:?}"
+    );
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let prefix = format!("{}/", dir.display());
+    assert!(
+        !mountinfo.lines().any(|l| l.contains(&prefix)),
+        "mounts left under {prefix}"
+    );
+    assert!(!dir.exists(), "{} left behind", dir.display());
+
+    // The shared set's node is untouched.
+    let nodes: Api<Node> = Api::all(env.client().await);
+    let ready = nodes
+        .get(&first)
+        .await
+        .unwrap()
+        .status
+        .and_then(|s| s.conditions)
+        .unwrap_or_default()
+        .into_iter()
+        .any(|c| c.type_ == "Ready" && c.status == "True");
+    assert!(
+        ready,
+        "node {first} not Ready after the second set went down"
+    );
+}
