@@ -4,7 +4,7 @@
 //! CreateBucket, PutBucketTagging, PutBucketVersioning and PutPublicAccessBlock (the mutating
 //! calls the agent makes for an application-stack bucket). Then, like the agent before it marks a
 //! CR Ready, it waits until every Deployment is Available for its generation, by the rule of
-//! engine/src/readiness.rs ([`deployment_ready`]), seen by one watch on the namespace. Run at
+//! the engine's readiness rule ([`deployment_ready`]), seen by one watch on the namespace. Run at
 //! several concurrencies; the best is the floor.
 
 use std::time::{Duration, Instant};
@@ -234,31 +234,10 @@ async fn one(client: &kube::Client, s3: &aws_sdk_s3::Client, item: &Item) -> Res
     Ok(())
 }
 
-/// Whether a Deployment is ready by the agent's rule (engine/src/readiness.rs, restated here so
-/// the harness stays independent of the code it measures): its controller has observed the
-/// current generation, `updatedReplicas` and `availableReplicas` reach `spec.replicas` (default
-/// 1), no replicas of an older template are left, and the `Available` condition is `True`.
+/// Whether a Deployment is ready by the agent's own rule (`orkestra_engine::readiness`, the
+/// function the agent calls): the floor waits for exactly the condition the agent waits for.
 pub fn deployment_ready(v: &Value) -> bool {
-    let int = |p: &str| v.pointer(p).and_then(Value::as_i64);
-    if let Some(generation) = int("/metadata/generation") {
-        if int("/status/observedGeneration").is_none_or(|o| o < generation) {
-            return false;
-        }
-    }
-    let want = int("/spec/replicas").unwrap_or(1);
-    let updated = int("/status/updatedReplicas").unwrap_or(0);
-    let available = int("/status/availableReplicas").unwrap_or(0);
-    let total = int("/status/replicas").unwrap_or(0);
-    let available_true = v
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .is_some_and(|cs| {
-            cs.iter().any(|c| {
-                c.get("type").and_then(Value::as_str) == Some("Available")
-                    && c.get("status").and_then(Value::as_str) == Some("True")
-            })
-        });
-    updated >= want && total <= updated && available >= want && available_true
+    orkestra_engine::readiness::of("Deployment", v).is_ready()
 }
 
 /// The floor's wall times for one run, both from the first write.
