@@ -33,6 +33,7 @@ impl Provider for Panicking {
                 name: "bomb",
                 name_field: "name",
                 fields: vec![FieldSchema::new("name", FieldType::String).required()],
+                outputs: Vec::new(),
             }],
         }
     }

@@ -218,7 +218,10 @@ impl KubeBlock {
 }
 
 /// Keys every Kubernetes entry accepts besides its fields.
-pub const CONTROL_KEYS: &[&str] = &["reconcile", "when", "or"];
+pub const CONTROL_KEYS: &[&str] = &["reconcile", "when", "or", "id", "after", "readyWhen"];
+
+/// Keys a provider item accepts beside its one kind key (`- id: db` next to `rds:`).
+pub const ITEM_CONTROL_KEYS: &[&str] = &["when", "or", "id", "after", "readyWhen"];
 
 /// Kubernetes object names (RFC 1123 subdomain, the rule most kinds use).
 pub fn dns_name(s: &str) -> Result<(), String> {

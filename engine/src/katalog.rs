@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use crate::blocks::KubeBlock;
 use crate::condition::Conditions;
+use crate::graph::Graph;
 use crate::template::TemplateSet;
 use crate::value::Tv;
 
@@ -133,6 +134,9 @@ pub struct CrdEntry {
     /// Provider items of all hooks and of `operatorBox.providers`, in the order written.
     pub external: Vec<ProviderItem>,
     pub status: Vec<StatusField>,
+    /// The entry's declarations as one graph: who reads whose outputs, in which order they
+    /// are rendered (see [`crate::graph`]).
+    pub graph: Graph,
 }
 
 /// One entry of a Kubernetes block (`deployments[0]`).
@@ -147,6 +151,23 @@ pub struct KubeEntry {
     /// Enforced every cycle (onReconcile, or `reconcile: true`).
     pub enforce: bool,
     pub conditions: Conditions,
+    /// `id:`, the name other declarations reach it by (`.resources.<id>`).
+    pub id: Option<String>,
+    /// `readyWhen:` conditions on the live object, replacing the kind's default readiness.
+    pub ready_when: Conditions,
+    /// `generate:` on a Secret: keys made once from the operating system's randomness.
+    pub generate: Vec<Generate>,
+}
+
+/// One key of a Secret's `generate:` (`password: {length: 32}`).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Generate {
+    /// The key in the Secret's data.
+    pub key: String,
+    /// How many characters.
+    pub length: usize,
+    /// The characters to draw from.
+    pub alphabet: String,
 }
 
 /// One item of a provider block (`aws: [- s3: {...}]`).
@@ -160,6 +181,10 @@ pub struct ProviderItem {
     pub conditions: Conditions,
     /// The provider was registered when the Katalog loaded.
     pub registered: bool,
+    /// `id:`, the name other declarations reach it by (`.resources.<id>`).
+    pub id: Option<String>,
+    /// `readyWhen:` conditions on `{name, id, state, outputs}`, replacing "the row is Ready".
+    pub ready_when: Conditions,
 }
 
 /// `status.fields[i]`.

@@ -6,11 +6,16 @@
 //! - [`source`] parses YAML and remembers where every node is, so every problem has a
 //!   file:line:column;
 //! - [`template`] compiles Go-template scalars onto handlebars and renders them with types kept;
+//! - [`graph`] makes one graph of an entry's declarations (ids, `.resources` reads, `after`);
+//! - [`render`] walks it: a node is rendered once what it reads is ready, else it waits;
+//! - [`generate`] makes `generate:`d Secret values from the operating system's randomness;
 #![forbid(unsafe_code)]
 
 pub mod blocks;
 pub mod condition;
 pub mod diagnostic;
+pub mod generate;
+pub mod graph;
 pub mod katalog;
 pub mod load;
 pub mod path;
@@ -19,13 +24,16 @@ pub mod template;
 pub mod value;
 
 pub use diagnostic::{Diagnostic, Severity};
-pub use katalog::{CrdEntry, Katalog};
+pub use katalog::{CrdEntry, Generate, Katalog};
 pub use load::{load_file, Loaded};
 pub use source::SourceFile;
 pub mod objects;
 pub mod render;
 
-pub use render::{render, render_status, Child, Desired, External, RenderError};
+pub use render::{
+    render, render_status, walk, Child, Desired, External, Observed, RenderError, Seen, Unknown,
+    Waiting,
+};
 pub mod cr;
 pub mod crd;
 pub mod lint;

@@ -244,6 +244,8 @@ fn check_use(
                 }
             }
             "children" if u.in_status => {}
+            // Checked against the entry's graph when the Katalog loads (crate::graph).
+            "resources" => {}
             "apiVersion" | "kind" => {}
             other => out.push(Diagnostic::new(
                 Severity::Warning,

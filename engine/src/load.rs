@@ -10,9 +10,10 @@ use std::time::Duration;
 use orkestra_provider_schema::{FieldSchema, FieldType, ProviderSchema};
 use serde_json::{Map, Value};
 
-use crate::blocks::{KubeBlock, CONTROL_KEYS};
+use crate::blocks::{KubeBlock, CONTROL_KEYS, ITEM_CONTROL_KEYS};
 use crate::condition::{Condition, Conditions, Operator};
 use crate::diagnostic::{did_you_mean, Diagnostic, Severity};
+use crate::graph::{self, Exposes, NodeRef, NodeSpec, Ref};
 use crate::katalog::*;
 use crate::path::Path;
 use crate::source::{Document, Pos, SourceFile};
@@ -91,6 +92,12 @@ pub fn load_document(file: &SourceFile, doc: &Document, providers: &[ProviderSch
         uses: Vec::new(),
         entry_index: None,
         in_status: false,
+        kube_count: 0,
+        external_count: 0,
+        specs: Vec::new(),
+        status_refs: Vec::new(),
+        node: None,
+        in_ready_when: false,
     };
     let katalog = l.katalog();
     let failed = l.diags.iter().any(Diagnostic::is_error);
@@ -112,6 +119,26 @@ struct Loader<'a> {
     uses: Vec<TemplateUse>,
     entry_index: Option<usize>,
     in_status: bool,
+    /// Kubernetes entries and provider items of the entry so far (their `NodeRef` indices).
+    kube_count: usize,
+    external_count: usize,
+    /// The graph nodes of the entry being loaded.
+    specs: Vec<NodeSpec>,
+    /// `.resources` reads in the entry's status fields.
+    status_refs: Vec<Ref>,
+    /// The node whose templates are being compiled: its index in `specs`, its path, how many
+    /// path segments lead from it to a field (0 for Kubernetes entries, 1 — the kind key — for
+    /// provider items) and the fields that take sensitive values.
+    node: Option<CurrentNode>,
+    /// Compiling `readyWhen:` (evaluated on the live object: no CR paths, no edges).
+    in_ready_when: bool,
+}
+
+struct CurrentNode {
+    index: usize,
+    path: Path,
+    skip: usize,
+    secret_inputs: Vec<&'static str>,
 }
 
 const ROOT_KEYS: &[&str] = &[
@@ -438,7 +465,10 @@ impl Loader<'_> {
             kube: Vec::new(),
             external: Vec::new(),
             status: Vec::new(),
+            graph: graph::Graph::default(),
         };
+        self.specs.clear();
+        self.status_refs.clear();
         let bp = p.key("operatorBox");
         match m.get("operatorBox") {
             Some(b) => self.operator_box(b, &bp, &mut entry),
@@ -449,6 +479,7 @@ impl Loader<'_> {
             entry.status = self.status(s, &p.key("status"));
             self.in_status = false;
         }
+        entry.graph = self.graph();
         Some(entry)
     }
 
@@ -630,8 +661,46 @@ impl Loader<'_> {
             .iter()
             .map(|f| f.name)
             .chain(CONTROL_KEYS.iter().copied())
+            .chain((block == KubeBlock::Secrets).then_some("generate"))
             .collect();
         self.check_keys(m, p, &allowed, &what);
+        let generate = match m.get("generate") {
+            Some(g) if block == KubeBlock::Secrets => self.generate(g, &p.key("generate")),
+            _ => Vec::new(),
+        };
+        let id = self.node_id(m, p);
+        let index = self.specs.len();
+        let after = self.after(m, p);
+        let tail = p.0.last().map(|s| match s {
+            crate::path::Seg::Index(i) => i.to_string(),
+            crate::path::Seg::Key(k) => k.clone(),
+        });
+        self.specs.push(NodeSpec {
+            node: NodeRef::Kube(self.kube_count),
+            label: format!(
+                "{}[{}]",
+                block.key(),
+                id.clone().or(tail).unwrap_or_default()
+            ),
+            id: id.clone().map(|i| (i, p.key("id"))),
+            source: p.to_string(),
+            after,
+            refs: Vec::new(),
+            exposes: Exposes::Kube {
+                kind: block.type_meta().map(|(_, k)| k),
+                secret: block == KubeBlock::Secrets,
+            },
+        });
+        self.node = Some(CurrentNode {
+            index,
+            path: p.clone(),
+            skip: 0,
+            secret_inputs: schema
+                .iter()
+                .filter(|f| f.sensitive)
+                .map(|f| f.name)
+                .collect(),
+        });
         let fields = self.fields(m, p, schema, &what);
         let mut enforce = hook == HookKind::OnReconcile;
         if let Some(r) = m.get("reconcile") {
@@ -645,6 +714,9 @@ impl Loader<'_> {
             );
         }
         let conditions = self.conditions(m, p);
+        self.node = None;
+        let ready_when = self.ready_when(m, p);
+        self.kube_count += 1;
         Some(KubeEntry {
             hook,
             block,
@@ -652,6 +724,9 @@ impl Loader<'_> {
             fields,
             enforce,
             conditions,
+            id,
+            ready_when,
+            generate,
         })
     }
 
@@ -670,7 +745,7 @@ impl Loader<'_> {
         }
         let mut items = Vec::new();
         for (k, v) in m {
-            if CONTROL_KEYS.contains(&k.as_str()) {
+            if CONTROL_KEYS.contains(&k.as_str()) || k == "generate" {
                 continue;
             }
             let fp = p.key(k);
@@ -777,13 +852,14 @@ impl Loader<'_> {
             return;
         };
         for (i, item) in items.iter().enumerate() {
+            self.node = None;
             let ip = p.index(i);
             let Some(m) = self.map(item, &ip, &format!("a `{name}` item")) else {
                 continue;
             };
             let kinds: Vec<&String> = m
                 .keys()
-                .filter(|k| !matches!(k.as_str(), "when" | "or"))
+                .filter(|k| !ITEM_CONTROL_KEYS.contains(&k.as_str()))
                 .collect();
             let [kind] = kinds.as_slice() else {
                 self.err_at_value(
@@ -798,6 +874,38 @@ impl Loader<'_> {
             };
             let kp = ip.key(kind);
             let what = format!("`{name}.{kind}`");
+            let kind_schema = schema.and_then(|s| s.kind(kind));
+            let id = self.node_id(m, &ip);
+            let index = self.specs.len();
+            let after = self.after(m, &ip);
+            self.specs.push(NodeSpec {
+                node: NodeRef::External(self.external_count),
+                label: match &id {
+                    Some(id) => format!("{name}.{kind} {id}"),
+                    None => format!("{name}.{kind}[{i}]"),
+                },
+                id: id.clone().map(|i| (i, ip.key("id"))),
+                source: kp.to_string(),
+                after,
+                refs: Vec::new(),
+                exposes: Exposes::External {
+                    outputs: kind_schema.map(|k| k.outputs.clone()),
+                },
+            });
+            self.node = Some(CurrentNode {
+                index,
+                path: ip.clone(),
+                skip: 1,
+                secret_inputs: kind_schema
+                    .map(|k| {
+                        k.fields
+                            .iter()
+                            .filter(|f| f.sensitive)
+                            .map(|f| f.name)
+                            .collect()
+                    })
+                    .unwrap_or_default(),
+            });
             let fields = match (schema, schema.and_then(|s| s.kind(kind))) {
                 (Some(s), None) => {
                     let hint = did_you_mean(kind, s.kinds.iter().map(|k| k.name));
@@ -819,6 +927,9 @@ impl Loader<'_> {
                 (None, None) => self.tv(&m[kind.as_str()], &kp),
             };
             let conditions = self.conditions(m, &ip);
+            self.node = None;
+            let ready_when = self.ready_when(m, &ip);
+            self.external_count += 1;
             entry.external.push(ProviderItem {
                 hook,
                 provider: name.to_string(),
@@ -827,6 +938,8 @@ impl Loader<'_> {
                 fields,
                 conditions,
                 registered: schema.is_some(),
+                id,
+                ready_when,
             });
         }
     }
@@ -1047,6 +1160,9 @@ impl Loader<'_> {
         match self.set.compile(src) {
             Ok(t) => {
                 if !matches!(t, Template::Literal(_)) {
+                    self.record_refs(&t, p);
+                }
+                if !matches!(t, Template::Literal(_)) && !self.in_ready_when {
                     self.uses.push(TemplateUse {
                         path: p.clone(),
                         entry: self.entry_index,
@@ -1072,6 +1188,211 @@ impl Loader<'_> {
                 None
             }
         }
+    }
+}
+
+impl Loader<'_> {
+    /// `id:` of a declaration.
+    fn node_id(&mut self, m: &Map<String, Value>, p: &Path) -> Option<String> {
+        self.string(m, "id", p, false, "a declaration")
+    }
+
+    /// `after: [id, ...]` (a single id may be written without the list).
+    fn after(&mut self, m: &Map<String, Value>, p: &Path) -> Vec<(String, Path)> {
+        let ap = p.key("after");
+        match m.get("after") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::String(s)) => vec![(s.clone(), ap)],
+            Some(Value::Array(items)) => {
+                let mut out = Vec::new();
+                for (i, v) in items.iter().enumerate() {
+                    match v.as_str() {
+                        Some(s) => out.push((s.to_string(), ap.index(i))),
+                        None => self.err_at_value(
+                            "invalid-type",
+                            &ap.index(i),
+                            format!("`after` lists ids, found {}", kind_of(v)),
+                        ),
+                    }
+                }
+                out
+            }
+            Some(other) => {
+                self.err_at_value(
+                    "invalid-type",
+                    &ap,
+                    format!("`after` must be a list of ids, found {}", kind_of(other)),
+                );
+                Vec::new()
+            }
+        }
+    }
+
+    /// `readyWhen:` — the `when` syntax, evaluated on the live object (or the external row).
+    fn ready_when(&mut self, m: &Map<String, Value>, p: &Path) -> Conditions {
+        let mut c = Conditions::default();
+        let Some(v) = m.get("readyWhen") else {
+            return c;
+        };
+        let rp = p.key("readyWhen");
+        let items: Vec<(Path, &Value)> = match v {
+            Value::Array(a) => a
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (rp.index(i), x))
+                .collect(),
+            Value::Object(_) => vec![(rp.clone(), v)],
+            other => {
+                self.err_at_value(
+                    "invalid-type",
+                    &rp,
+                    format!(
+                        "`readyWhen` must be a list of conditions, found {}",
+                        kind_of(other)
+                    ),
+                );
+                return c;
+            }
+        };
+        self.in_ready_when = true;
+        for (ip, item) in items {
+            if let Some(cond) = self.condition(item, &ip) {
+                c.all.push(cond);
+            }
+        }
+        self.in_ready_when = false;
+        c
+    }
+
+    /// `generate: {password: {length: 32, alphabet: ...}}` on a Secret.
+    fn generate(&mut self, v: &Value, p: &Path) -> Vec<Generate> {
+        let mut out = Vec::new();
+        let Some(m) = self.map(v, p, "generate") else {
+            return out;
+        };
+        for (key, spec) in m {
+            let kp = p.key(key);
+            let mut g = Generate {
+                key: key.clone(),
+                length: crate::generate::DEFAULT_LENGTH,
+                alphabet: crate::generate::ALPHANUMERIC.to_string(),
+            };
+            match spec {
+                Value::Null => {}
+                Value::Object(sm) => {
+                    self.check_keys(sm, &kp, &["length", "alphabet"], "a generated key");
+                    if let Some(l) = sm.get("length") {
+                        match l.as_u64().filter(|l| crate::generate::LENGTHS.contains(l)) {
+                            Some(l) => g.length = l as usize,
+                            None => self.err_at_value(
+                                "invalid-value",
+                                &kp.key("length"),
+                                format!(
+                                    "length must be an integer from {} to {}",
+                                    crate::generate::LENGTHS.start(),
+                                    crate::generate::LENGTHS.end()
+                                ),
+                            ),
+                        }
+                    }
+                    if let Some(a) = sm.get("alphabet") {
+                        match a.as_str().map(crate::generate::alphabet) {
+                            Some(Ok(a)) => g.alphabet = a,
+                            Some(Err(e)) => {
+                                self.err_at_value("invalid-value", &kp.key("alphabet"), e)
+                            }
+                            None => self.err_at_value(
+                                "invalid-type",
+                                &kp.key("alphabet"),
+                                "alphabet must be a string",
+                            ),
+                        }
+                    }
+                }
+                other => {
+                    self.err_at_value(
+                        "invalid-type",
+                        &kp,
+                        format!(
+                            "a generated key takes {{length, alphabet}} or nothing, found {}",
+                            kind_of(other)
+                        ),
+                    );
+                    continue;
+                }
+            }
+            out.push(g);
+        }
+        out
+    }
+
+    /// Note the `.resources.<id>` reads of a template compiled at `p`.
+    fn record_refs(&mut self, t: &Template, p: &Path) {
+        if self.in_ready_when {
+            return;
+        }
+        let reads: Vec<(String, Vec<String>)> = t
+            .paths()
+            .into_iter()
+            .filter(|path| path.first().map(String::as_str) == Some("resources"))
+            .filter_map(|path| Some((path.get(1)?.clone(), path[2..].to_vec())))
+            .collect();
+        if reads.is_empty() {
+            return;
+        }
+        if self.in_status {
+            let field = p.to_string();
+            for (id, rest) in reads {
+                self.status_refs.push(Ref {
+                    id,
+                    rest,
+                    at: p.clone(),
+                    field: field.clone(),
+                    secret_input: false,
+                });
+            }
+            return;
+        }
+        let Some(node) = &self.node else {
+            let pos = self.doc.pos.value(p);
+            self.diag(
+                Severity::Error,
+                "unknown-id",
+                pos,
+                "`.resources` is available only in declarations and status fields",
+            );
+            return;
+        };
+        let rel = &p.0[node.path.0.len().min(p.0.len())..];
+        let field = Path(rel.to_vec()).to_string();
+        let secret_input = match rel.get(node.skip) {
+            Some(crate::path::Seg::Key(k)) => node.secret_inputs.contains(&k.as_str()),
+            _ => false,
+        };
+        let index = node.index;
+        for (id, rest) in reads {
+            self.specs[index].refs.push(Ref {
+                id,
+                rest,
+                at: p.clone(),
+                field: field.clone(),
+                secret_input,
+            });
+        }
+    }
+
+    /// Check the entry's declarations as a graph; problems become diagnostics.
+    fn graph(&mut self) -> graph::Graph {
+        let specs = std::mem::take(&mut self.specs);
+        let status_refs = std::mem::take(&mut self.status_refs);
+        self.kube_count = 0;
+        self.external_count = 0;
+        let (g, problems) = graph::build(specs, &status_refs);
+        for pr in problems {
+            let pos = self.doc.pos.value(&pr.at);
+            self.diag(Severity::Error, pr.code, pos, pr.message);
+        }
+        g
     }
 }
 

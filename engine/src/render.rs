@@ -2,10 +2,25 @@
 //!
 //! This is the function the agent calls on every reconcile and `kubectl orkestra render` calls
 //! offline. It is pure: no I/O, no clock.
+//!
+//! [`walk`] visits the entry's graph ([`crate::graph`]) in order. A node whose every dependency
+//! has been [`Seen`] ready is rendered with `.resources.<id>` bound to what was seen; any other
+//! node *waits* ([`Waiting`]): it is neither rendered nor written, and no value ever renders empty
+//! because its source is not ready (composition.md, rule 3). The agent walks again after each
+//! wave of writes, with what the wave observed, until nothing new can be rendered. `plan` walks
+//! once with [`Unknown::Placeholder`]: a waiting node is rendered anyway, each unknown value
+//! standing as `(known after apply: db.outputs.endpoint)`.
 
+use std::collections::{HashMap, HashSet};
+
+use base64::Engine as _;
 use orkestra_provider_schema::{FieldSchema, KindSchema};
 use serde::Serialize;
 use serde_json::{Map, Value};
+
+use crate::graph::NodeRef;
+use crate::katalog::Generate;
+use crate::readiness::{self, Readiness};
 
 use crate::blocks::KubeBlock;
 use crate::katalog::{CrdEntry, HookKind, Katalog, KubeEntry, ProviderItem};
@@ -49,6 +64,11 @@ pub struct Child {
     pub object: Value,
     /// The Katalog entry it came from.
     pub source: String,
+    /// Its `id`, when it has one.
+    pub id: Option<String>,
+    /// Keys the agent generates into a Secret's data (kept once made).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub generate: Vec<Generate>,
 }
 
 /// The hook name, serializable.
@@ -64,6 +84,8 @@ pub struct External {
     pub source: String,
     /// False when the provider is not registered (the runtime skips and reports it).
     pub registered: bool,
+    /// Its `id`, when it has one.
+    pub id: Option<String>,
 }
 
 /// Everything a CR should have.
@@ -75,49 +97,369 @@ pub struct Desired {
     pub on_delete: Vec<Child>,
     /// External resources, in Katalog order.
     pub external: Vec<External>,
+    /// Nodes that wait for a value not known yet, in graph order.
+    pub waiting: Vec<Waiting>,
 }
 
-/// Render the desired state of `cr` under `entry`. `provider_schemas` coerce and validate
-/// external fields (the same schemas lint uses); unknown providers pass fields through.
+impl Desired {
+    /// The waiting record of the node written at `source`.
+    pub fn waiting_for(&self, source: &str) -> Option<&Waiting> {
+        self.waiting.iter().find(|w| w.source == source)
+    }
+}
+
+/// A node that is not rendered yet, and what it waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Waiting {
+    /// The waiting node (`deployments[web]`).
+    pub node: String,
+    /// Where it is written.
+    pub source: String,
+    /// What it waits for (`aws.rds db`).
+    pub on: String,
+    /// The id of what it waits for.
+    pub on_id: String,
+    /// Where that one stands (`Creating`, `not created yet`).
+    pub on_state: String,
+    /// The value it reads from it (`outputs.endpoint`; empty for `after:`).
+    pub value: String,
+}
+
+impl Waiting {
+    /// `deployments[web] waits for aws.rds db (Creating): outputs.endpoint`.
+    pub fn message(&self) -> String {
+        let mut m = format!("{} waits for {} ({})", self.node, self.on, self.on_state);
+        if !self.value.is_empty() {
+            m.push_str(": ");
+            m.push_str(&self.value);
+        }
+        m
+    }
+
+    /// `db.outputs.endpoint`, what `plan` prints as known after apply.
+    pub fn known_after(&self) -> String {
+        if self.value.is_empty() {
+            self.on_id.clone()
+        } else {
+            format!("{}.{}", self.on_id, self.value)
+        }
+    }
+}
+
+/// What has been seen of one node: whether it is ready, where it stands, and what
+/// `.resources.<id>` exposes of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seen {
+    pub ready: bool,
+    /// Shown in waiting messages: `Creating`, `Deployment web: 1/3 replicas available`.
+    pub state: String,
+    /// The live object (a Secret's data decoded), or `{name, id, state, outputs}`.
+    pub value: Value,
+}
+
+impl Seen {
+    /// A Kubernetes child as the API server returned it.
+    pub fn child(live: &Value, readiness: &Readiness) -> Self {
+        let mut value = live.clone();
+        let is_secret = live.get("kind").and_then(Value::as_str) == Some("Secret");
+        if let (true, Some(data)) = (
+            is_secret,
+            value.get_mut("data").and_then(Value::as_object_mut),
+        ) {
+            for v in data.values_mut() {
+                if let Some(decoded) = v
+                    .as_str()
+                    .and_then(|s| base64::engine::general_purpose::STANDARD.decode(s).ok())
+                    .and_then(|b| String::from_utf8(b).ok())
+                {
+                    *v = Value::String(decoded);
+                }
+            }
+        }
+        Self {
+            ready: readiness.is_ready(),
+            state: readiness.message().unwrap_or("ready").to_string(),
+            value,
+        }
+    }
+
+    /// An external resource from its status row.
+    pub fn external(
+        name: &str,
+        id: Option<&str>,
+        state: &str,
+        outputs: &Map<String, Value>,
+        ready: bool,
+    ) -> Self {
+        let mut v = Map::new();
+        v.insert("name".into(), name.into());
+        v.insert("id".into(), id.map_or(Value::Null, Value::from));
+        v.insert("state".into(), state.into());
+        v.insert("outputs".into(), Value::Object(outputs.clone()));
+        Self {
+            ready,
+            state: state.to_string(),
+            value: Value::Object(v),
+        }
+    }
+}
+
+/// What has been seen, by node source.
+pub type Observed = HashMap<String, Seen>;
+
+/// What a walk does with a node whose inputs are not known.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Unknown {
+    /// Leave it out (the agent: it is neither created nor changed).
+    Wait,
+    /// Render it with each unknown value as `(known after apply: ...)` (`plan`).
+    Placeholder,
+}
+
+/// What a `plan` shows for a value that depends on an unknown output.
+pub fn known_after_apply(what: &str) -> String {
+    format!("(known after apply: {what})")
+}
+
+/// Whether a rendered value stands in for an unknown one.
+fn has_placeholder(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("(known after apply: "),
+        Value::Array(a) => a.iter().any(has_placeholder),
+        Value::Object(m) => m.values().any(has_placeholder),
+        _ => false,
+    }
+}
+
+/// The readiness of the child written at `source`: its `readyWhen:` on the live object when it
+/// has one, the kind's default rule otherwise.
+pub fn child_readiness(
+    katalog: &Katalog,
+    entry: &CrdEntry,
+    source: &str,
+    kind: &str,
+    live: &Value,
+) -> Readiness {
+    let Some(k) = entry.kube.iter().find(|k| k.source == source) else {
+        return readiness::of(kind, live);
+    };
+    if k.ready_when.is_empty() {
+        return readiness::of(kind, live);
+    }
+    let name = live
+        .pointer("/metadata/name")
+        .and_then(Value::as_str)
+        .unwrap_or("?");
+    match k.ready_when.holds(&katalog.templates, &Scope::new(live)) {
+        Ok(true) => Readiness::Ready,
+        Ok(false) => Readiness::NotReady {
+            message: format!("{kind} {name}: its readyWhen does not hold yet"),
+        },
+        Err(e) => Readiness::NotReady {
+            message: format!("{kind} {name}: readyWhen: {}", e.message),
+        },
+    }
+}
+
+/// Whether the external resource written at `source` is ready: its `readyWhen:` on
+/// `{name, id, state, outputs}` when it has one, else whether its row is Ready.
+pub fn external_ready(
+    katalog: &Katalog,
+    entry: &CrdEntry,
+    source: &str,
+    seen: &Seen,
+    row_ready: bool,
+) -> bool {
+    match entry.external.iter().find(|x| x.source == source) {
+        Some(x) if !x.ready_when.is_empty() => x
+            .ready_when
+            .holds(&katalog.templates, &Scope::new(&seen.value))
+            .unwrap_or(false),
+        _ => row_ready,
+    }
+}
+
+/// Render the desired state of `cr` under `entry` with nothing observed yet: nodes that read
+/// another node wait. `provider_schemas` coerce and validate external fields (the same schemas
+/// lint uses); unknown providers pass fields through.
 pub fn render(
     katalog: &Katalog,
     entry: &CrdEntry,
     cr: &Value,
     provider_schemas: &[orkestra_provider_schema::ProviderSchema],
 ) -> Result<Desired, RenderError> {
-    let scope = Scope::new(cr);
+    walk(
+        katalog,
+        entry,
+        cr,
+        provider_schemas,
+        &Observed::new(),
+        Unknown::Wait,
+    )
+}
+
+/// Walk the entry's graph for `cr` with what has been `observed`: every node whose inputs are
+/// known is rendered; the others wait, or, with [`Unknown::Placeholder`], are rendered with
+/// placeholders and listed as waiting too.
+pub fn walk(
+    katalog: &Katalog,
+    entry: &CrdEntry,
+    cr: &Value,
+    provider_schemas: &[orkestra_provider_schema::ProviderSchema],
+    observed: &Observed,
+    unknown: Unknown,
+) -> Result<Desired, RenderError> {
+    let base = Scope::new(cr);
     let owner = Owner::of(cr, &katalog.name);
+    let graph = &entry.graph;
     let mut out = Desired::default();
-    for k in &entry.kube {
-        if !holds(katalog, &k.conditions, &scope, &k.source)? {
+    let mut skipped: HashSet<usize> = HashSet::new();
+    let mut waiting: HashSet<usize> = HashSet::new();
+    for &n in &graph.order {
+        let node = &graph.nodes[n];
+        // What a node reads from a node its `when` left out is not there to read: like kro's
+        // includeWhen, the dependent is left out too (rather than waiting for ever).
+        if node.deps.iter().any(|d| skipped.contains(&d.on)) {
+            skipped.insert(n);
             continue;
         }
-        let child = render_child(katalog, k, &scope, &owner)?;
-        if k.hook == HookKind::OnDelete {
-            out.on_delete.push(child);
-        } else if let Some(existing) = out.children.iter_mut().find(|c| {
-            c.kind == child.kind && c.name == child.name && c.namespace == child.namespace
-        }) {
-            // The same object in onCreate and onReconcile: enforcing wins.
-            if child.enforce {
-                *existing = child;
+        let mut blocked: Option<Waiting> = None;
+        let mut resources = Map::new();
+        for dep in &node.deps {
+            let dn = &graph.nodes[dep.on];
+            let id = dn.id.clone().unwrap_or_default();
+            let seen = observed.get(&dn.source);
+            let on_state = match seen {
+                Some(s) if s.ready => {
+                    let found = !dep.path.is_empty()
+                        && lookup(&s.value, &dep.path).is_none_or(Value::is_null);
+                    resources.insert(id.clone(), s.value.clone());
+                    found.then(|| "ready, but the value is not set".to_string())
+                }
+                Some(s) => Some(s.state.clone()),
+                None if waiting.contains(&dep.on) => Some(WAITING_ITSELF.to_string()),
+                None => Some("not created yet".to_string()),
+            };
+            let Some(on_state) = on_state else { continue };
+            if unknown == Unknown::Placeholder && !dep.path.is_empty() {
+                set_placeholder(&mut resources, &id, &dep.path);
             }
+            // Name the cause: a node that is there but not ready, before one that waits itself.
+            if blocked
+                .as_ref()
+                .is_none_or(|b| b.on_state == WAITING_ITSELF && on_state != WAITING_ITSELF)
+            {
+                blocked = Some(Waiting {
+                    node: node.label.clone(),
+                    source: node.source.clone(),
+                    on: dn.label.clone(),
+                    on_id: id,
+                    on_state,
+                    value: dep.value(),
+                });
+            }
+        }
+        if let Some(w) = &blocked {
+            waiting.insert(n);
+            if unknown == Unknown::Wait {
+                out.waiting.push(w.clone());
+                continue;
+            }
+        }
+        let scoped;
+        let scope = if node.deps.is_empty() {
+            &base
         } else {
-            out.children.push(child);
+            let mut root = cr.clone();
+            if let Value::Object(m) = &mut root {
+                m.insert("resources".into(), Value::Object(resources));
+            }
+            scoped = Scope::new(&root);
+            &scoped
+        };
+        match node.node {
+            NodeRef::Kube(i) => {
+                let k = &entry.kube[i];
+                if !holds(katalog, &k.conditions, scope, &k.source)? {
+                    skipped.insert(n);
+                    continue;
+                }
+                let child = render_child(katalog, k, scope, &owner, blocked.is_some())?;
+                if k.hook == HookKind::OnDelete {
+                    out.on_delete.push(child);
+                } else if let Some(existing) = out.children.iter_mut().find(|c| {
+                    c.kind == child.kind && c.name == child.name && c.namespace == child.namespace
+                }) {
+                    // The same object in onCreate and onReconcile: enforcing wins.
+                    if child.enforce {
+                        *existing = child;
+                    }
+                } else {
+                    out.children.push(child);
+                }
+            }
+            NodeRef::External(i) => {
+                let item = &entry.external[i];
+                if !holds(katalog, &item.conditions, scope, &item.source)? {
+                    skipped.insert(n);
+                    continue;
+                }
+                let schema = provider_schemas
+                    .iter()
+                    .find(|s| s.name == item.provider)
+                    .and_then(|s| s.kind(&item.kind));
+                out.external.push(render_external(
+                    katalog,
+                    item,
+                    scope,
+                    schema,
+                    blocked.is_some(),
+                )?);
+            }
         }
-    }
-    for item in &entry.external {
-        if !holds(katalog, &item.conditions, &scope, &item.source)? {
-            continue;
+        if let Some(w) = blocked {
+            out.waiting.push(w);
         }
-        let schema = provider_schemas
-            .iter()
-            .find(|s| s.name == item.provider)
-            .and_then(|s| s.kind(&item.kind));
-        out.external
-            .push(render_external(katalog, item, &scope, schema)?);
     }
     Ok(out)
+}
+
+/// The state a waiting message gives a node that waits itself.
+const WAITING_ITSELF: &str = "waiting itself";
+
+fn lookup<'v>(v: &'v Value, path: &[String]) -> Option<&'v Value> {
+    let mut cur = v;
+    for seg in path {
+        cur = match cur {
+            Value::Object(m) => m.get(seg)?,
+            Value::Array(a) => a.get(seg.parse::<usize>().ok()?)?,
+            _ => return None,
+        };
+    }
+    Some(cur)
+}
+
+/// Put `(known after apply: id.path)` at `resources.id.path`.
+fn set_placeholder(resources: &mut Map<String, Value>, id: &str, path: &[String]) {
+    let mut cur = resources
+        .entry(id.to_string())
+        .or_insert_with(|| Value::Object(Map::new()));
+    for (i, seg) in path.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let m = cur.as_object_mut().expect("made an object");
+        if i + 1 == path.len() {
+            m.insert(
+                seg.clone(),
+                Value::String(known_after_apply(&format!("{id}.{}", path.join(".")))),
+            );
+            return;
+        }
+        cur = m
+            .entry(seg.clone())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
 }
 
 fn holds(
@@ -140,6 +482,7 @@ fn typed_fields(
     scope: &Scope,
     schema: &[FieldSchema],
     source: &str,
+    placeholders: bool,
 ) -> Result<Map<String, Value>, RenderError> {
     let rendered = fields
         .render(&katalog.templates, scope)
@@ -160,6 +503,11 @@ fn typed_fields(
             out.insert(k, v);
             continue;
         };
+        // A value not known yet (plan) keeps its placeholder: it has no type to check.
+        if placeholders && has_placeholder(&v) {
+            out.insert(k, v);
+            continue;
+        }
         let v = f.ty.coerce(&v).map_err(|message| RenderError {
             field: format!("{source}.{k}"),
             message: if f.sensitive {
@@ -192,8 +540,16 @@ fn render_child(
     k: &KubeEntry,
     scope: &Scope,
     owner: &Owner,
+    placeholders: bool,
 ) -> Result<Child, RenderError> {
-    let fields = typed_fields(katalog, &k.fields, scope, k.block.fields(), &k.source)?;
+    let fields = typed_fields(
+        katalog,
+        &k.fields,
+        scope,
+        k.block.fields(),
+        &k.source,
+        placeholders,
+    )?;
     let object = objects::build(k.block, &fields, owner);
     let api_version = object["apiVersion"]
         .as_str()
@@ -224,6 +580,8 @@ fn render_child(
         namespace,
         object,
         source: k.source.clone(),
+        id: k.id.clone(),
+        generate: k.generate.clone(),
     })
 }
 
@@ -232,9 +590,17 @@ fn render_external(
     item: &ProviderItem,
     scope: &Scope,
     schema: Option<&KindSchema>,
+    placeholders: bool,
 ) -> Result<External, RenderError> {
     let fields = match schema {
-        Some(s) => typed_fields(katalog, &item.fields, scope, &s.fields, &item.source)?,
+        Some(s) => typed_fields(
+            katalog,
+            &item.fields,
+            scope,
+            &s.fields,
+            &item.source,
+            placeholders,
+        )?,
         None => match item
             .fields
             .render(&katalog.templates, scope)
@@ -256,19 +622,29 @@ fn render_external(
         fields,
         source: item.source.clone(),
         registered: item.registered,
+        id: item.id.clone(),
     })
 }
 
-/// Render `status.fields` against the CR plus `children` (live child objects by block and name).
+/// Render `status.fields` against the CR plus `children` (live child objects by block and name)
+/// and `.resources.<id>` (what was `observed` of each node with an id).
 pub fn render_status(
     katalog: &Katalog,
     entry: &CrdEntry,
     cr: &Value,
     children: &Value,
+    observed: &Observed,
 ) -> Result<Map<String, Value>, RenderError> {
     let mut root = cr.clone();
+    let resources: Map<String, Value> = entry
+        .graph
+        .nodes
+        .iter()
+        .filter_map(|n| Some((n.id.clone()?, observed.get(&n.source)?.value.clone())))
+        .collect();
     if let Value::Object(m) = &mut root {
         m.insert("children".into(), children.clone());
+        m.insert("resources".into(), Value::Object(resources));
     }
     let scope = Scope::new(&root);
     let mut out = Map::new();

@@ -253,6 +253,7 @@ mod tests {
                     FieldSchema::new("secretName", FieldType::String).required(),
                 ]),
             ],
+            outputs: Vec::new(),
         }
     }
 

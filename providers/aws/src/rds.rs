@@ -159,6 +159,11 @@ fn observation(decl: &Declaration, db: &DbInstance) -> Observation {
         }
     }
 
+    // Every output the schema declares for `aws.rds` (see crate::schema), filled here only. The
+    // endpoint appears once the instance has an address (not while it is being created).
+    if let Some(arn) = &obs.id {
+        obs.outputs.insert("arn".into(), json!(arn));
+    }
     obs.outputs.insert("status".into(), json!(status));
     if let Some(ep) = db.endpoint() {
         if let Some(address) = ep.address() {

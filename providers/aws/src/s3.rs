@@ -31,9 +31,39 @@ const HELD_REQUEUE: Duration = Duration::from_secs(60);
 /// reconcile never runs for long.
 const EMPTY_BATCHES_PER_CALL: usize = 10;
 
-/// The ARN of a bucket.
-pub fn arn(bucket: &str) -> String {
-    format!("arn:aws:s3:::{bucket}")
+/// The AWS partition a region belongs to and the DNS suffix of its endpoints: China (`cn-`) and
+/// GovCloud (`us-gov-`) are partitions of their own; every other region (and an unknown one) is `aws`.
+pub fn partition(region: Option<&str>) -> (&'static str, &'static str) {
+    match region {
+        Some(r) if r.starts_with("cn-") => ("aws-cn", "amazonaws.com.cn"),
+        Some(r) if r.starts_with("us-gov-") => ("aws-us-gov", "amazonaws.com"),
+        _ => ("aws", "amazonaws.com"),
+    }
+}
+
+/// The ARN of a bucket, `arn:PARTITION:s3:::BUCKET`. S3 has no API that returns a bucket's ARN,
+/// so it is computed here: a bucket ARN names neither region nor account, only the partition,
+/// which the region implies (`aws` when the region is not known).
+pub fn arn(bucket: &str, region: Option<&str>) -> String {
+    format!("arn:{}:s3:::{bucket}", partition(region).0)
+}
+
+/// The bucket's regional domain name, `BUCKET.s3.REGION.amazonaws.com` (what CloudFormation calls
+/// `RegionalDomainName`). Computed like the ARN; with an endpoint override (an S3-compatible store,
+/// an emulator) it is still the AWS name, not the override's.
+pub fn domain_name(bucket: &str, region: &str) -> String {
+    format!("{bucket}.s3.{region}.{}", partition(Some(region)).1)
+}
+
+/// Every output the schema declares for `aws.s3` (see [`crate::schema`]), for a bucket in `region`:
+/// the one place they are computed.
+fn outputs(bucket: &str, region: &str) -> Map<String, Value> {
+    let mut o = Map::new();
+    o.insert("bucket".into(), json!(bucket));
+    o.insert("arn".into(), json!(arn(bucket, Some(region))));
+    o.insert("region".into(), json!(region));
+    o.insert("domainName".into(), json!(domain_name(bucket, region)));
+    o
 }
 
 /// What HeadBucket told.
@@ -116,7 +146,7 @@ async fn observe_found_as(
     let bucket = decl.name.as_str();
     let mut obs = Observation {
         exists: true,
-        id: Some(arn(bucket)),
+        id: Some(arn(bucket, Some(region))),
         ..Observation::default()
     };
     obs.fields.insert("region".into(), json!(region));
@@ -203,8 +233,7 @@ async fn observe_found_as(
     }
     f.insert("publicAccessBlock".into(), json!(blocked));
     f.insert("tags".into(), Value::Object(user_tags));
-    obs.outputs.insert("region".into(), json!(region));
-    obs.outputs.insert("bucket".into(), json!(bucket));
+    obs.outputs = outputs(bucket, region);
     Ok(obs)
 }
 
@@ -212,7 +241,7 @@ async fn observe_found_as(
 pub(crate) fn observe_forbidden(decl: &Declaration) -> Observation {
     Observation {
         exists: true,
-        id: Some(arn(&decl.name)),
+        id: Some(arn(&decl.name, decl.str("region"))),
         ownership: Ownership::Foreign {
             owner: "another AWS account".into(),
             uid: String::new(),
@@ -265,7 +294,10 @@ pub(crate) fn diff(decl: &Declaration, obs: &Observation, default_region: Option
         plan.changes.push(FieldChange::new(
             "arn",
             PlanValue::Absent,
-            PlanValue::Known(json!(arn(&decl.name))),
+            PlanValue::Known(json!(arn(
+                &decl.name,
+                decl.str("region").or(default_region)
+            ))),
         ));
         if decl.management_policy == ManagementPolicy::Observe {
             plan.blocked = Some(Blocked::ObserveOnly);
@@ -382,7 +414,10 @@ pub(crate) fn blocked_outcome(
             .message(format!("waiting before changing {}: {m}", describe_changes(&plan.changes)))
             .requeue(Duration::from_secs(30)),
     }
-    .id(obs.id.clone().or_else(|| (decl.kind == "s3").then(|| arn(&decl.name))))
+    .id(obs
+        .id
+        .clone()
+        .or_else(|| (decl.kind == "s3").then(|| arn(&decl.name, decl.str("region")))))
 }
 
 /// `region "eu-west-1" -> "us-east-1", versioning false -> true`.
@@ -406,17 +441,15 @@ pub(crate) async fn apply(
         return Ok(blocked_outcome(decl, obs, plan, b));
     }
     let bucket = decl.name.as_str();
-    let mut outputs = Map::new();
-    outputs.insert("region".into(), json!(region));
-    outputs.insert("bucket".into(), json!(bucket));
-    let ready = |mutations: u32, outputs: Map<String, Value>| {
+    let id = arn(bucket, Some(region));
+    let ready = |mutations: u32| {
         Outcome::new(State::Ready)
-            .id(Some(arn(bucket)))
-            .outputs(outputs)
+            .id(Some(id.clone()))
+            .outputs(outputs(bucket, region))
             .mutations(mutations)
     };
     match plan.action {
-        Action::Noop => Ok(ready(0, obs.outputs.clone())),
+        Action::Noop => Ok(ready(0)),
         Action::Create => {
             let mut req = client.create_bucket().bucket(bucket);
             // us-east-1 is the one region that must not be named as a location constraint.
@@ -431,7 +464,7 @@ pub(crate) async fn apply(
                 Ok(_) => {}
                 Err(e) if e.code() == Some("BucketAlreadyExists") => {
                     return Ok(Outcome::new(State::Conflict)
-                        .id(Some(arn(bucket)))
+                        .id(Some(id))
                         .message("the bucket name is taken by another AWS account")
                         .mutations(1))
                 }
@@ -459,7 +492,7 @@ pub(crate) async fn apply(
                 set_public_access_block(client, bucket, true).await?;
                 n += 1;
             }
-            Ok(ready(n, outputs))
+            Ok(ready(n))
         }
         Action::Update => {
             let mut n = 0;
@@ -492,7 +525,7 @@ pub(crate) async fn apply(
                     .await?;
                 n += 1;
             }
-            Ok(ready(n, outputs))
+            Ok(ready(n))
         }
         Action::Replace | Action::Delete => Ok(blocked_outcome(
             decl,
@@ -612,7 +645,7 @@ pub(crate) async fn delete(
         return Ok(outcome);
     }
     let bucket = decl.name.as_str();
-    let id = Some(arn(bucket));
+    let id = obs.id.clone();
     let force = decl.bool_or("forceDestroy", false);
     let mut mutations = 0;
     for _ in 0..EMPTY_BATCHES_PER_CALL {
@@ -692,4 +725,48 @@ fn object_id(key: &str, version: Option<&str>) -> Result<ObjectIdentifier, Provi
         .set_version_id(version.map(str::to_string))
         .build()
         .map_err(|e| ProviderError::invalid_field("forceDestroy", e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arn_and_domain_name_follow_the_partition() {
+        assert_eq!(arn("b", Some("eu-west-1")), "arn:aws:s3:::b");
+        assert_eq!(arn("b", None), "arn:aws:s3:::b");
+        assert_eq!(arn("b", Some("cn-north-1")), "arn:aws-cn:s3:::b");
+        assert_eq!(arn("b", Some("us-gov-west-1")), "arn:aws-us-gov:s3:::b");
+        assert_eq!(
+            domain_name("b", "eu-west-1"),
+            "b.s3.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            domain_name("b", "cn-north-1"),
+            "b.s3.cn-north-1.amazonaws.com.cn"
+        );
+        assert_eq!(
+            domain_name("b", "us-gov-west-1"),
+            "b.s3.us-gov-west-1.amazonaws.com"
+        );
+    }
+
+    #[test]
+    fn outputs_are_exactly_the_declared_ones() {
+        let schema = crate::schema();
+        let declared: std::collections::BTreeSet<&str> = schema
+            .kind("s3")
+            .unwrap()
+            .outputs
+            .iter()
+            .map(|d| d.name)
+            .collect();
+        let o = outputs("b", "eu-west-1");
+        assert_eq!(
+            o.keys()
+                .map(String::as_str)
+                .collect::<std::collections::BTreeSet<_>>(),
+            declared
+        );
+    }
 }

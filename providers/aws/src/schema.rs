@@ -1,6 +1,11 @@
-//! What the `aws` block accepts, and the naming rules AWS enforces, so lint rejects a bad bucket
-//! name or RDS identifier before any request is made.
+//! What the `aws` block accepts, what each kind outputs, and the naming rules AWS enforces, so lint
+//! rejects a bad bucket name or RDS identifier before any request is made.
+//!
+//! Outputs are what other declarations reference as `.resources.<id>.outputs.<name>`; a Ready row
+//! carries every one declared here (s3.rs and rds.rs fill them). None is sensitive: the RDS master
+//! password is never an output.
 
+use orkestra_provider::schema::OutputSchema as O;
 use orkestra_provider::{FieldSchema as F, FieldType as T, KindSchema, ProviderSchema, Validator};
 
 /// Block key in a Katalog.
@@ -92,11 +97,40 @@ pub fn schema() -> ProviderSchema {
                 name: "s3",
                 name_field: "bucket",
                 fields: s3,
+                outputs: vec![
+                    O::new("bucket", T::String, "the bucket's name"),
+                    O::new(
+                        "arn",
+                        T::String,
+                        "the bucket's ARN (arn:aws:s3:::BUCKET, or its partition's)",
+                    ),
+                    O::new("region", T::String, "the region the bucket lives in"),
+                    O::new(
+                        "domainName",
+                        T::String,
+                        "the bucket's regional domain name (BUCKET.s3.REGION.amazonaws.com)",
+                    ),
+                ],
             },
             KindSchema {
                 name: "rds",
                 name_field: "identifier",
                 fields: rds,
+                outputs: vec![
+                    O::new("endpoint", T::String, "the instance's DNS address"),
+                    O::new("port", T::Integer, "the port the instance listens on"),
+                    O::new("arn", T::String, "the instance's ARN"),
+                    O::new(
+                        "status",
+                        T::String,
+                        "the instance's status (available, ...)",
+                    ),
+                    O::new(
+                        "engineVersion",
+                        T::String,
+                        "the engine version running (16.4 for a declared 16)",
+                    ),
+                ],
             },
         ],
     }
@@ -223,6 +257,32 @@ mod tests {
         assert!(rds_identifier("shop-db-1").is_ok());
         for bad in ["1db", "db-", "db--x", "db_x", ""] {
             assert!(rds_identifier(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn outputs_are_declared_and_none_is_sensitive() {
+        let s = schema();
+        let names = |kind: &str| -> Vec<&str> {
+            s.kind(kind)
+                .unwrap()
+                .outputs
+                .iter()
+                .map(|o| o.name)
+                .collect()
+        };
+        assert_eq!(names("s3"), ["bucket", "arn", "region", "domainName"]);
+        assert_eq!(
+            names("rds"),
+            ["endpoint", "port", "arn", "status", "engineVersion"]
+        );
+        assert_eq!(
+            s.kind("rds").unwrap().output("port").map(|o| o.ty),
+            Some(T::Integer)
+        );
+        for k in &s.kinds {
+            assert!(k.output("password").is_none());
+            assert!(k.outputs.iter().all(|o| !o.sensitive), "{k:?}");
         }
     }
 

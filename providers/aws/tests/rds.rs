@@ -312,3 +312,67 @@ async fn missing_password_secret_is_an_error_naming_it() {
     assert!(h.log.mutating().is_empty());
     assert!(describe(&h, &id).await.is_none());
 }
+
+#[tokio::test]
+async fn rds_ready_rows_carry_every_declared_output() {
+    let h = harness().await;
+    let id = unique_name("outdb");
+    let d = decl(
+        "rds",
+        db(&id, json!({"skipFinalSnapshot": true})),
+        &owner("shop"),
+    );
+    let ctx = || ctx_with(password_reader("shop"));
+
+    let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await;
+    let created = row(&report);
+    assert!(
+        matches!(created.state, State::Ready | State::Creating),
+        "{created:?}, errors: {:?}",
+        report.errors
+    );
+    if created.state == State::Ready {
+        assert_declared_outputs("rds", created);
+    }
+
+    let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await;
+    let r = row(&report);
+    assert_declared_outputs("rds", r);
+    let out = &r.outputs;
+    assert_eq!(out["port"], json!(5432), "{r:?}");
+    assert_eq!(out["status"], json!("available"), "{r:?}");
+    let arn = out["arn"].as_str().unwrap();
+    assert!(
+        arn.starts_with(&format!("arn:aws:rds:{}:", h.moto.region)),
+        "{arn}"
+    );
+    assert!(arn.ends_with(&format!(":db:{id}")), "{arn}");
+    assert_eq!(r.id.as_deref(), Some(arn));
+    assert!(
+        out["engineVersion"]
+            .as_str()
+            .is_some_and(|v| v == "16" || v.starts_with("16.")),
+        "{r:?}"
+    );
+
+    // The values are the instance's own, as RDS describes it.
+    let inst = describe(&h, &id).await.expect("the instance");
+    let ep = inst.endpoint().expect("an endpoint");
+    assert_eq!(out["endpoint"].as_str(), ep.address());
+    assert_eq!(out["port"].as_i64(), ep.port().map(i64::from));
+    assert_eq!(out["arn"].as_str(), inst.db_instance_arn());
+    assert_eq!(out["engineVersion"].as_str(), inst.engine_version());
+    assert!(
+        !serde_json::to_string(&report.rows)
+            .unwrap()
+            .contains(PASSWORD),
+        "the password reached the row"
+    );
+
+    let report = h.runtime.delete_all(&ctx(), std::slice::from_ref(&d)).await;
+    assert!(
+        matches!(row(&report).state, State::Deleting | State::Deleted),
+        "{:?}",
+        row(&report)
+    );
+}

@@ -12,7 +12,7 @@ use common::*;
 use orkestra_provider::ownership::{TAG_KATALOG, TAG_OWNER, TAG_OWNER_UID};
 use orkestra_provider::{Action, Blocked, State};
 use orkestra_testsupport::unique_name;
-use serde_json::json;
+use serde_json::{json, Value};
 
 async fn tags(h: &Harness, bucket: &str) -> BTreeMap<String, String> {
     match h.s3.get_bucket_tagging().bucket(bucket).send().await {
@@ -560,4 +560,42 @@ async fn observe_only_may_read_a_foreign_bucket() {
         "no drift: ownership tags are not compared under Observe"
     );
     assert!(h.log.mutating().is_empty());
+}
+
+#[tokio::test]
+async fn s3_ready_rows_carry_every_declared_output() {
+    let h = harness().await;
+    let me = owner("web");
+    // The default region (no location constraint) and a declared one.
+    for region in [None, Some("eu-west-1")] {
+        let bucket = unique_name("outputs");
+        let mut item = json!({"bucket": bucket, "forceDestroy": true});
+        if let Some(r) = region {
+            item["region"] = json!(r);
+        }
+        let d = decl("s3", item, &me);
+        let region = region.unwrap_or(&h.moto.region).to_string();
+        let expected = json!({
+            "bucket": bucket,
+            "arn": format!("arn:aws:s3:::{bucket}"),
+            "region": region,
+            "domainName": format!("{bucket}.s3.{region}.amazonaws.com"),
+        });
+
+        // The create's row (apply), then a no-op resync's (observe).
+        for pass in ["create", "resync"] {
+            let report = h.runtime.reconcile(&ctx(), std::slice::from_ref(&d)).await;
+            let r = row(&report);
+            assert_declared_outputs("s3", r);
+            assert_eq!(
+                Value::Object(r.outputs.clone()),
+                expected,
+                "{pass} in {region}"
+            );
+            assert_eq!(r.id.as_deref(), expected["arn"].as_str(), "{pass}");
+        }
+
+        let report = h.runtime.delete_all(&ctx(), std::slice::from_ref(&d)).await;
+        assert_state(&report, State::Deleted);
+    }
 }

@@ -41,6 +41,7 @@ impl Provider for TestProvider {
                 name: "thing",
                 name_field: "name",
                 fields: vec![FieldSchema::new("name", FieldType::String).required()],
+                outputs: Vec::new(),
             }],
         }
     }

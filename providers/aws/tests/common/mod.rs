@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use orkestra_provider::{
-    Declaration, KubeReader, Owner, ProviderContext, ProviderRuntime, RateLimit, RetryPolicy,
-    RunReport, State, StatusRow,
+    Declaration, FieldType, KubeReader, Owner, ProviderContext, ProviderRuntime, RateLimit,
+    RetryPolicy, RunReport, State, StatusRow,
 };
 use orkestra_provider_aws::{AwsProvider, AwsSettings, CallLog};
 use orkestra_testsupport::{unique_name, MotoEnv};
@@ -101,4 +101,46 @@ pub fn assert_state(report: &RunReport, state: State) {
 /// Operation names of the mutating calls recorded since the last clear.
 pub fn mutating_ops(log: &CallLog) -> Vec<String> {
     log.mutating().into_iter().map(|c| c.operation).collect()
+}
+
+/// Whether `v` has the JSON type `ty` declares, as it stands (no coercion).
+fn has_type(ty: FieldType, v: &Value) -> bool {
+    match ty {
+        FieldType::String => v.is_string(),
+        FieldType::Integer => v.is_i64() || v.is_u64(),
+        FieldType::Boolean => v.is_boolean(),
+        FieldType::StringMap => v
+            .as_object()
+            .is_some_and(|m| m.values().all(Value::is_string)),
+        FieldType::List => v.is_array(),
+        FieldType::Object => v.is_object(),
+        FieldType::Any => true,
+    }
+}
+
+/// The row is Ready and its outputs are exactly the outputs `kind` declares in the schema, each
+/// with the declared JSON type: an output declared but not produced fails.
+pub fn assert_declared_outputs(kind: &str, r: &StatusRow) {
+    assert_eq!(r.state, State::Ready, "{r:?}");
+    let schema = orkestra_provider_aws::schema();
+    let declared = &schema.kind(kind).expect("kind").outputs;
+    assert!(!declared.is_empty(), "aws.{kind} declares no outputs");
+    for o in declared {
+        let v = r
+            .outputs
+            .get(o.name)
+            .unwrap_or_else(|| panic!("aws.{kind} output {} is missing: {r:?}", o.name));
+        assert!(
+            has_type(o.ty, v),
+            "aws.{kind} output {} is {v}, not {}",
+            o.name,
+            o.ty.describe()
+        );
+    }
+    for name in r.outputs.keys() {
+        assert!(
+            declared.iter().any(|o| o.name == name),
+            "aws.{kind} produces output {name} its schema does not declare: {r:?}"
+        );
+    }
 }
