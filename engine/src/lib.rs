@@ -11,6 +11,7 @@
 //! - [`generate`] makes `generate:`d Secret values from the operating system's randomness;
 #![forbid(unsafe_code)]
 
+pub mod apply;
 pub mod blocks;
 pub mod condition;
 pub mod diagnostic;
