@@ -1,10 +1,12 @@
 //! A CR's Kubernetes children: created when missing (onCreate) or server-side applied every cycle
 //! (onReconcile / `reconcile: true`), skipping writes that would change nothing. Each synced child
 //! carries its readiness, decided by the engine from the live object the API server returned
-//! ([`orkestra_engine::readiness`]).
+//! ([`orkestra_engine::readiness`], or the entry's `readyWhen:`). The body written is the
+//! engine's ([`orkestra_engine::apply::body`]), the one `plan` dry-runs: namespace, generated
+//! Secret keys (kept from the live Secret, else made from the OS's randomness), applied hash.
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use orkestra_engine::readiness::{self, Readiness};
+use orkestra_engine::readiness::Readiness;
 use orkestra_engine::Child;
 use serde_json::Value;
 
@@ -12,8 +14,8 @@ use crate::context::AgentContext;
 use crate::discovery::ResolvedApi;
 use crate::error::{is_status, Error, KubeContext};
 
-/// The field manager for children (server-side apply).
-pub const FIELD_MANAGER: &str = "orkestra-agent";
+/// The field manager for children (server-side apply), the engine's.
+pub use orkestra_engine::apply::FIELD_MANAGER;
 /// Annotation holding a hash of what was last applied: a changed Katalog or CR changes it, so a
 /// field dropped from the desired object is noticed (and removed by apply) even though the live
 /// object still "contains" everything desired.
@@ -45,7 +47,14 @@ pub struct Synced {
     pub change: Change,
     /// Whether the live object is ready (a Deployment available for its generation, ...).
     pub ready: Readiness,
+    /// The Katalog declaration it came from.
+    pub source: String,
+    /// Generated Secret keys made new by this write (names only, never values).
+    pub generated: Vec<String>,
 }
+
+/// Decides a child's readiness from its live object (the entry's `readyWhen:` or the kind's rule).
+pub type ReadinessOf<'a> = &'a (dyn Fn(&Child, &Value) -> Readiness + Sync);
 
 /// The Katalog block key of a child from its source path (`...onCreate.deployments[0]` → `deployments`).
 pub fn block_of(source: &str) -> String {
@@ -66,15 +75,16 @@ pub fn api_for(
     }
 }
 
-/// Create or apply every child, in Katalog order. Stops at the first failure, naming the child.
+/// Create or apply every child, in the order given. Stops at the first failure, naming the child.
 pub async fn sync(
     ctx: &AgentContext,
     cr_namespace: Option<&str>,
-    children: &[Child],
+    children: &[&Child],
+    ready: ReadinessOf<'_>,
 ) -> Result<Vec<Synced>, Error> {
     let mut out = Vec::with_capacity(children.len());
     for child in children {
-        out.push(sync_one(ctx, cr_namespace, child).await?);
+        out.push(sync_one(ctx, cr_namespace, child, ready).await?);
     }
     Ok(out)
 }
@@ -83,6 +93,7 @@ async fn sync_one(
     ctx: &AgentContext,
     cr_namespace: Option<&str>,
     child: &Child,
+    ready: ReadinessOf<'_>,
 ) -> Result<Synced, Error> {
     let resolved = ctx.apis.resolve(&child.api_version, &child.kind).await?;
     let namespace = child.namespace.as_deref().or(cr_namespace);
@@ -92,31 +103,37 @@ async fn sync_one(
         _ => child.name.clone(),
     };
     let what = format!("{} {shown}", child.kind);
-    let mut desired = child.object.clone();
-    if resolved.namespaced {
-        if let (Some(ns), Some(meta)) = (
-            namespace,
-            desired.get_mut("metadata").and_then(Value::as_object_mut),
-        ) {
-            meta.entry("namespace")
-                .or_insert_with(|| Value::String(ns.to_string()));
-        }
-    }
     let live = api
         .get_opt(&child.name)
         .await
         .ctx(|| format!("reading {what}"))?;
+    let live_json = live.as_ref().map(to_json);
+    let (desired, generated) = orkestra_engine::apply::body(
+        child,
+        namespace.filter(|_| resolved.namespaced),
+        live_json.as_ref(),
+    )
+    .map_err(|e| Error::Invalid {
+        what: what.clone(),
+        message: e.to_string(),
+    })?;
     let synced = |live: Value, change| Synced {
         block: block_of(&child.source),
         kind: child.kind.clone(),
         name: shown.clone(),
-        ready: readiness::of(&child.kind, &live),
+        ready: ready(child, &live),
         live,
         change,
+        source: child.source.clone(),
+        generated: if change == Change::Unchanged {
+            Vec::new()
+        } else {
+            generated.clone()
+        },
     };
     if !child.enforce {
-        if let Some(live) = live {
-            return Ok(synced(to_json(&live), Change::Unchanged));
+        if let Some(live) = live_json {
+            return Ok(synced(live, Change::Unchanged));
         }
         let obj: DynamicObject = serde_json::from_value(desired).map_err(|e| Error::Invalid {
             what: what.clone(),
@@ -146,9 +163,7 @@ async fn sync_one(
             }),
         };
     }
-    orkestra_engine::objects::stamp_applied_hash(&mut desired);
-    if let Some(live) = &live {
-        let live = to_json(live);
+    if let Some(live) = live_json {
         if contains(&live, &desired) {
             return Ok(synced(live, Change::Unchanged));
         }

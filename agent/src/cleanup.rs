@@ -1,6 +1,8 @@
-//! Deleting a CR under the finalizer: onDelete jobs run to completion, then provider deletes,
-//! then explicitly deleting cluster-scoped children (owner references cannot reach them from a
-//! namespaced owner), then the finalizer goes. A step that fails or has not finished keeps the
+//! Deleting a CR under the finalizer: onDelete jobs run to completion, then the entry's graph is
+//! deleted in reverse edge order (composition.md, rule 8): a node goes only after everything that
+//! reads it is gone — providers delete external resources, children that read another node and
+//! cluster-scoped children (owner references cannot reach them from a namespaced owner) are
+//! deleted explicitly, each step an event — then the finalizer goes. A step that fails or has not finished keeps the
 //! finalizer and says why on the CR. A CR whose Katalog no longer renders is cleaned up from what
 //! its status recorded (`status.external` rows), so it can always be deleted without losing track
 //! of a resource.
@@ -16,7 +18,7 @@ use crate::controller::EntryCtx;
 use crate::error::{is_status, Error, KubeContext};
 use crate::external;
 use crate::finalizer;
-use crate::reconcile::{fail, key, render};
+use crate::reconcile::{fail, key};
 use crate::status::{self, Body, Ready};
 
 /// Check again on an unfinished onDelete job this often.
@@ -46,10 +48,25 @@ pub async fn run(
         what: who.to_string(),
         message: e.to_string(),
     })?;
-    let desired = match render(ctx, &cr, who) {
+    // Names rarely depend on outputs: a walk with placeholders names every node it can.
+    let desired = match orkestra_engine::walk(
+        &ctx.katalog,
+        &ctx.entry,
+        &cr,
+        &ctx.agent.provider_schemas,
+        &orkestra_engine::Observed::new(),
+        orkestra_engine::Unknown::Placeholder,
+    ) {
         Ok(d) => d,
         // Without a rendering, what the CR's status recorded is all there is to clean up.
-        Err(e) => return from_status(ctx, api, obj, &cr, who, e).await,
+        Err(e) => {
+            let e = Error::Render {
+                cr: who.to_string(),
+                field: e.field,
+                message: e.message,
+            };
+            return from_status(ctx, api, obj, &cr, who, e).await;
+        }
     };
 
     // 1. onDelete jobs, one after the other.
@@ -129,54 +146,91 @@ pub async fn run(
         }
     }
 
-    // 2. Provider deletes.
-    if !desired.external.is_empty() {
-        let report = external::delete(
-            &ctx.agent,
-            &cr,
-            &ctx.katalog.name,
-            &desired.external,
-            format!("{}@delete", key(obj)),
-            ctx.cancel.child_token(),
-        )
-        .await;
-        if let Some(action) = external_progress(ctx, api, obj, &cr, report).await? {
-            return Ok(action);
+    // 2. Every node in reverse graph order: a node goes only after everything that reads it is
+    //    gone (the Deployment before the database it reads). External resources are deleted by
+    //    their providers; children that read another node, and cluster-scoped children, are
+    //    deleted explicitly and must be gone before the walk goes on; the other namespaced
+    //    children go by garbage collection once the finalizer is released, as always.
+    let graph = &ctx.entry.graph;
+    for n in graph.deletion_order() {
+        let node = &graph.nodes[n];
+        if let Some(ext) = desired.external.iter().find(|x| x.source == node.source) {
+            if ext.name.contains("(known after apply") {
+                // Never rendered, so never created by name: nothing to delete.
+                continue;
+            }
+            let report = external::delete(
+                &ctx.agent,
+                &cr,
+                &ctx.katalog.name,
+                std::slice::from_ref(ext),
+                format!("{}@delete", key(obj)),
+                ctx.cancel.child_token(),
+            )
+            .await;
+            if let Some(action) = external_progress(ctx, api, obj, &cr, report).await? {
+                return Ok(action);
+            }
+            continue;
         }
-    }
-
-    // 3. Cluster-scoped children (namespaced ones go by garbage collection through owner references).
-    for child in &desired.children {
+        let Some(child) = desired.children.iter().find(|c| c.source == node.source) else {
+            continue;
+        };
+        if child.name.contains("(known after apply") {
+            continue;
+        }
         let resolved = ctx
             .agent
             .apis
             .resolve(&child.api_version, &child.kind)
             .await?;
-        if resolved.namespaced {
+        if resolved.namespaced && node.deps.is_empty() {
             continue;
         }
-        let capi = api_for(&ctx.agent.client, &resolved, None);
+        let capi = api_for(
+            &ctx.agent.client,
+            &resolved,
+            child
+                .namespace
+                .as_deref()
+                .or(obj.metadata.namespace.as_deref()),
+        );
+        let before: Vec<&str> = node
+            .deps
+            .iter()
+            .map(|d| graph.nodes[d.on].label.as_str())
+            .collect();
+        let what = format!("{} {}", child.kind, child.name);
         match capi.delete(&child.name, &DeleteParams::background()).await {
             Ok(_) => {
+                let message = if before.is_empty() {
+                    format!("deleted {what}")
+                } else {
+                    format!("deleted {what} before {}", before.join(", "))
+                };
                 ctx.agent
                     .events
-                    .normal(
-                        obj,
-                        &ctx.api,
-                        "Deleting",
-                        "DeleteChild",
-                        format!("deleted {} {}", child.kind, child.name),
-                    )
+                    .normal(obj, &ctx.api, "Deleting", "DeleteChild", message)
                     .await
             }
             Err(e) if is_status(&e, 404) => {}
             Err(source) => {
                 let e = Error::Kube {
-                    context: format!("deleting cluster-scoped {} {}", child.kind, child.name),
+                    context: format!("deleting {what}"),
                     source,
                 };
                 return fail(ctx, api, obj, &cr, e).await;
             }
+        }
+        // Still there (a finalizer of its own): what it reads waits until it is gone.
+        if capi
+            .get_opt(&child.name)
+            .await
+            .ctx(|| format!("reading {what}"))?
+            .is_some()
+        {
+            deleting(api, &cr, format!("waiting for {what} to be gone")).await?;
+            return Ok(Action::requeue(JOB_POLL));
         }
     }
 

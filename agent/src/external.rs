@@ -136,21 +136,24 @@ fn context(
         .with_cancel(cancel)
 }
 
-/// Bring every external resource of `cr` to its declared state; creates are recorded on the
-/// CR's status (through `api`) before they are made.
+/// The journal of one reconcile of `cr`: every wave of the walk records its create intents
+/// through the same one, so a later wave's intent write keeps an earlier wave's rows.
+pub fn journal(api: &Api<DynamicObject>, cr: &Value) -> Arc<StatusJournal> {
+    Arc::new(StatusJournal::new(api.clone(), Arc::new(cr.clone())))
+}
+
+/// Bring every external resource of `items` to its declared state; creates are recorded on the
+/// CR's status (through `journal`) before they are made.
 pub async fn reconcile(
     ctx: &AgentContext,
-    api: &Api<DynamicObject>,
+    journal: &Arc<StatusJournal>,
     cr: &Value,
     katalog: &str,
     items: &[External],
     request_id: String,
     cancel: CancellationToken,
 ) -> ExternalReport {
-    let pctx = context(ctx, cr, request_id, cancel);
-    // The journal shares the context's copy of the CR.
-    let journal = StatusJournal::new(api.clone(), pctx.cr.clone());
-    let pctx = pctx.with_journal(Arc::new(journal));
+    let pctx = context(ctx, cr, request_id, cancel).with_journal(journal.clone());
     run(ctx, &pctx, katalog, items, false).await
 }
 

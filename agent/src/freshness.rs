@@ -8,7 +8,8 @@
 //! pass (any change to the CR's spec or metadata, or to the Katalog, renders differently), that
 //! pass ended less than [`WINDOW`] ago, and every row was Ready with no intent left to settle.
 //! Resyncs come later than the window, so drift is still found on every resync. The cache lives
-//! in memory per controller: a restarted agent or an updated Katalog starts empty.
+//! in memory per controller: a restarted agent or an updated Katalog starts empty. A composed CR
+//! is walked in waves (see `reconcile`); each wave is remembered under its own key.
 
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
@@ -76,10 +77,21 @@ impl Freshness {
         );
     }
 
-    /// Forget `key` (the CR is being deleted, or gone).
+    /// Forget `key` and its waves (the CR is being deleted, or gone).
     pub fn forget(&self, key: &str) {
         let mut passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
         passes.remove(key);
+        let wave = format!("{key}#");
+        passes.retain(|k, _| !k.starts_with(&wave));
+    }
+
+    /// The key of one wave of a composed CR's walk: each wave has its own declarations.
+    pub fn wave_key(key: &str, wave: usize) -> String {
+        if wave == 0 {
+            key.to_string()
+        } else {
+            format!("{key}#{wave}")
+        }
     }
 }
 
@@ -100,6 +112,7 @@ mod tests {
             fields,
             source: "onCreate.aws[0]".into(),
             registered: true,
+            id: None,
         }
     }
 

@@ -35,6 +35,7 @@ pub mod metrics;
 pub mod reconcile;
 pub mod status;
 pub mod supervisor;
+pub mod walk;
 
 use std::sync::Arc;
 

@@ -11,20 +11,20 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::Action;
 use orkestra_engine::Desired;
 use serde_json::{Map, Value};
 
-use crate::children::{self, Change, Synced};
+use crate::children::Synced;
 use crate::cleanup;
 use crate::controller::EntryCtx;
 use crate::error::Error;
-use crate::external;
 use crate::finalizer;
 use crate::status::{self, Body, Ready};
+use crate::walk;
 
 /// Requeue soon when the object changed under us (a finalizer patch lost a race).
 const RACE_REQUEUE: Duration = Duration::from_millis(200);
@@ -84,69 +84,52 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
         message: e.to_string(),
     })?;
 
-    let desired = match render(&ctx, &cr, &who) {
-        Ok(d) => d,
+    let walked = match walk::run(&ctx, &api, &obj, &cr, &who, request_id(&obj)).await {
+        Ok(w) => w,
         Err(e) => return fail(&ctx, &api, &obj, &cr, e).await,
     };
-    // Nothing is written for a CR whose templates fail, so no child is ever half-rendered.
-    let synced = match children::sync(
-        &ctx.agent,
-        obj.metadata.namespace.as_deref(),
-        &desired.children,
-    )
-    .await
-    {
-        Ok(s) => s,
-        Err(e) => return fail(&ctx, &api, &obj, &cr, e).await,
-    };
-    for s in synced.iter().filter(|s| s.change != Change::Unchanged) {
-        let (reason, verb) = if s.change == Change::Created {
-            ("Created", "created")
-        } else {
-            ("Updated", "corrected")
-        };
-        tracing::info!(cr = %who, child = %format!("{} {}", s.kind, s.name), "{verb} child");
-        ctx.agent
-            .events
-            .normal_about(
-                &obj,
-                &ctx.api,
-                reason,
-                "SyncChild",
-                format!("{} {} {verb}", s.kind, s.name),
-                &s.live,
-            )
-            .await;
-    }
-
-    // A full pass moments ago over the same declarations stands in for another (see freshness).
-    let cr_key = key(&obj);
-    let report = match ctx.fresh.reuse(&cr_key, &desired.external, Instant::now()) {
-        Some(rows) => external::ExternalReport {
-            rows,
-            ..Default::default()
-        },
-        None => {
-            let report = external::reconcile(
-                &ctx.agent,
-                &api,
-                &cr,
-                &ctx.katalog.name,
-                &desired.external,
-                request_id(&obj),
-                ctx.cancel.child_token(),
-            )
-            .await;
-            ctx.fresh
-                .record(&cr_key, &desired.external, &report.rows, Instant::now());
-            report
-        }
-    };
+    let mut report = walked.external;
     for e in &report.errors {
         ctx.agent
             .events
             .warning(&obj, &ctx.api, "ExternalError", "SyncExternal", e.clone())
             .await;
+    }
+    // A waiting external node keeps the row it had (what exists stays), saying what it waits for.
+    let waiting = &walked.desired.waiting;
+    if waiting.iter().any(|w| is_external(&ctx, &w.source)) {
+        let previous = orkestra_provider::journal::rows_of(&cr);
+        let placeholders = orkestra_engine::walk(
+            &ctx.katalog,
+            &ctx.entry,
+            &cr,
+            &ctx.agent.provider_schemas,
+            &walked.observed,
+            orkestra_engine::Unknown::Placeholder,
+        )
+        .ok();
+        for w in waiting.iter().filter(|w| is_external(&ctx, &w.source)) {
+            let Some(item) = ctx.entry.external.iter().find(|x| x.source == w.source) else {
+                continue;
+            };
+            let rendered = placeholders
+                .as_ref()
+                .and_then(|d| d.external.iter().find(|x| x.source == w.source))
+                .filter(|x| !x.name.contains("(known after apply"));
+            let prev = rendered.and_then(|x| {
+                previous
+                    .iter()
+                    .find(|r| r.provider == x.provider && r.kind == x.kind && r.name == x.name)
+            });
+            report.rows.push(walk::waiting_row(
+                prev,
+                rendered,
+                &item.provider,
+                &item.kind,
+                &w.node,
+                &w.message(),
+            ));
+        }
     }
     ctx.agent.metrics.external_rows(
         &ctx.crd,
@@ -158,15 +141,24 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
             .collect(),
     );
 
-    let live = children_by_block(&synced);
+    let synced = &walked.synced;
+    let live = children_by_block(synced);
     let not_ready: Vec<&Synced> = synced.iter().filter(|s| !s.ready.is_ready()).collect();
-    let waiting = orkestra_engine::readiness::summary(
-        &not_ready
-            .iter()
-            .filter_map(|s| s.ready.message().map(str::to_string))
-            .collect::<Vec<_>>(),
-    );
-    let mut ready = match (report.all_ready(), waiting) {
+    let messages: Vec<String> = waiting
+        .iter()
+        .map(|w| w.message())
+        .chain(
+            not_ready
+                .iter()
+                .filter_map(|s| s.ready.message().map(str::to_string)),
+        )
+        .collect();
+    let waits = orkestra_engine::readiness::summary(&messages);
+    let externals_ready = report
+        .rows
+        .iter()
+        .all(|r| r.state == orkestra_provider::State::Ready);
+    let mut ready = match (externals_ready, waits) {
         (true, None) => Ready::yes(
             "Reconciled",
             format!(
@@ -175,20 +167,35 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
                 report.rows.len()
             ),
         ),
-        // Children that are not ready yet: a status change of a watched kind wakes the CR.
+        // Children not ready yet or nodes waiting for them: a status change of a watched kind
+        // wakes the CR.
         (true, Some(w)) => Ready::no(WAITING, w),
         (false, w) => {
-            let external = report.describe(|r| r.state != orkestra_provider::State::Ready);
-            Ready::no(
-                "ExternalNotReady",
-                match w {
-                    Some(w) => format!("{external}; {w}"),
-                    None => external,
-                },
-            )
+            let external = report.describe(|r| {
+                r.state != orkestra_provider::State::Ready && !r.message.contains(" waits for ")
+            });
+            // Nodes waiting for a value: the CR waits (composition.md, rule 3), their messages
+            // first; otherwise an external resource is what is not ready.
+            let reason = if waiting.is_empty() {
+                "ExternalNotReady"
+            } else {
+                WAITING
+            };
+            match (external.is_empty(), w) {
+                (true, Some(w)) => Ready::no(reason, w),
+                (_, Some(w)) if reason == WAITING => Ready::no(reason, format!("{w}; {external}")),
+                (_, Some(w)) => Ready::no(reason, format!("{external}; {w}")),
+                (_, None) => Ready::no(reason, external),
+            }
         }
     };
-    let fields = match orkestra_engine::render_status(&ctx.katalog, &ctx.entry, &cr, &live) {
+    let fields = match orkestra_engine::render_status(
+        &ctx.katalog,
+        &ctx.entry,
+        &cr,
+        &live,
+        &walked.observed,
+    ) {
         Ok(f) => f,
         Err(e) => {
             ready = Ready::no("StatusFieldFailed", format!("{}: {}", e.field, e.message));
@@ -207,6 +214,10 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
     }
     if report.rows.iter().any(|r| r.state.in_progress()) {
         next = next.min(PROGRESS_REQUEUE);
+    }
+    // A node waiting on an external resource is looked at again with it.
+    if !waiting.is_empty() {
+        next = next.min(walk::WAITING_REQUEUE);
     }
     // A not-ready child of a kind the controller does not watch (a `custom` object) would only
     // be looked at again on resync: look sooner.
@@ -245,6 +256,27 @@ fn message_of(e: &Error) -> String {
         Error::Render { field, message, .. } => format!("{field}: {message}"),
         Error::Step { message, .. } => message.clone(),
         other => other.to_string(),
+    }
+}
+
+/// Whether the node written at `source` is an external resource.
+fn is_external(ctx: &EntryCtx, source: &str) -> bool {
+    ctx.entry.external.iter().any(|x| x.source == source)
+}
+
+/// A row's state as waiting messages and `readyWhen` see it (`Creating`).
+pub fn label_of_state(state: orkestra_provider::State) -> &'static str {
+    use orkestra_provider::State::*;
+    match state {
+        Pending => "Pending",
+        Creating => "Creating",
+        Updating => "Updating",
+        Ready => "Ready",
+        Deleting => "Deleting",
+        Deleted => "Deleted",
+        Error => "Error",
+        Orphaned => "Orphaned",
+        Conflict => "Conflict",
     }
 }
 

@@ -4,13 +4,13 @@
 //!
 //! An enforced child is server-side applied as [`body`] returns it: the CR's namespace filled in
 //! when the kind is namespaced, `generate:`d keys taken from the live Secret (or made), and the
-//! hash of the result stamped into [`labels::APPLIED_HASH`]. A create-only child is created with
+//! hash of the result stamped into [`crate::objects::labels::APPLIED_HASH`]. A create-only child is created with
 //! the same body minus the stamp.
 
 use serde_json::Value;
 
 use crate::generate::{self, RandomUnavailable};
-use crate::objects::{labels, stamp_applied_hash};
+use crate::objects::stamp_applied_hash;
 use crate::render::Child;
 
 /// The field manager of every child write (server-side apply and create).
@@ -42,6 +42,7 @@ pub fn body(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::objects::labels;
     use serde_json::json;
 
     fn child(enforce: bool) -> Child {
