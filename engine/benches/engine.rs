@@ -6,11 +6,18 @@
 //! - `lint/100-katalogs` lints 100 Katalog files, beside `lint/yaml-parse-only`, which only parses
 //!   the same files with serde_yaml_ng.
 //!
+//! - `compose/*` renders one CR of the composed app-with-database Katalog (password Secret → RDS →
+//!   connection Secret → Deployment with the endpoint): `one-walk` with every node observed,
+//!   `agent-waves` the four walks the agent makes while what it observed grows, beside
+//!   `without-references`, the same Katalog with each `.resources` read replaced by a literal
+//!   (the render orkestra did before composition).
+//!
 //! Run: `cargo bench -p orkestra-engine --bench engine`.
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use orkestra_engine::lint::{lint, Input};
-use orkestra_engine::{load_file, render, SourceFile};
+use orkestra_engine::readiness::Readiness;
+use orkestra_engine::{load_file, render, walk, Observed, Seen, SourceFile, Unknown};
 use serde_json::{json, Value};
 use std::hint::black_box;
 
@@ -58,6 +65,8 @@ fn bench(c: &mut Criterion) {
     g.bench_function("hand-written", |b| b.iter(|| hand_written(black_box(&cr))));
     g.finish();
 
+    compose(c, &schemas);
+
     let text = fixture("application-stack/katalog.yaml");
     let files: Vec<SourceFile> = (0..100)
         .map(|i| {
@@ -90,6 +99,96 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.finish();
+}
+
+fn compose(c: &mut Criterion, schemas: &[orkestra_provider_schema::ProviderSchema]) {
+    let text = fixture("app-with-database/katalog.yaml");
+    let composed = load_file(&SourceFile::new("k.yaml", text.clone()), schemas)
+        .katalog
+        .unwrap();
+    let literal = text
+        .replace("{{ .resources.db.outputs.endpoint }}", "db.example")
+        .replace("{{ .resources.db.outputs.port }}", "5432")
+        .replace("{{ .resources.dbPassword.data.password }}", "secret")
+        .replace(
+            "{{ .resources.dbPassword.metadata.name }}",
+            "{{ .metadata.name }}-db-password",
+        )
+        .replace("after: [conn]", "");
+    let flat = load_file(&SourceFile::new("flat.yaml", literal), schemas)
+        .katalog
+        .unwrap();
+    assert!(!flat.entries[0].graph.has_edges());
+    let cr = json!({"apiVersion": "apps.example.io/v1", "kind": "App",
+        "metadata": {"name": "billing", "namespace": "team-b", "uid": "u-1"},
+        "spec": {"image": "web:1", "tier": "large", "database": {"enabled": true}}});
+    let g = &composed.entries[0].graph;
+    let src = |id: &str| g.nodes[g.by_id(id).unwrap()].source.clone();
+    let secret = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "billing-db-password"},
+        "data": {"password": "c2VjcmV0"}});
+    let conn =
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "billing-db-conn"}});
+    let mut outputs = serde_json::Map::new();
+    outputs.insert("endpoint".into(), json!("db.example"));
+    outputs.insert("port".into(), json!(5432));
+    let steps = [
+        (src("dbPassword"), Seen::child(&secret, &Readiness::Ready)),
+        (
+            src("db"),
+            Seen::external("billing-team-b-db", None, "Ready", &outputs, true),
+        ),
+        (src("conn"), Seen::child(&conn, &Readiness::Ready)),
+    ];
+    let all: Observed = steps.iter().cloned().collect();
+    let d = walk(
+        &composed,
+        &composed.entries[0],
+        &cr,
+        schemas,
+        &all,
+        Unknown::Wait,
+    )
+    .unwrap();
+    assert!(d.waiting.is_empty());
+    let mut grp = c.benchmark_group("compose");
+    grp.bench_function("one-walk", |b| {
+        b.iter(|| {
+            walk(
+                &composed,
+                &composed.entries[0],
+                black_box(&cr),
+                schemas,
+                &all,
+                Unknown::Wait,
+            )
+            .unwrap()
+        })
+    });
+    grp.bench_function("agent-waves", |b| {
+        b.iter(|| {
+            let mut seen = Observed::new();
+            for i in 0..=steps.len() {
+                black_box(
+                    walk(
+                        &composed,
+                        &composed.entries[0],
+                        black_box(&cr),
+                        schemas,
+                        &seen,
+                        Unknown::Wait,
+                    )
+                    .unwrap(),
+                );
+                if let Some((k, v)) = steps.get(i) {
+                    seen.insert(k.clone(), v.clone());
+                }
+            }
+        })
+    });
+    grp.bench_function("without-references", |b| {
+        b.iter(|| render(&flat, &flat.entries[0], black_box(&cr), schemas).unwrap())
+    });
+    grp.finish();
 }
 
 criterion_group!(benches, bench);
