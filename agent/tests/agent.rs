@@ -313,6 +313,15 @@ async fn a_broken_katalog_is_refused_with_diagnostics_and_the_good_one_runs() {
     broken["spec"]["crds"]["website"]["operatorBox"]["onCreat"] = json!({});
     broken["spec"]["crds"]["website"]["apiTypes"]["kind"] = json!("Brokensite");
     create(&client, &broken).await;
+    // A second one whose declarations read each other in a cycle.
+    let mut cyclic = f.katalog.clone();
+    cyclic["metadata"]["name"] = json!(format!("cyclic-{}", f.id));
+    cyclic["spec"]["crds"]["website"]["apiTypes"]["kind"] = json!("Cyclesite");
+    cyclic["spec"]["crds"]["website"]["operatorBox"]["onCreate"]["configMaps"] = json!([
+        {"id": "a", "name": "a", "data": {"x": "{{ .resources.b.data.x }}"}},
+        {"id": "b", "name": "b", "data": {"x": "{{ .resources.a.data.x }}"}},
+    ]);
+    create(&client, &cyclic).await;
     let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
 
     let katalogs = katalog_api(&client);
@@ -334,6 +343,21 @@ async fn a_broken_katalog_is_refused_with_diagnostics_and_the_good_one_runs() {
         .as_str()
         .unwrap()
         .contains("onCreat"));
+    let cyclic_name = format!("cyclic-{}", f.id);
+    let status = wait_for("the cyclic Katalog refused", TIMEOUT, || async {
+        let k = serde_json::to_value(katalogs.get(&cyclic_name).await.ok()?).ok()?;
+        (k["status"]["conditions"][0]["status"] == "False").then(|| k["status"].clone())
+    })
+    .await
+    .unwrap();
+    assert!(
+        status["diagnostics"].as_array().unwrap().iter().any(|d| d["code"] == "cycle"
+            && d["message"]
+                .as_str()
+                .unwrap()
+                .contains("configMaps[a], configMaps[b]")),
+        "{status}"
+    );
 
     let crs = cr_api(&client, &f, ns.name());
     create(&client, &f.cr_in(ns.name(), "good")).await;
