@@ -1,9 +1,11 @@
 //! A CR's status: `observedGeneration`, the `Ready` condition, `status.fields` and the
-//! `external` rows, written by server-side apply on the status subresource.
+//! `external` rows, written by server-side apply on the status subresource. The condition and
+//! rows are the typed contract the plugin reads back ([`orkestra_provider::CrStatus`]).
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use orkestra_provider::cr_status::READY;
 use orkestra_provider::status::now_rfc3339;
-use orkestra_provider::StatusRow;
+use orkestra_provider::{Condition, StatusRow};
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, KubeContext};
@@ -84,19 +86,20 @@ pub fn build(cr: &Value, ready: &Ready, body: Body) -> Value {
     let previous = cr
         .pointer("/status/conditions")
         .and_then(Value::as_array)
-        .and_then(|cs| cs.iter().find(|c| c["type"] == "Ready"));
+        .and_then(|cs| cs.iter().find(|c| c["type"] == READY));
     // lastTransitionTime moves only when the status flips.
     let transition = previous
         .filter(|c| c["status"] == status_word)
         .and_then(|c| c.get("lastTransitionTime").cloned())
         .unwrap_or_else(|| Value::String(now_rfc3339()));
-    let mut condition = json!({
-        "type": "Ready",
-        "status": status_word,
-        "reason": ready.reason,
-        "message": ready.message,
-        "lastTransitionTime": transition,
-    });
+    let condition = Condition {
+        type_: READY.to_string(),
+        status: status_word.to_string(),
+        reason: ready.reason.clone(),
+        message: ready.message.clone(),
+        last_transition_time: transition.as_str().map(str::to_string),
+        observed_generation: generation,
+    };
     let mut status = Map::new();
     for (k, v) in body.fields {
         if !RESERVED.contains(&k.as_str()) {
@@ -104,7 +107,6 @@ pub fn build(cr: &Value, ready: &Ready, body: Body) -> Value {
         }
     }
     if let Some(g) = generation {
-        condition["observedGeneration"] = json!(g);
         status.insert("observedGeneration".into(), json!(g));
     }
     status.insert("conditions".into(), json!([condition]));

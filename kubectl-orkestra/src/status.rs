@@ -6,6 +6,7 @@ use std::time::Duration;
 use anyhow::bail;
 use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
 use kube::api::{Api, DynamicObject, ListParams};
+use orkestra_provider::CrStatus;
 use serde_json::{json, Value};
 
 use crate::kinds::{self, ManagedKind};
@@ -155,32 +156,24 @@ async fn collect(
     Ok(items)
 }
 
-/// Read one CR's status.
+/// Read one CR's status through the agent's typed contract ([`CrStatus`]).
 pub fn item_of(kind: &str, cr: &Value) -> Item {
-    let ready_cond = cr
-        .pointer("/status/conditions")
-        .and_then(Value::as_array)
-        .and_then(|cs| {
-            cs.iter()
-                .find(|c| c.get("type").and_then(Value::as_str) == Some("Ready"))
-        });
-    let ready = ready_cond
-        .and_then(|c| c.get("status"))
-        .and_then(Value::as_str)
-        == Some("True");
-    let message = match ready_cond {
-        None => "not reconciled yet".to_string(),
-        Some(_) if ready => String::new(),
-        Some(c) => {
-            let reason = c.get("reason").and_then(Value::as_str).unwrap_or_default();
-            let msg = c.get("message").and_then(Value::as_str).unwrap_or_default();
-            match (reason.is_empty(), msg.is_empty()) {
-                (false, false) => format!("{reason}: {msg}"),
-                (true, false) => msg.to_string(),
-                (false, true) => reason.to_string(),
-                (true, true) => String::new(),
-            }
-        }
+    let (status, unreadable) = match CrStatus::of(cr) {
+        Ok(s) => (s, None),
+        Err(e) => (CrStatus::default(), Some(e)),
+    };
+    let ready_cond = status.ready();
+    let ready = ready_cond.is_some_and(|c| c.is_true());
+    let message = match (ready_cond, unreadable) {
+        (_, Some(e)) => format!("the status does not fit orkestra's status type: {e}"),
+        (None, None) => "not reconciled yet".to_string(),
+        (Some(_), None) if ready => String::new(),
+        (Some(c), None) => match (c.reason.is_empty(), c.message.is_empty()) {
+            (false, false) => format!("{}: {}", c.reason, c.message),
+            (true, false) => c.message.clone(),
+            (false, true) => c.reason.clone(),
+            (true, true) => String::new(),
+        },
     };
     Item {
         kind: kind.to_string(),
@@ -195,11 +188,11 @@ pub fn item_of(kind: &str, cr: &Value) -> Item {
             .to_string(),
         ready,
         message,
-        external: cr
-            .pointer("/status/external")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or_default(),
+        external: status
+            .external
+            .iter()
+            .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
+            .collect(),
     }
 }
 

@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 pub mod context;
+pub mod cr_status;
 pub mod declaration;
 pub mod error;
 pub mod journal;
@@ -28,6 +29,7 @@ pub use orkestra_provider_schema as schema;
 pub mod status;
 
 pub use context::ProviderContext;
+pub use cr_status::{Condition, CrStatus};
 pub use declaration::{Declaration, DeletionPolicy, ManagementPolicy};
 pub use error::{Cause, ProviderError, Target};
 pub use journal::{Intent, Journal};
