@@ -54,22 +54,6 @@ impl ExternalReport {
     }
 }
 
-/// The owner of a CR's external resources.
-pub fn owner_of(cr: &Value, katalog: &str) -> Owner {
-    let s = |p: &str| {
-        cr.pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    Owner {
-        uid: s("/metadata/uid"),
-        namespace: s("/metadata/namespace"),
-        name: s("/metadata/name"),
-        katalog: katalog.into(),
-    }
-}
-
 /// Turn rendered items into declarations; items that cannot become one get an Error row.
 fn declarations(
     ctx: &AgentContext,
@@ -182,7 +166,7 @@ pub async fn delete_recorded(
     request_id: String,
     cancel: CancellationToken,
 ) -> ExternalReport {
-    let owner = owner_of(cr, katalog);
+    let owner = Owner::of_cr(cr, katalog);
     let mut decls = Vec::new();
     let mut out = ExternalReport::default();
     for row in orkestra_provider::journal::rows_of(cr) {
@@ -236,7 +220,7 @@ async fn run(
     if items.is_empty() {
         return ExternalReport::default();
     }
-    let owner = owner_of(&pctx.cr, katalog);
+    let owner = Owner::of_cr(&pctx.cr, katalog);
     let (decls, failed) = declarations(ctx, items, &owner);
     let report: RunReport = if decls.is_empty() {
         RunReport::default()

@@ -351,11 +351,15 @@ async fn a_broken_katalog_is_refused_with_diagnostics_and_the_good_one_runs() {
     .await
     .unwrap();
     assert!(
-        status["diagnostics"].as_array().unwrap().iter().any(|d| d["code"] == "cycle"
-            && d["message"]
-                .as_str()
-                .unwrap()
-                .contains("configMaps[a], configMaps[b]")),
+        status["diagnostics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["code"] == "cycle"
+                && d["message"]
+                    .as_str()
+                    .unwrap()
+                    .contains("configMaps[a], configMaps[b]")),
         "{status}"
     );
 

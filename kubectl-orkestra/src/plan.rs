@@ -1,31 +1,45 @@
 //! `kubectl orkestra plan -f KATALOG (--cr CR_FILE | KIND/NAME) [-o text|json] [--detailed-exitcode]`:
 //! what applying would change, computed without writing anything.
 //!
-//! Kubernetes children: the engine renders them exactly as the agent does; each is compared with
-//! the live object through a server-side dry run (`dryRun=All`: the API server runs admission,
-//! defaulting and validation and returns the result without persisting it). External resources:
-//! each provider's read-only `observe` and its pure `diff`, the same diff the agent applies.
+//! The CR's graph is walked with the engine's own [`orkestra_engine::walk`], the agent's walk,
+//! over what exists (composition.md, rule 4): each node that renders is looked at (a child's live
+//! object, a resource's observe) and the graph is walked again with what was seen, until nothing
+//! new is. A node that still waits for a value is shown as it renders so far, each unknown value
+//! printed as `(known after apply: db.outputs.endpoint)`, without a dry run.
+//!
+//! Kubernetes children whose inputs are known: the body the agent writes
+//! ([`orkestra_engine::apply::body`]) compared with the live object through a server-side dry
+//! run (`dryRun=All`: the API server runs admission, defaulting and validation and returns the
+//! result without persisting it), with the agent's field manager. External resources: each
+//! provider's read-only `observe` and its pure `diff`, the same diff the agent applies. Rows of
+//! the CR's `status.external` no rendered resource matches are shown as orphaned (the agent
+//! leaves their resources in place). A Secret's values and sensitive provider fields are never
+//! shown (`(sensitive)`).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{anyhow, bail, Context as _};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
+use orkestra_engine::apply::FIELD_MANAGER;
 use orkestra_engine::cr::CrId;
-use orkestra_engine::{render, Child, External, Katalog, SourceFile};
+use orkestra_engine::render::{child_readiness, external_ready};
+use orkestra_engine::{
+    Child, CrdEntry, Desired, External, Katalog, Observed, Seen, SourceFile, Unknown, Waiting,
+};
+use orkestra_provider::runtime::stale_rows;
 use orkestra_provider::{
-    Action, Blocked, Declaration, KubeReader, Plan, PlanValue, Provider, ProviderContext,
+    Action, Blocked, Declaration, DeletionPolicy, Intent, KubeReader, ManagementPolicy,
+    Observation, Owner, Ownership, Plan, PlanValue, Provider, ProviderContext, ProviderSchema,
+    State, StatusRow,
 };
 use serde_json::{json, Map, Value};
 
 use crate::kinds;
 use crate::kube_client::{connect, explain, is_not_found, runtime, Kube, KubeArgs};
 use crate::output::{color_stdout, out, paint};
-
-/// The field manager the agent applies children with; the dry run uses the same, so the
-/// result is what the agent's apply would produce.
-pub const AGENT_FIELD_MANAGER: &str = "orkestra-agent";
 
 /// Arguments of `plan`.
 #[derive(clap::Args)]
@@ -77,9 +91,39 @@ pub struct Change {
     pub notes: Vec<String>,
     /// Why the action will not be carried out, when it will not.
     pub blocked: Option<String>,
+    /// What the node waits for, when a value it reads is not known yet.
+    pub waiting: Option<Waiting>,
+    /// A `status.external` row no rendered resource matches.
+    pub orphaned: bool,
+    /// The create intent the resource's row records.
+    pub intent: Option<Intent>,
 }
 
 impl Change {
+    /// A no-op on `kind` `name` (in `namespace`) of `target`, until planning says otherwise.
+    fn noop(
+        target: &'static str,
+        provider: Option<&str>,
+        kind: &str,
+        namespace: Option<&str>,
+        name: &str,
+    ) -> Self {
+        Self {
+            action: Action::Noop,
+            target,
+            provider: provider.map(str::to_string),
+            kind: kind.to_string(),
+            namespace: namespace.map(str::to_string),
+            name: name.to_string(),
+            diff: Vec::new(),
+            notes: Vec::new(),
+            blocked: None,
+            waiting: None,
+            orphaned: false,
+            intent: None,
+        }
+    }
+
     fn address(&self) -> String {
         match (&self.provider, &self.namespace) {
             (Some(p), _) => format!("{p}.{} {:?}", self.kind, self.name),
@@ -168,7 +212,8 @@ async fn live_cr(kube: &Kube, katalog: &Katalog, target: &str) -> anyhow::Result
 }
 
 /// The CRs of a file. When the same CR exists in the cluster its uid is taken over, so owner
-/// references and ownership tags come out as the agent would write them.
+/// references and ownership tags come out as the agent would write them, and so is its status
+/// (the rows the agent recorded).
 async fn file_crs(
     kube: &Kube,
     katalog: &Katalog,
@@ -199,8 +244,14 @@ async fn file_crs(
                 .get_opt(&name)
                 .await
                 .map_err(|e| explain(e, &format!("get {kind} {name}"), &kube.server))?;
-            if let Some(uid) = live.and_then(|l| l.metadata.uid) {
-                cr["metadata"]["uid"] = uid.into();
+            if let Some(live) = live {
+                if let Some(uid) = live.metadata.uid {
+                    cr["metadata"]["uid"] = uid.into();
+                }
+                // Its status rows: what the agent recorded (orphaned rows, create intents).
+                if let Some(status) = live.data.get("status") {
+                    cr["status"] = status.clone();
+                }
             }
         }
         out.push(cr);
@@ -245,23 +296,41 @@ async fn plan_cr(
             .map(|n| format!("{n}/"))
             .unwrap_or_default()
     );
-    let desired = render(katalog, entry, cr, &crate::registry::schemas())
-        .map_err(|e| anyhow!("{who}: {e}"))?;
+    let mut planner = Planner {
+        kube,
+        katalog,
+        entry,
+        cr,
+        providers,
+        schemas: crate::registry::schemas(),
+        owner: Owner::of_cr(cr, &katalog.name),
+        rows: orkestra_provider::journal::rows_of(cr),
+        cr_namespace: namespace.clone(),
+        children: HashMap::new(),
+        externals: HashMap::new(),
+    };
+    let desired = planner
+        .walk_what_exists()
+        .await
+        .map_err(|e| anyhow!("{who}: {e:#}"))?;
     let mut changes = Vec::new();
     for child in &desired.children {
         changes.push(
-            plan_child(kube, child)
+            planner
+                .plan_child(child, desired.waiting_for(&child.source))
                 .await
                 .map_err(|e| anyhow!("{who}: {e:#}"))?,
         );
     }
     for ext in &desired.external {
         changes.push(
-            plan_external(kube, katalog, cr, ext, providers)
+            planner
+                .plan_external(ext, desired.waiting_for(&ext.source))
                 .await
                 .map_err(|e| anyhow!("{who}: {e:#}"))?,
         );
     }
+    changes.extend(planner.orphaned_rows(&desired.external).await);
     Ok(CrPlan {
         kind,
         namespace,
@@ -270,25 +339,542 @@ async fn plan_cr(
     })
 }
 
-async fn plan_child(kube: &Kube, child: &Child) -> anyhow::Result<Change> {
+/// What was looked at of one child: where it is written and the live object, if any.
+#[derive(Clone)]
+struct ChildLook {
+    api: Api<DynamicObject>,
+    /// The namespace it is written in (`None` for a cluster-scoped kind).
+    namespace: Option<String>,
+    live: Option<Value>,
+}
+
+/// What was looked at of one external resource.
+enum ExtLook {
+    /// Its provider is not in this build.
+    Unregistered,
+    /// It waits and its name is not known yet: there is nothing to look up.
+    Unnamed,
+    /// The provider's read-only observe.
+    Observed {
+        provider: Arc<dyn Provider>,
+        decl: Box<Declaration>,
+        obs: Box<Observation>,
+        /// The create intent its status row records.
+        intent: Option<Intent>,
+    },
+}
+
+/// One CR's plan in the making: the graph walked over what exists, each node looked at once.
+struct Planner<'a> {
+    kube: &'a Kube,
+    katalog: &'a Katalog,
+    entry: &'a CrdEntry,
+    cr: &'a Value,
+    providers: &'a [Arc<dyn Provider>],
+    schemas: Vec<ProviderSchema>,
+    owner: Owner,
+    /// The CR's `status.external` rows (none for a CR not created yet).
+    rows: Vec<StatusRow>,
+    cr_namespace: Option<String>,
+    /// By node source.
+    children: HashMap<String, ChildLook>,
+    /// By node source.
+    externals: HashMap<String, ExtLook>,
+}
+
+impl Planner<'_> {
+    /// Walk the graph as the agent does (composition.md, rule 4): render with what has been
+    /// seen, look at every node that rendered without waiting (a child's live object, a
+    /// resource's observe), and walk again with what exists, until nothing new is seen. A node
+    /// that still waits is rendered with `(known after apply: …)` placeholders.
+    async fn walk_what_exists(&mut self) -> anyhow::Result<Desired> {
+        let mut observed = Observed::new();
+        // Each pass that sees something new lets at least one more node render, so the walk
+        // settles within one pass per node.
+        for _ in 0..=self.entry.graph.nodes.len() {
+            let desired = self.walk(&observed)?;
+            let seen_before = observed.len();
+            for child in &desired.children {
+                if desired.waiting_for(&child.source).is_some()
+                    || observed.contains_key(&child.source)
+                {
+                    continue;
+                }
+                if let Some(live) = self.child_look(child).await?.live {
+                    let readiness = child_readiness(
+                        self.katalog,
+                        self.entry,
+                        &child.source,
+                        &child.kind,
+                        &live,
+                    );
+                    observed.insert(child.source.clone(), Seen::child(&live, &readiness));
+                }
+            }
+            for ext in &desired.external {
+                if desired.waiting_for(&ext.source).is_some() || observed.contains_key(&ext.source)
+                {
+                    continue;
+                }
+                if let Some(seen) = self.external_seen(ext).await? {
+                    observed.insert(ext.source.clone(), seen);
+                }
+            }
+            if observed.len() == seen_before {
+                return Ok(desired);
+            }
+        }
+        self.walk(&observed)
+    }
+
+    fn walk(&self, observed: &Observed) -> anyhow::Result<Desired> {
+        orkestra_engine::walk(
+            self.katalog,
+            self.entry,
+            self.cr,
+            &self.schemas,
+            observed,
+            Unknown::Placeholder,
+        )
+        .map_err(|e| anyhow!("{e}"))
+    }
+
+    async fn child_look(&mut self, child: &Child) -> anyhow::Result<ChildLook> {
+        if let Some(look) = self.children.get(&child.source) {
+            return Ok(look.clone());
+        }
+        let look = look_child(self.kube, child, self.cr_namespace.as_deref()).await?;
+        self.children.insert(child.source.clone(), look.clone());
+        Ok(look)
+    }
+
+    async fn external_look(&mut self, ext: &External, waiting: bool) -> anyhow::Result<&ExtLook> {
+        if !self.externals.contains_key(&ext.source) {
+            let look = self.observe_external(ext, waiting).await?;
+            self.externals.insert(ext.source.clone(), look);
+        }
+        Ok(&self.externals[&ext.source])
+    }
+
+    /// What `.resources.<id>` sees of an external resource that exists: its name, id, the state
+    /// its row would show after this pass, and its outputs.
+    async fn external_seen(&mut self, ext: &External) -> anyhow::Result<Option<Seen>> {
+        let ExtLook::Observed {
+            provider,
+            decl,
+            obs,
+            ..
+        } = self.external_look(ext, false).await?
+        else {
+            return Ok(None);
+        };
+        if !obs.exists {
+            return Ok(None);
+        }
+        let state = state_after_pass(obs, &provider.diff(decl, obs));
+        let seen = Seen::external(
+            &decl.name,
+            obs.id.as_deref(),
+            &format!("{state:?}"),
+            &obs.outputs,
+            false,
+        );
+        let ready = external_ready(
+            self.katalog,
+            self.entry,
+            &ext.source,
+            &seen,
+            state == State::Ready,
+        );
+        Ok(Some(Seen { ready, ..seen }))
+    }
+
+    /// The provider's read-only observe of `ext`. A waiting resource is looked up with what is
+    /// known of it (its name at least); its other values are shown as they render.
+    async fn observe_external(&self, ext: &External, waiting: bool) -> anyhow::Result<ExtLook> {
+        let Some(provider) = self.providers.iter().find(|p| p.name() == ext.provider) else {
+            return Ok(ExtLook::Unregistered);
+        };
+        let schema = provider.schema();
+        let kind = schema.kind(&ext.kind).ok_or_else(|| {
+            anyhow!(
+                "{}.{}: provider {} has no kind {:?}",
+                ext.provider,
+                ext.kind,
+                ext.provider,
+                ext.kind
+            )
+        })?;
+        if waiting && (ext.name.is_empty() || is_unknown(&Value::String(ext.name.clone()))) {
+            return Ok(ExtLook::Unnamed);
+        }
+        let known: Map<String, Value> = ext
+            .fields
+            .iter()
+            .filter(|(_, v)| !is_unknown(v))
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        let decl = match Declaration::from_rendered(&ext.provider, kind, &known, self.owner.clone())
+        {
+            Ok(d) => d,
+            // A required value is not known yet: look the resource up by its name alone.
+            Err(_) if waiting => by_name(ext, kind.name_field, self.owner.clone()),
+            Err(e) => return Err(anyhow!("{e}")),
+        };
+        let ctx = ProviderContext::new(
+            format!("plan-{}", decl.name),
+            self.cr.clone(),
+            KubeReader::new(self.kube.client.clone()),
+        );
+        let obs = provider.observe(&ctx, &decl).await.map_err(|e| {
+            anyhow!(
+                "{}.{} {:?}: cannot observe: {e}",
+                ext.provider,
+                ext.kind,
+                decl.name
+            )
+        })?;
+        let intent = self
+            .rows
+            .iter()
+            .find(|r| r.provider == decl.provider && r.kind == decl.kind && r.name == decl.name)
+            .and_then(|r| r.intent);
+        Ok(ExtLook::Observed {
+            provider: provider.clone(),
+            decl: Box::new(decl),
+            obs: Box::new(obs),
+            intent,
+        })
+    }
+
+    /// The change to one child. A waiting child is shown as it renders so far, without a dry
+    /// run (its placeholders would not validate); any other is dry-run with the body the agent
+    /// writes ([`orkestra_engine::apply::body`]) and the agent's field manager.
+    async fn plan_child(
+        &mut self,
+        child: &Child,
+        waiting: Option<&Waiting>,
+    ) -> anyhow::Result<Change> {
+        let look = self.child_look(child).await?;
+        let mut change = Change {
+            waiting: waiting.cloned(),
+            ..Change::noop(
+                "kubernetes",
+                None,
+                &child.kind,
+                look.namespace.as_deref(),
+                &child.name,
+            )
+        };
+        let what = format!("{} {}", child.kind, child.name);
+        let (body, made) =
+            orkestra_engine::apply::body(child, look.namespace.as_deref(), look.live.as_ref())
+                .map_err(|e| anyhow!("{what}: {e}"))?;
+        if !made.is_empty() {
+            change.notes.push(format!(
+                "generates {} (made once and kept; never shown)",
+                made.join(", ")
+            ));
+        }
+        match waiting {
+            Some(w) => plan_waiting_child(&mut change, child, &body, look.live.as_ref(), w),
+            None => dry_run_child(self.kube, &mut change, child, &body, &look).await?,
+        }
+        mask_secret_values(&mut change);
+        Ok(change)
+    }
+
+    async fn plan_external(
+        &mut self,
+        ext: &External,
+        waiting: Option<&Waiting>,
+    ) -> anyhow::Result<Change> {
+        let change = Change {
+            waiting: waiting.cloned(),
+            ..Change::noop("external", Some(&ext.provider), &ext.kind, None, &ext.name)
+        };
+        // Its kind's schema, owned: the looks below borrow the planner.
+        let schema = self
+            .schemas
+            .iter()
+            .find(|s| s.name == ext.provider)
+            .and_then(|s| s.kind(&ext.kind))
+            .cloned();
+        let sensitive = |field: &str| {
+            schema
+                .as_ref()
+                .and_then(|k| k.field(field))
+                .is_some_and(|f| f.sensitive)
+        };
+        let mut change = match self.external_look(ext, waiting.is_some()).await? {
+            ExtLook::Unregistered => {
+                let mut change = change;
+                change.notes.push(format!(
+                    "provider {:?} is not registered in this build; skipped",
+                    ext.provider
+                ));
+                return Ok(change);
+            }
+            ExtLook::Unnamed => {
+                let mut change = change;
+                change.action = Action::Create;
+                change.diff = unknown_fields(ext, &Map::new(), None);
+                change
+                    .notes
+                    .push("its name is not known yet, so nothing is looked up".into());
+                change
+            }
+            ExtLook::Observed {
+                provider,
+                decl,
+                obs,
+                intent,
+            } => {
+                let mut obs = (**obs).clone();
+                let settled = settle_intent(&mut obs, *intent);
+                let mut plan = provider.diff(decl, &obs);
+                if decl.owner.uid.is_empty() {
+                    // A CR not created yet has no uid: its ownership tag is only known after apply.
+                    for c in plan
+                        .changes
+                        .iter_mut()
+                        .filter(|c| c.path.ends_with("owner-uid"))
+                    {
+                        c.after = PlanValue::Unknown;
+                    }
+                }
+                let mut change = from_provider_plan(change, &plan);
+                change.intent = *intent;
+                change.notes.extend(settled);
+                if waiting.is_some() {
+                    let mut more = unknown_fields(ext, &decl.fields, Some(&obs));
+                    more.retain(|d| !change.diff.iter().any(|c| c.path == d.path));
+                    if obs.exists && change.action == Action::Noop && !more.is_empty() {
+                        change.action = Action::Update;
+                    }
+                    change.diff.extend(more);
+                }
+                change
+            }
+        };
+        // Whatever the provider's diff does, a field its schema marks sensitive is never shown.
+        for d in change
+            .diff
+            .iter_mut()
+            .filter(|d| sensitive(d.path.split(['.', '[']).next().unwrap_or_default()))
+        {
+            mask(&mut d.before);
+            mask(&mut d.after);
+        }
+        if let Some(w) = waiting {
+            change.notes.push(waiting_note(w, false));
+        }
+        Ok(change)
+    }
+
+    /// The CR's `status.external` rows that no rendered resource matches (same provider, kind
+    /// and name), found by the provider runtime's own rule ([`stale_rows`]). The agent never
+    /// deletes such a resource: each is planned as a no-op marked orphaned, with the row's
+    /// reason, or saying its resource is gone already (the agent then drops the row).
+    async fn orphaned_rows(&self, rendered: &[External]) -> Vec<Change> {
+        let declared: Vec<Declaration> = rendered
+            .iter()
+            .map(|x| by_name(x, "", self.owner.clone()))
+            .collect();
+        let mut out = Vec::new();
+        for row in stale_rows(&declared, &self.rows) {
+            let note = match self.row_resource_exists(&row).await {
+                Ok(Some(true)) => row.message.clone(),
+                Ok(Some(false)) => {
+                    "no longer declared, and its resource is gone: the agent drops the row".into()
+                }
+                Ok(None) => format!(
+                    "{}; provider {} kind {} is not in this build, so whether it still exists is not known",
+                    row.message, row.provider, row.kind
+                ),
+                Err(e) => format!(
+                    "{}; whether it still exists is not known: {e}",
+                    row.message
+                ),
+            };
+            out.push(Change {
+                notes: vec![note],
+                orphaned: true,
+                intent: row.intent,
+                ..Change::noop("external", Some(&row.provider), &row.kind, None, &row.name)
+            });
+        }
+        out
+    }
+
+    /// Whether the resource of a row still exists (read only; `None`: its provider or kind is
+    /// not in this build).
+    async fn row_resource_exists(&self, row: &StatusRow) -> anyhow::Result<Option<bool>> {
+        let Some(provider) = self.providers.iter().find(|p| p.name() == row.provider) else {
+            return Ok(None);
+        };
+        let schema = provider.schema();
+        let Some(kind) = schema.kind(&row.kind) else {
+            return Ok(None);
+        };
+        let decl = Declaration {
+            deletion_policy: DeletionPolicy::Orphan,
+            management_policy: ManagementPolicy::Observe,
+            ..Declaration::from_row(row, kind, self.owner.clone())
+        };
+        let ctx = ProviderContext::new(
+            format!("plan-{}", decl.name),
+            self.cr.clone(),
+            KubeReader::new(self.kube.client.clone()),
+        );
+        let obs = provider
+            .observe(&ctx, &decl)
+            .await
+            .map_err(|e| anyhow!("{e}"))?;
+        Ok(Some(obs.exists))
+    }
+}
+
+/// A declaration of `ext` by its name alone (`name_field`, when given, set to it).
+fn by_name(ext: &External, name_field: &str, owner: Owner) -> Declaration {
+    let mut fields = Map::new();
+    if !name_field.is_empty() {
+        fields.insert(name_field.to_string(), Value::String(ext.name.clone()));
+    }
+    Declaration {
+        provider: ext.provider.clone(),
+        kind: ext.kind.clone(),
+        name: ext.name.clone(),
+        fields,
+        deletion_policy: DeletionPolicy::default(),
+        management_policy: ManagementPolicy::default(),
+        adopt: false,
+        owner,
+    }
+}
+
+/// Whether a rendered value stands in for one known only after apply.
+fn is_unknown(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains(PLACEHOLDER_START),
+        Value::Array(a) => a.iter().any(is_unknown),
+        Value::Object(m) => m.values().any(is_unknown),
+        _ => false,
+    }
+}
+
+/// How every `(known after apply: …)` placeholder begins.
+const PLACEHOLDER_START: &str = "(known after apply: ";
+
+/// The fields of a waiting `ext` that `declared` lacks (those known only after apply, or all of
+/// them when the declaration could not be made), as changes from what `obs` saw (sensitive ones
+/// are masked by the caller).
+fn unknown_fields(
+    ext: &External,
+    declared: &Map<String, Value>,
+    obs: Option<&Observation>,
+) -> Vec<FieldDiff> {
+    ext.fields
+        .iter()
+        .filter(|(k, _)| !declared.contains_key(*k))
+        .filter(|(k, _)| !matches!(k.as_str(), "deletionPolicy" | "managementPolicy" | "adopt"))
+        .filter_map(|(k, v)| {
+            let before = match obs {
+                Some(o) if o.exists => PlanValue::from_option(o.fields.get(k)),
+                _ => PlanValue::Absent,
+            };
+            let after = PlanValue::Known(v.clone());
+            if before == after {
+                return None;
+            }
+            Some(FieldDiff {
+                path: k.clone(),
+                before,
+                after,
+                forces_replacement: false,
+            })
+        })
+        .collect()
+}
+
+/// A recorded create intent applied to a fresh observation, as the provider runtime applies it
+/// on the agent's next pass: a resource without owner tags is that create's and is claimed (the
+/// diff then adds the tags); a resource with owner tags settles the intent; no resource means
+/// the recorded create is still to be made, once.
+fn settle_intent(obs: &mut Observation, intent: Option<Intent>) -> Option<String> {
+    intent?;
+    if !obs.exists {
+        return Some(
+            "a create is recorded for it (status.external intent: Create): the agent's next pass makes that one create, not a second".into(),
+        );
+    }
+    Some(match obs.ownership {
+        Ownership::Unowned => {
+            obs.ownership = Ownership::Ours;
+            "claimed: created by this resource's own interrupted create (intent recorded in status); owner tags will be added".into()
+        }
+        Ownership::Ours | Ownership::Foreign { .. } => {
+            "its recorded create intent is settled (it carries owner tags); the agent clears it on its next pass".into()
+        }
+    })
+}
+
+/// The state the row of a resource that exists shows once the agent's pass over it is done,
+/// from its observation and plan: only a resource with nothing left to do is Ready (an update
+/// may change the outputs its dependents read).
+fn state_after_pass(obs: &Observation, plan: &Plan) -> State {
+    if obs.busy {
+        return match obs.status.as_deref().unwrap_or_default() {
+            s if s.contains("creat") => State::Creating,
+            s if s.contains("delet") => State::Deleting,
+            _ => State::Updating,
+        };
+    }
+    match &plan.blocked {
+        Some(Blocked::Conflict(_)) => State::Conflict,
+        Some(Blocked::ReplacementRequired) => State::Error,
+        Some(Blocked::Busy(_)) => State::Updating,
+        Some(Blocked::ObserveOnly) => State::Ready,
+        None if plan.action == Action::Noop => State::Ready,
+        None => State::Updating,
+    }
+}
+
+/// The note of a waiting node: what it waits for (composition.md, rule 3: until that is known
+/// it is neither created nor changed, and a child is not dry-run).
+fn waiting_note(w: &Waiting, child: bool) -> String {
+    let until = if child {
+        "neither created nor changed until then, so not dry-run"
+    } else {
+        "neither created nor changed until then"
+    };
+    format!("{}; {until}", w.message())
+}
+
+/// Discover a child's kind and read the live object (read only). A name not known yet is not
+/// looked up.
+async fn look_child(
+    kube: &Kube,
+    child: &Child,
+    cr_namespace: Option<&str>,
+) -> anyhow::Result<ChildLook> {
     let (group, version) = child
         .api_version
         .split_once('/')
         .unwrap_or(("", child.api_version.as_str()));
     let gvk = GroupVersionKind::gvk(group, version, &child.kind);
+    let not_served = || {
+        anyhow!(
+            "{} {} is not served by the cluster",
+            child.api_version,
+            child.kind
+        )
+    };
     let (ar, caps) = kube::discovery::pinned_kind(&kube.client, &gvk)
         .await
         .map_err(|e| match e {
-            kube::Error::Api(s) if s.code == 404 => anyhow!(
-                "{} {} is not served by the cluster",
-                child.api_version,
-                child.kind
-            ),
-            kube::Error::Discovery(_) => anyhow!(
-                "{} {} is not served by the cluster",
-                child.api_version,
-                child.kind
-            ),
+            kube::Error::Api(s) if s.code == 404 => not_served(),
+            kube::Error::Discovery(_) => not_served(),
             e => explain(
                 e,
                 &format!("discover {} {}", child.api_version, child.kind),
@@ -296,40 +882,108 @@ async fn plan_child(kube: &Kube, child: &Child) -> anyhow::Result<Change> {
             ),
         })?;
     let namespaced = caps.scope == kube::discovery::Scope::Namespaced;
-    let api: Api<DynamicObject> = match (&child.namespace, namespaced) {
-        (Some(ns), true) => Api::namespaced_with(kube.client.clone(), ns, &ar),
-        _ => Api::all_with(kube.client.clone(), &ar),
+    let namespace = child
+        .namespace
+        .as_deref()
+        .or(cr_namespace)
+        .filter(|_| namespaced)
+        .map(str::to_string);
+    let api: Api<DynamicObject> = match &namespace {
+        Some(ns) => Api::namespaced_with(kube.client.clone(), ns, &ar),
+        None => Api::all_with(kube.client.clone(), &ar),
     };
+    let live = if child.name.contains(PLACEHOLDER_START) {
+        None
+    } else {
+        api.get_opt(&child.name)
+            .await
+            .map_err(|e| {
+                explain(
+                    e,
+                    &format!("get {} {}", child.kind, child.name),
+                    &kube.server,
+                )
+            })?
+            .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
+    };
+    Ok(ChildLook {
+        api,
+        namespace,
+        live,
+    })
+}
+
+/// The note of a create-only child that exists: the agent leaves it as it is.
+const CREATED_ONCE: &str = "exists; created once (onCreate), not enforced on later cycles";
+
+/// Every field of an object to be created (`desired`, normalized), but the bookkeeping ones.
+fn created_fields(desired: &Value) -> Vec<FieldDiff> {
+    leaves(desired)
+        .into_iter()
+        .filter(|(path, _)| !bookkeeping(path))
+        .map(|(path, v)| FieldDiff {
+            path,
+            before: PlanValue::Absent,
+            after: PlanValue::Known(v),
+            forces_replacement: false,
+        })
+        .collect()
+}
+
+/// A waiting child: created with what renders so far, or updated where that differs from the
+/// live object; no dry run.
+fn plan_waiting_child(
+    change: &mut Change,
+    child: &Child,
+    body: &Value,
+    live: Option<&Value>,
+    w: &Waiting,
+) {
+    let desired = normalize(body);
+    match live {
+        None => {
+            change.action = Action::Create;
+            change.diff = created_fields(&desired);
+        }
+        Some(_) if !child.enforce => change.notes.push(CREATED_ONCE.into()),
+        Some(live) => {
+            change.diff = changed_leaves(&normalize(live), &desired)
+                .into_iter()
+                .filter(|d| !bookkeeping(&d.path))
+                .collect();
+            if !change.diff.is_empty() {
+                change.action = Action::Update;
+            }
+        }
+    }
+    change.notes.push(waiting_note(w, true));
+}
+
+/// A child whose inputs are known: the API server's own answer to the agent's write, by a
+/// server-side dry run of `body` with the agent's field manager.
+async fn dry_run_child(
+    kube: &Kube,
+    change: &mut Change,
+    child: &Child,
+    body: &Value,
+    look: &ChildLook,
+) -> anyhow::Result<()> {
     let what = format!("{} {}", child.kind, child.name);
-    let mut change = Change {
-        action: Action::Noop,
-        target: "kubernetes",
-        provider: None,
-        kind: child.kind.clone(),
-        namespace: child.namespace.clone().filter(|_| namespaced),
-        name: child.name.clone(),
-        diff: Vec::new(),
-        notes: Vec::new(),
-        blocked: None,
-    };
-    let live = api
-        .get_opt(&child.name)
-        .await
-        .map_err(|e| explain(e, &format!("get {what}"), &kube.server))?;
-    let object: DynamicObject = serde_json::from_value(child.object.clone())
-        .with_context(|| format!("{what}: rendered object is not an object"))?;
-    let Some(live) = live else {
+    let api = &look.api;
+    let Some(live) = &look.live else {
         change.action = Action::Create;
+        let object: DynamicObject = serde_json::from_value(body.clone())
+            .with_context(|| format!("{what}: rendered object is not an object"))?;
         let params = PostParams {
             dry_run: true,
-            field_manager: Some(AGENT_FIELD_MANAGER.into()),
+            field_manager: Some(FIELD_MANAGER.into()),
         };
         match api.create(&params, &object).await {
             Ok(_) => {}
             Err(kube::Error::Api(s)) if s.code == 404 && s.message.contains("namespace") => {
                 change.notes.push(format!(
                     "namespace {} does not exist yet; the server could not validate this object",
-                    child.namespace.as_deref().unwrap_or("?")
+                    look.namespace.as_deref().unwrap_or("?")
                 ))
             }
             Err(e) => {
@@ -340,34 +994,16 @@ async fn plan_child(kube: &Kube, child: &Child) -> anyhow::Result<Change> {
                 ))
             }
         }
-        change.diff = leaves(&normalize(&child.object))
-            .into_iter()
-            .filter(|(path, _)| !bookkeeping(path))
-            .map(|(path, v)| FieldDiff {
-                path,
-                before: PlanValue::Absent,
-                after: PlanValue::Known(v),
-                forces_replacement: false,
-            })
-            .collect();
-        return Ok(change);
+        change.diff = created_fields(&normalize(body));
+        return Ok(());
     };
     if !child.enforce {
-        change
-            .notes
-            .push("exists; created once (onCreate), not enforced on later cycles".into());
-        return Ok(change);
+        change.notes.push(CREATED_ONCE.into());
+        return Ok(());
     }
-    let params = PatchParams::apply(AGENT_FIELD_MANAGER).force().dry_run();
-    let live_v = normalize(&serde_json::to_value(&live)?);
-    let desired = as_the_agent_applies(
-        &child.object,
-        child.namespace.as_deref().filter(|_| namespaced),
-    );
-    match api
-        .patch(&child.name, &params, &Patch::Apply(&desired))
-        .await
-    {
+    let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+    let live_v = normalize(live);
+    match api.patch(&child.name, &params, &Patch::Apply(body)).await {
         Ok(result) => {
             let after = normalize(&serde_json::to_value(&result)?);
             change.diff = diff_values(&live_v, &after)
@@ -380,9 +1016,9 @@ async fn plan_child(kube: &Kube, child: &Child) -> anyhow::Result<Change> {
         }
         Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("immutable") => {
             change.action = Action::Replace;
-            let desired = normalize(&child.object);
-            change.diff = diff_values(&live_v, &merge_over(&live_v, &desired))
+            change.diff = diff_values(&live_v, &merge_over(&live_v, &normalize(body)))
                 .into_iter()
+                .filter(|d| !bookkeeping(&d.path))
                 .map(|mut d| {
                     d.forces_replacement = true;
                     d
@@ -402,83 +1038,32 @@ async fn plan_child(kube: &Kube, child: &Child) -> anyhow::Result<Change> {
             ))
         }
     }
-    Ok(change)
+    Ok(())
 }
 
-async fn plan_external(
-    kube: &Kube,
-    katalog: &Katalog,
-    cr: &Value,
-    ext: &External,
-    providers: &[Arc<dyn Provider>],
-) -> anyhow::Result<Change> {
-    let mut change = Change {
-        action: Action::Noop,
-        target: "external",
-        provider: Some(ext.provider.clone()),
-        kind: ext.kind.clone(),
-        namespace: None,
-        name: ext.name.clone(),
-        diff: Vec::new(),
-        notes: Vec::new(),
-        blocked: None,
-    };
-    let Some(provider) = providers.iter().find(|p| p.name() == ext.provider) else {
-        change.notes.push(format!(
-            "provider {:?} is not registered in this build; skipped",
-            ext.provider
-        ));
-        return Ok(change);
-    };
-    let schema = provider.schema();
-    let kind = schema.kind(&ext.kind).ok_or_else(|| {
-        anyhow!(
-            "{}.{}: provider {} has no kind {:?}",
-            ext.provider,
-            ext.kind,
-            ext.provider,
-            ext.kind
-        )
-    })?;
-    let s = |p: &str| {
-        cr.pointer(p)
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string()
-    };
-    let owner = orkestra_provider::Owner {
-        uid: s("/metadata/uid"),
-        namespace: s("/metadata/namespace"),
-        name: s("/metadata/name"),
-        katalog: katalog.name.clone(),
-    };
-    let decl = Declaration::from_rendered(&ext.provider, kind, &ext.fields, owner)
-        .map_err(|e| anyhow!("{e}"))?;
-    let ctx = ProviderContext::new(
-        format!("plan-{}", decl.name),
-        cr.clone(),
-        KubeReader::new(kube.client.clone()),
-    );
-    let obs = provider.observe(&ctx, &decl).await.map_err(|e| {
-        anyhow!(
-            "{}.{} {:?}: cannot observe: {e}",
-            ext.provider,
-            ext.kind,
-            decl.name
-        )
-    })?;
-    let mut plan = provider.diff(&decl, &obs);
-    if decl.owner.uid.is_empty() {
-        // A CR not created yet has no uid: its ownership tag is only known after apply.
-        for c in plan
-            .changes
-            .iter_mut()
-            .filter(|c| c.path.ends_with("owner-uid"))
-        {
-            c.after = PlanValue::Unknown;
+/// A Secret's values (`data`, `stringData`: given, generated, or composed from other nodes)
+/// never reach plan output: each shows as `(sensitive)`.
+fn mask_secret_values(change: &mut Change) {
+    if change.target != "kubernetes" || change.kind != "Secret" {
+        return;
+    }
+    for d in &mut change.diff {
+        let secret = ["data", "stringData"].iter().any(|k| {
+            d.path
+                .strip_prefix(k)
+                .is_some_and(|rest| rest.starts_with('.') || rest.starts_with('['))
+        });
+        if secret {
+            mask(&mut d.before);
+            mask(&mut d.after);
         }
     }
-    Ok(from_provider_plan(change, &plan))
+}
+
+fn mask(v: &mut PlanValue) {
+    if *v != PlanValue::Absent {
+        *v = PlanValue::Sensitive;
+    }
 }
 
 fn from_provider_plan(mut change: Change, plan: &Plan) -> Change {
@@ -529,22 +1114,6 @@ fn normalize(v: &Value) -> Value {
 }
 
 use orkestra_engine::objects::labels::APPLIED_HASH;
-
-/// The object exactly as the agent server-side applies an enforced child: namespace filled in,
-/// then the hash of that object stamped into [`APPLIED_HASH`] by the engine's
-/// `stamp_applied_hash`, as the agent does, so a converged child dry-runs to no change.
-fn as_the_agent_applies(object: &Value, namespace: Option<&str>) -> Value {
-    let mut desired = object.clone();
-    if let (Some(ns), Some(meta)) = (
-        namespace,
-        desired.get_mut("metadata").and_then(Value::as_object_mut),
-    ) {
-        meta.entry("namespace")
-            .or_insert_with(|| Value::String(ns.to_string()));
-    }
-    orkestra_engine::objects::stamp_applied_hash(&mut desired);
-    desired
-}
 
 /// Fields that say nothing the header does not (type, name, namespace) or that only record
 /// ownership and the agent's bookkeeping; hidden from field lists.
@@ -639,6 +1208,22 @@ fn diff_values(before: &Value, after: &Value) -> Vec<FieldDiff> {
     out
 }
 
+/// The leaves of `desired` that `live` does not already hold (a change shown without a dry run:
+/// nothing the server would default is compared).
+fn changed_leaves(live: &Value, desired: &Value) -> Vec<FieldDiff> {
+    let l: Map<String, Value> = leaves(live).into_iter().collect();
+    leaves(desired)
+        .into_iter()
+        .filter(|(path, v)| l.get(path) != Some(v))
+        .map(|(path, v)| FieldDiff {
+            before: PlanValue::from_option(l.get(&path)),
+            after: PlanValue::Known(v),
+            path,
+            forces_replacement: false,
+        })
+        .collect()
+}
+
 fn action_word(a: Action) -> &'static str {
     match a {
         Action::Create => "create",
@@ -654,9 +1239,12 @@ fn value_json(v: &PlanValue) -> Value {
         PlanValue::Absent => Value::Null,
         PlanValue::Known(v) => v.clone(),
         PlanValue::Unknown => json!("(known after apply)"),
-        PlanValue::Sensitive => json!("(sensitive value)"),
+        PlanValue::Sensitive => json!(SENSITIVE),
     }
 }
+
+/// What plan prints for a value it never shows (composition.md, rule 5).
+pub const SENSITIVE: &str = "(sensitive)";
 
 fn summary(plans: &[CrPlan]) -> [usize; 4] {
     let mut s = [0; 4];
@@ -702,6 +1290,15 @@ pub fn to_json(plans: &[CrPlan]) -> Value {
                 if !c.notes.is_empty() {
                     o["notes"] = json!(c.notes);
                 }
+                if let Some(w) = &c.waiting {
+                    o["waiting"] = crate::render::waiting_json(w);
+                }
+                if c.orphaned {
+                    o["orphaned"] = json!(true);
+                }
+                if let Some(i) = c.intent {
+                    o["intent"] = json!(i);
+                }
                 o
             })
         })
@@ -710,9 +1307,19 @@ pub fn to_json(plans: &[CrPlan]) -> Value {
     json!({"changes": changes, "summary": {"create": create, "update": update, "replace": replace, "delete": delete}})
 }
 
+/// A value as text: strings quoted, except a whole `(known after apply: …)` placeholder, which
+/// is printed as it is (like terraform's `(known after apply)`).
 fn shown(v: &PlanValue) -> String {
     match v {
+        PlanValue::Known(Value::String(s))
+            if s.starts_with(PLACEHOLDER_START)
+                && s.ends_with(')')
+                && s.matches(PLACEHOLDER_START).count() == 1 =>
+        {
+            s.clone()
+        }
         PlanValue::Known(Value::String(s)) => format!("{s:?}"),
+        PlanValue::Sensitive => SENSITIVE.to_string(),
         other => other.to_string(),
     }
 }
@@ -735,7 +1342,7 @@ pub fn to_text(plans: &[CrPlan], color: bool) -> String {
         let visible: Vec<&Change> = p
             .changes
             .iter()
-            .filter(|c| c.action != Action::Noop || c.blocked.is_some())
+            .filter(|c| c.action != Action::Noop || c.blocked.is_some() || c.orphaned)
             .collect();
         if visible.is_empty() {
             let _ = writeln!(
@@ -752,6 +1359,11 @@ pub fn to_text(plans: &[CrPlan], color: bool) -> String {
                 Action::Replace => ("-/+", "must be replaced", "31"),
                 Action::Delete => ("-", "will be destroyed", "31"),
                 Action::Noop => (" ", "is up to date", "0"),
+            };
+            let headline = if c.orphaned {
+                "is no longer declared (orphaned row in status.external)"
+            } else {
+                headline
             };
             let _ = writeln!(out, "  # {} {headline}", c.address());
             if let Some(b) = &c.blocked {
@@ -843,6 +1455,9 @@ mod tests {
                 ],
                 notes: vec![],
                 blocked: None,
+                waiting: None,
+                orphaned: false,
+                intent: None,
             }],
         }];
         let t = to_text(&plans, false);
@@ -859,5 +1474,292 @@ mod tests {
         let j = to_json(&plans);
         assert_eq!(j["summary"]["replace"], 1);
         assert_eq!(j["changes"][0]["diff"][1]["after"], "(known after apply)");
+    }
+
+    fn change(kind: &str, target: &'static str) -> Change {
+        Change {
+            action: Action::Create,
+            ..Change::noop(target, None, kind, Some("ns"), "x")
+        }
+    }
+
+    /// One CR's plan of `changes`.
+    fn one_cr(changes: Vec<Change>) -> Vec<CrPlan> {
+        vec![CrPlan {
+            kind: "App".into(),
+            namespace: Some("ns".into()),
+            name: "a".into(),
+            changes,
+        }]
+    }
+
+    fn diff(path: &str, before: PlanValue, after: PlanValue) -> FieldDiff {
+        FieldDiff {
+            path: path.into(),
+            before,
+            after,
+            forces_replacement: false,
+        }
+    }
+
+    #[test]
+    fn secret_values_are_masked_and_other_fields_are_not() {
+        let mut c = change("Secret", "kubernetes");
+        c.diff = vec![
+            diff(
+                "data.password",
+                PlanValue::Absent,
+                PlanValue::Known(json!("czNjcjN0")),
+            ),
+            diff(
+                "data[\"tls.key\"]",
+                PlanValue::Known(json!("a")),
+                PlanValue::Known(json!("b")),
+            ),
+            diff(
+                "stringData.url",
+                PlanValue::Absent,
+                PlanValue::Known(json!("postgres://app:pw@h/app")),
+            ),
+            diff(
+                "metadata.labels.app",
+                PlanValue::Absent,
+                PlanValue::Known(json!("web")),
+            ),
+            diff(
+                "dataFormat",
+                PlanValue::Absent,
+                PlanValue::Known(json!("kept")),
+            ),
+        ];
+        mask_secret_values(&mut c);
+        assert_eq!(c.diff[0].before, PlanValue::Absent);
+        assert_eq!(c.diff[0].after, PlanValue::Sensitive);
+        assert_eq!(c.diff[1].before, PlanValue::Sensitive);
+        assert_eq!(c.diff[2].after, PlanValue::Sensitive);
+        assert_eq!(c.diff[3].after, PlanValue::Known(json!("web")));
+        assert_eq!(c.diff[4].after, PlanValue::Known(json!("kept")));
+        let plans = one_cr(vec![c.clone()]);
+        let text = to_text(&plans, false);
+        assert!(
+            text.contains("+ data.password") && text.contains("= (sensitive)"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("czNjcjN0") && !text.contains("pw@"),
+            "{text}"
+        );
+        let j = to_json(&plans).to_string();
+        assert!(j.contains("\"(sensitive)\"") && !j.contains("pw@"), "{j}");
+        // A ConfigMap's data is not a Secret's.
+        let mut cm = change("ConfigMap", "kubernetes");
+        cm.diff = vec![diff(
+            "data.size",
+            PlanValue::Absent,
+            PlanValue::Known(json!("1")),
+        )];
+        mask_secret_values(&mut cm);
+        assert_eq!(cm.diff[0].after, PlanValue::Known(json!("1")));
+    }
+
+    #[test]
+    fn placeholders_print_as_they_are_and_waiting_nodes_say_so() {
+        let w = Waiting {
+            node: "deployments[web]".into(),
+            source: "s".into(),
+            on: "aws.rds db".into(),
+            on_id: "db".into(),
+            on_state: "Creating".into(),
+            value: "outputs.endpoint".into(),
+        };
+        let placeholder = orkestra_engine::render::known_after_apply(&w.known_after());
+        let mut c = change("Deployment", "kubernetes");
+        c.diff = vec![
+            diff(
+                "spec.env[0].value",
+                PlanValue::Absent,
+                PlanValue::Known(json!(placeholder)),
+            ),
+            diff(
+                "spec.env[1].value",
+                PlanValue::Absent,
+                PlanValue::Known(json!(format!("http://{placeholder}:80"))),
+            ),
+        ];
+        c.notes.push(waiting_note(&w, true));
+        c.waiting = Some(w);
+        let plans = one_cr(vec![c]);
+        let text = to_text(&plans, false);
+        assert!(
+            text.contains("+ spec.env[0].value = (known after apply: db.outputs.endpoint)\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("= \"http://(known after apply: db.outputs.endpoint):80\""),
+            "{text}"
+        );
+        assert!(
+            text.contains("# deployments[web] waits for aws.rds db (Creating): outputs.endpoint; neither created nor changed until then, so not dry-run"),
+            "{text}"
+        );
+        let j = to_json(&plans);
+        let c = &j["changes"][0];
+        assert_eq!(
+            c["diff"][0]["after"],
+            "(known after apply: db.outputs.endpoint)"
+        );
+        assert_eq!(
+            c["waiting"],
+            json!({"node": "deployments[web]", "waitsFor": "aws.rds db", "state": "Creating", "value": "outputs.endpoint"})
+        );
+        assert_eq!(j["summary"]["create"], 1);
+    }
+
+    #[test]
+    fn orphaned_rows_are_shown_but_change_nothing() {
+        let mut c = change("s3", "external");
+        c.action = Action::Noop;
+        c.provider = Some("aws".into());
+        c.namespace = None;
+        c.orphaned = true;
+        c.notes.push("no longer declared: left in place".into());
+        let plans = one_cr(vec![c]);
+        let text = to_text(&plans, false);
+        assert!(
+            text.contains("# aws.s3 \"x\" is no longer declared (orphaned row in status.external)\n  # no longer declared: left in place\n"),
+            "{text}"
+        );
+        assert!(text.ends_with("Plan: 0 to create, 0 to update, 0 to replace, 0 to delete.\n"));
+        let j = to_json(&plans);
+        assert_eq!(j["changes"][0]["action"], "noop");
+        assert_eq!(j["changes"][0]["orphaned"], true);
+        assert_eq!(j["summary"]["delete"], 0);
+    }
+
+    #[test]
+    fn a_recorded_create_intent_is_settled_as_the_runtime_settles_it() {
+        let absent = Observation::absent();
+        let mut obs = absent.clone();
+        assert_eq!(settle_intent(&mut obs, None), None);
+        let note = settle_intent(&mut obs, Some(Intent::Create)).unwrap();
+        assert!(note.contains("not a second"), "{note}");
+        let mut unowned = Observation {
+            exists: true,
+            ..Observation::absent()
+        };
+        let note = settle_intent(&mut unowned, Some(Intent::Create)).unwrap();
+        assert!(note.starts_with("claimed"), "{note}");
+        assert_eq!(unowned.ownership, Ownership::Ours);
+        let mut ours = Observation {
+            exists: true,
+            ownership: Ownership::Ours,
+            ..Observation::absent()
+        };
+        assert!(settle_intent(&mut ours, Some(Intent::Create))
+            .unwrap()
+            .contains("settled"));
+        // Without an intent a resource without owner tags stays someone else's to judge.
+        let mut plain = Observation {
+            exists: true,
+            ..Observation::absent()
+        };
+        assert_eq!(settle_intent(&mut plain, None), None);
+        assert_eq!(plain.ownership, Ownership::Unowned);
+    }
+
+    #[test]
+    fn only_a_resource_with_nothing_left_to_do_is_ready_for_its_dependents() {
+        let obs = Observation {
+            exists: true,
+            ownership: Ownership::Ours,
+            ..Observation::absent()
+        };
+        let plan = |action, blocked| Plan {
+            blocked,
+            ..Plan::new("aws", "rds", "db", action)
+        };
+        assert_eq!(
+            state_after_pass(&obs, &plan(Action::Noop, None)),
+            State::Ready
+        );
+        assert_eq!(
+            state_after_pass(&obs, &plan(Action::Update, None)),
+            State::Updating
+        );
+        assert_eq!(
+            state_after_pass(
+                &obs,
+                &plan(Action::Noop, Some(Blocked::Conflict("x".into())))
+            ),
+            State::Conflict
+        );
+        assert_eq!(
+            state_after_pass(&obs, &plan(Action::Update, Some(Blocked::ObserveOnly))),
+            State::Ready
+        );
+        let creating = Observation {
+            busy: true,
+            status: Some("creating".into()),
+            ..obs.clone()
+        };
+        assert_eq!(
+            state_after_pass(&creating, &plan(Action::Noop, None)),
+            State::Creating
+        );
+    }
+
+    #[test]
+    fn unknown_values_are_found_anywhere_in_a_value() {
+        assert!(is_unknown(
+            &json!({"name": "(known after apply: pw.metadata.name)"})
+        ));
+        assert!(is_unknown(&json!([
+            "a",
+            "x (known after apply: db.outputs.port)"
+        ])));
+        assert!(!is_unknown(&json!({"name": "known", "n": 3})));
+    }
+
+    #[test]
+    fn changed_leaves_compare_only_what_is_desired() {
+        let live = json!({"spec": {"replicas": 2, "image": "a", "defaulted": true}});
+        let desired = json!({"spec": {"replicas": 2, "image": "(known after apply: x.y)"}});
+        let d = changed_leaves(&live, &desired);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].path, "spec.image");
+        assert_eq!(d[0].before, PlanValue::Known(json!("a")));
+    }
+
+    #[test]
+    fn a_waiting_resource_shows_the_fields_it_could_not_declare_yet() {
+        let fields = json!({
+            "identifier": "db",
+            "masterPasswordSecret": {"name": "(known after apply: pw.metadata.name)", "key": "password"},
+            "deletionPolicy": "Orphan",
+        });
+        let ext = External {
+            provider: "aws".into(),
+            kind: "rds".into(),
+            name: "db".into(),
+            fields: fields.as_object().unwrap().clone(),
+            source: "s".into(),
+            registered: true,
+            id: Some("db".into()),
+        };
+        let declared = json!({"identifier": "db"}).as_object().unwrap().clone();
+        let d = unknown_fields(&ext, &declared, None);
+        assert_eq!(d.len(), 1, "{d:?}");
+        assert_eq!(d[0].path, "masterPasswordSecret");
+        assert_eq!(d[0].before, PlanValue::Absent);
+        // Observed with that very value: nothing to show.
+        let obs = Observation {
+            exists: true,
+            fields: json!({"masterPasswordSecret": fields["masterPasswordSecret"]})
+                .as_object()
+                .unwrap()
+                .clone(),
+            ..Observation::absent()
+        };
+        assert!(unknown_fields(&ext, &declared, Some(&obs)).is_empty());
     }
 }

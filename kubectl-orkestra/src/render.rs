@@ -1,12 +1,16 @@
 //! `kubectl orkestra render -f KATALOG --cr CR_FILE [-o yaml|json]`: what the agent would do for
 //! each CR, offline, through the same engine call the agent makes.
+//!
+//! Offline nothing is observed, so a node that reads another node (`.resources.<id>`, `after:`)
+//! waits: it is not among the objects or external resources, and each item's `waiting` list
+//! names it, what it waits for, where that stands and the value it reads.
 
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
 use orkestra_engine::cr::{resolve, CrId};
-use orkestra_engine::{load_file, render, SourceFile};
-use serde_json::json;
+use orkestra_engine::{load_file, render, SourceFile, Waiting};
+use serde_json::{json, Value};
 
 /// Arguments of `render`.
 #[derive(clap::Args)]
@@ -68,6 +72,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
                     "external": desired.external.iter().map(|e| json!({
                         "provider": e.provider, "kind": e.kind, "name": e.name, "fields": e.fields,
                     })).collect::<Vec<_>>(),
+                    "waiting": desired.waiting.iter().map(waiting_json).collect::<Vec<_>>(),
                 })),
                 Err(e) => {
                     eprintln!("error: {id}: {e}");
@@ -78,4 +83,11 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     }
     crate::output::print_data(&json!({"items": items}), a.output == "json")?;
     Ok(if failed > 0 { 1 } else { 0 })
+}
+
+/// A waiting node as `render` and `plan` show it: `{node, waitsFor, state, value}`
+/// (`deployments[web]`, `aws.rds db`, `not created yet`, `outputs.endpoint`; `value` is empty
+/// for an `after:`).
+pub fn waiting_json(w: &Waiting) -> Value {
+    json!({"node": w.node, "waitsFor": w.on, "state": w.on_state, "value": w.value})
 }

@@ -124,24 +124,24 @@ fn lint_uses_crd_schemas_given_with_crd() {
     assert_eq!(v["warnings"], 0);
 }
 
-#[test]
-fn render_json_contract() {
-    let o = run(&[
-        "render",
-        "-f",
-        "katalogs/application-stack/katalog.yaml",
-        "--cr",
-        "katalogs/application-stack/cr-shop.yaml",
-        "-o",
-        "json",
-    ]);
+/// `render -f KATALOG --cr CR -o json`, which must succeed.
+fn render_json(katalog: &str, cr: &str) -> Value {
+    let o = run(&["render", "-f", katalog, "--cr", cr, "-o", "json"]);
     assert_eq!(
         o.status.code(),
         Some(0),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );
-    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn render_json_contract() {
+    let v = render_json(
+        "katalogs/application-stack/katalog.yaml",
+        "katalogs/application-stack/cr-shop.yaml",
+    );
     let item = &v["items"][0];
     assert_eq!(
         item["cr"],
@@ -164,6 +164,46 @@ fn render_json_contract() {
         .collect();
     assert_eq!(keys, ["provider", "kind", "name", "fields"]);
     assert_eq!(ext["name"], "shop-prod-assets");
+}
+
+#[test]
+fn render_lists_the_nodes_that_wait_for_others() {
+    // Offline nothing is observed: every node that reads another one waits, and says for what.
+    let v = render_json(
+        "katalogs/app-with-database/katalog.yaml",
+        "katalogs/app-with-database/cr-large-db.yaml",
+    );
+    let item = &v["items"][0];
+    assert_eq!(
+        item["waiting"],
+        serde_json::json!([
+            {"node": "aws.rds db", "waitsFor": "secrets[dbPassword]", "state": "not created yet", "value": "metadata.name"},
+            {"node": "secrets[conn]", "waitsFor": "secrets[dbPassword]", "state": "not created yet", "value": "data.password"},
+            {"node": "deployments[web]", "waitsFor": "aws.rds db", "state": "waiting itself", "value": "outputs.endpoint"},
+        ])
+    );
+    let names: Vec<&str> = item["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["metadata"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["billing-db-password", "billing-cache"]);
+    assert_eq!(item["external"], serde_json::json!([]));
+    // The generated password is made by the agent, never by render.
+    assert!(item["objects"][0].get("data").is_none(), "{item:#}");
+    assert!(!v.to_string().contains("known after apply"), "{v:#}");
+    let yaml = stdout(&run(&[
+        "render",
+        "-f",
+        "katalogs/app-with-database/katalog.yaml",
+        "--cr",
+        "katalogs/app-with-database/cr-large-db.yaml",
+    ]));
+    assert!(
+        yaml.contains("  waiting:\n  - node: aws.rds db\n    waitsFor: secrets[dbPassword]\n    state: not created yet\n    value: metadata.name\n"),
+        "{yaml}"
+    );
 }
 
 #[test]

@@ -99,6 +99,18 @@ pub fn install_katalog_crd(env: &TestEnv) {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
 
+/// A Katalog's `crds:` with one entry, kind Site in a group unique to `id`, up to its
+/// `operatorBox:` hooks (which follow at eight spaces).
+pub fn site_entry(id: &str) -> String {
+    format!(
+        "  crds:
+    - name: site
+      apiTypes: {{group: {id}.test.orkestra.io, version: v1, kind: Site, plural: sites}}
+      operatorBox:
+        default: true"
+    )
+}
+
 /// A Website-like Katalog with a kind and group unique to `id`, so tests sharing one cluster
 /// never share CRDs. With `bucket`, each CR also gets an S3 bucket.
 pub fn katalog_text(id: &str, bucket: bool) -> String {
@@ -112,6 +124,7 @@ pub fn katalog_text(id: &str, bucket: bool) -> String {
     } else {
         ""
     };
+    let entry = site_entry(id);
     format!(
         "apiVersion: orkestra.orkspace.io/v1
 kind: Katalog
@@ -119,11 +132,7 @@ metadata:
   name: k-{id}
   description: test Katalog {id}
 spec:
-  crds:
-    - name: site
-      apiTypes: {{group: {id}.test.orkestra.io, version: v1, kind: Site, plural: sites}}
-      operatorBox:
-        default: true
+{entry}
         onCreate:
           deployments:
             - name: \"{{{{ .metadata.name }}}}\"

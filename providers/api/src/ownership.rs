@@ -28,6 +28,25 @@ pub struct Owner {
 }
 
 impl Owner {
+    /// The owner of the external resources of `cr` (a CR as JSON), managed by Katalog `katalog`:
+    /// its uid, namespace and name (each empty when the CR lacks it: a CR not created yet has no
+    /// uid).
+    pub fn of_cr(cr: &serde_json::Value, katalog: &str) -> Self {
+        let meta = |key: &str| {
+            cr.get("metadata")
+                .and_then(|m| m.get(key))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        Self {
+            uid: meta("uid"),
+            namespace: meta("namespace"),
+            name: meta("name"),
+            katalog: katalog.to_string(),
+        }
+    }
+
     /// The tags written on every resource created for this owner.
     pub fn tags(&self) -> BTreeMap<String, String> {
         BTreeMap::from([
@@ -102,5 +121,24 @@ mod tests {
             }
         );
         assert!(is_ownership_tag(TAG_KATALOG) && !is_ownership_tag("team"));
+    }
+
+    #[test]
+    fn owner_of_a_cr() {
+        let cr = serde_json::json!({"metadata": {"uid": "u1", "namespace": "ns", "name": "a"}});
+        assert_eq!(
+            Owner::of_cr(&cr, "k"),
+            Owner {
+                uid: "u1".into(),
+                namespace: "ns".into(),
+                name: "a".into(),
+                katalog: "k".into(),
+            }
+        );
+        // A CR not created yet (planned from a file) has no uid; a cluster-scoped one no namespace.
+        let fresh = Owner::of_cr(&serde_json::json!({"metadata": {"name": "b"}}), "k");
+        assert_eq!((fresh.uid.as_str(), fresh.namespace.as_str()), ("", ""));
+        assert_eq!(fresh.name, "b");
+        assert_eq!(Owner::of_cr(&serde_json::json!(null), "k").katalog, "k");
     }
 }
