@@ -229,3 +229,58 @@ fn a_thousand_node_katalog_loads_and_orders_without_recursion() {
             && cycles[0].message.contains("configMaps[n999]")
     );
 }
+
+#[test]
+fn ready_when_replaces_a_kinds_default_readiness() {
+    let y = r#"
+apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata: {name: rw}
+spec:
+  providers: [{name: aws, required: true}]
+  crds:
+    - name: x
+      apiTypes: {group: demo.example.io, version: v1, kind: Rw}
+      operatorBox:
+        onCreate:
+          configMaps:
+            - id: conf
+              name: conf
+              readyWhen:
+                - {field: data.phase, equals: done}
+          aws:
+            - id: bucket
+              s3: {bucket: rw-bucket}
+              readyWhen:
+                - {field: outputs.region, equals: eu-west-1}
+"#;
+    let loaded = load_file(&SourceFile::new("rw.yaml", y), &schemas());
+    let k = loaded
+        .katalog
+        .unwrap_or_else(|| panic!("{:#?}", loaded.diagnostics));
+    let e = &k.entries[0];
+    let conf = &e.kube[0].source;
+    let live = |phase: &str| json!({"kind": "ConfigMap", "metadata": {"name": "conf"}, "data": {"phase": phase}});
+    let r = orkestra_engine::render::child_readiness(&k, e, conf, "ConfigMap", &live("running"));
+    assert_eq!(
+        r.message(),
+        Some("ConfigMap conf: its readyWhen does not hold yet"),
+        "a ConfigMap is ready once it exists, unless readyWhen says otherwise"
+    );
+    assert!(
+        orkestra_engine::render::child_readiness(&k, e, conf, "ConfigMap", &live("done"))
+            .is_ready()
+    );
+    let bucket = &e.external[0].source;
+    let mut outputs = Map::new();
+    outputs.insert("region".into(), json!("us-east-1"));
+    let seen = Seen::external("rw-bucket", None, "Ready", &outputs, true);
+    assert!(!orkestra_engine::render::external_ready(
+        &k, e, bucket, &seen, true
+    ));
+    outputs.insert("region".into(), json!("eu-west-1"));
+    let seen = Seen::external("rw-bucket", None, "Ready", &outputs, true);
+    assert!(orkestra_engine::render::external_ready(
+        &k, e, bucket, &seen, true
+    ));
+}
