@@ -13,7 +13,7 @@
 
 mod common;
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use common::*;
@@ -22,11 +22,11 @@ use k8s_openapi::api::core::v1::{Event, Secret};
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use orkestra_provider::schema::ProviderSchema;
 use orkestra_provider::{
-    Declaration, Observation, Outcome, Plan, Provider, ProviderContext, ProviderError,
+    Action, Declaration, Observation, Outcome, Plan, Provider, ProviderContext, ProviderError,
     ProviderRuntime, RateLimit,
 };
 use orkestra_testsupport::cluster;
-use serde_json::json;
+use serde_json::{json, Value};
 
 /// The aws provider with the RDS instance's state under the test's control (see the module docs).
 struct Gated {
@@ -38,6 +38,10 @@ struct Gated {
     /// For each DeleteDBInstance: the Deployments that still existed when it was called.
     deletes: Mutex<Vec<Vec<String>>>,
     deployments: Api<Deployment>,
+    /// Read-only observations made (a resync that observes counts here).
+    observes: AtomicUsize,
+    /// Mutating steps asked of AWS: an apply whose plan does something, or a delete.
+    mutations: AtomicUsize,
 }
 
 impl Gated {
@@ -68,6 +72,7 @@ impl Provider for Gated {
         ctx: &ProviderContext,
         decl: &Declaration,
     ) -> Result<Observation, ProviderError> {
+        self.observes.fetch_add(1, Ordering::SeqCst);
         let mut obs = self.inner.observe(ctx, decl).await?;
         self.shape(decl, &mut obs);
         Ok(obs)
@@ -82,6 +87,9 @@ impl Provider for Gated {
         obs: &Observation,
         plan: &Plan,
     ) -> Result<Outcome, ProviderError> {
+        if plan.action != Action::Noop {
+            self.mutations.fetch_add(1, Ordering::SeqCst);
+        }
         let mut out = self.inner.apply(ctx, decl, obs, plan).await?;
         if decl.kind == "rds" && self.creating.load(Ordering::SeqCst) {
             out.state = orkestra_provider::State::Creating;
@@ -95,6 +103,7 @@ impl Provider for Gated {
         decl: &Declaration,
         obs: &Observation,
     ) -> Result<Outcome, ProviderError> {
+        self.mutations.fetch_add(1, Ordering::SeqCst);
         if decl.kind == "rds" && obs.exists {
             let live: Vec<String> = self
                 .deployments
@@ -128,58 +137,127 @@ fn secret_text(s: &Secret, key: &str) -> String {
     String::from_utf8(b.0.clone()).expect("utf-8")
 }
 
-#[tokio::test]
-async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
-    init_logs();
-    let env = cluster().await;
-    require_node(env);
-    let client = env.client().await;
-    let ns = env.namespace("agent-compose").await.unwrap();
-    install_katalog_crd(&client).await;
-    let f = Fixture::load(
-        "app-with-database",
-        "apps.example.io",
-        "app-with-database",
-        "cr-large-db.yaml",
-    );
-    install_crd(&client, &f.crd).await;
-    create(&client, &f.katalog).await;
+/// One test's systems: the app-with-database fixture installed under a unique group, the gated
+/// provider, and the APIs the test looks through.
+struct Stack {
+    client: kube::Client,
+    ns: orkestra_testsupport::TestNamespace,
+    f: Fixture,
+    gated: Arc<Gated>,
+    crs: Api<kube::api::DynamicObject>,
+    deployments: Api<Deployment>,
+    secrets: Api<Secret>,
+}
 
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns.name());
-    let secrets: Api<Secret> = Api::namespaced(client.clone(), ns.name());
-    let gated = Arc::new(Gated {
-        inner: orkestra_provider_aws::AwsProvider::with_clients(
-            env.s3_client().await,
-            env.rds_client().await,
-            &env.aws.region,
-        ),
-        creating: AtomicBool::new(true),
-        endpoint: Mutex::new(None),
-        deletes: Mutex::new(Vec::new()),
-        deployments: deployments.clone(),
-    });
-    let runtime = || {
+impl Stack {
+    /// `tune` may change the fixture's Katalog before it is created.
+    async fn new(name: &str, tune: impl FnOnce(&mut Value)) -> Self {
+        let env = cluster().await;
+        require_node(env);
+        let client = env.client().await;
+        let ns = env.namespace(name).await.unwrap();
+        install_katalog_crd(&client).await;
+        let mut f = Fixture::load(
+            "app-with-database",
+            "apps.example.io",
+            "app-with-database",
+            "cr-large-db.yaml",
+        );
+        tune(&mut f.katalog);
+        install_crd(&client, &f.crd).await;
+        create(&client, &f.katalog).await;
+        let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns.name());
+        let gated = Arc::new(Gated {
+            inner: orkestra_provider_aws::AwsProvider::with_clients(
+                env.s3_client().await,
+                env.rds_client().await,
+                &env.aws.region,
+            ),
+            creating: AtomicBool::new(true),
+            endpoint: Mutex::new(None),
+            deletes: Mutex::new(Vec::new()),
+            deployments: deployments.clone(),
+            observes: AtomicUsize::new(0),
+            mutations: AtomicUsize::new(0),
+        });
+        Self {
+            crs: cr_api(&client, &f, ns.name()),
+            secrets: Api::namespaced(client.clone(), ns.name()),
+            deployments,
+            client,
+            ns,
+            f,
+            gated,
+        }
+    }
+
+    /// An agent for this test's Katalog and namespace, with the gated provider.
+    fn start(&self, metrics_addr: Option<String>) -> Agent {
         let mut rt = ProviderRuntime::new();
-        rt.register(gated.clone(), RateLimit::default());
-        rt
-    };
-    let start = |rt: ProviderRuntime| {
+        rt.register(self.gated.clone(), RateLimit::default());
+        let mut config = config(&self.f.id, self.ns.name());
+        if let Some(a) = metrics_addr {
+            config.metrics_addr = a;
+        }
         let shutdown = tokio_util::sync::CancellationToken::new();
         let task = tokio::spawn(orkestra_agent::run_with(
-            config(&f.id, ns.name()),
-            client.clone(),
+            config,
+            self.client.clone(),
             rt,
             shutdown.clone(),
         ));
         Agent { shutdown, task }
-    };
-    let agent = start(runtime());
+    }
 
-    let mut cr = f.cr_in(ns.name(), "billing");
-    cr["spec"]["image"] = json!(WEB_IMAGE);
-    cr["spec"]["replicas"] = json!(1);
-    create(&client, &cr).await;
-    let crs = cr_api(&client, &f, ns.name());
+    /// The fixture's CR `billing` with the node's web image and one replica.
+    async fn create_cr(&self) {
+        let mut cr = self.f.cr_in(self.ns.name(), "billing");
+        cr["spec"]["image"] = json!(WEB_IMAGE);
+        cr["spec"]["replicas"] = json!(1);
+        create(&self.client, &cr).await;
+    }
+}
+
+/// Every log line of this test binary, at debug for orkestra's crates, so a test can look for a
+/// secret value in what the agent logged.
+fn capture_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: std::sync::OnceLock<Arc<Mutex<Vec<u8>>>> = std::sync::OnceLock::new();
+    LOGS.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let sink = buf.clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "info,orkestra_agent=debug,orkestra_provider=debug,orkestra_provider_aws=debug,orkestra_engine=debug",
+            ))
+            .with_writer(move || Sink(sink.clone()))
+            .try_init();
+        buf
+    })
+    .clone()
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
+    let logs = capture_logs();
+    let env = cluster().await;
+    let st = Stack::new("agent-compose", |_| {}).await;
+    let (client, ns, f, gated) = (&st.client, &st.ns, &st.f, &st.gated);
+    let (deployments, secrets, crs) = (&st.deployments, &st.secrets, &st.crs);
+    let metrics = format!("127.0.0.1:{}", free_port());
+    let agent = st.start(Some(metrics.clone()));
+    st.create_cr().await;
 
     // While the instance is creating, what reads its endpoint waits, saying so exactly.
     let waiting = "deployments[web] waits for aws.rds db (Creating): outputs.endpoint";
@@ -210,7 +288,7 @@ async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
 
     // Available: the endpoint flows into the connection Secret and the Deployment.
     gated.creating.store(false, Ordering::SeqCst);
-    wait_cr(&crs, "billing", "Ready=True", |v| {
+    wait_cr(crs, "billing", "Ready=True", |v| {
         ready_of(v).is_some_and(|(s, _, _)| s == "True")
     })
     .await;
@@ -238,7 +316,7 @@ async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
 
     // The generated password survives an agent restart and a Katalog edit.
     agent.stop().await;
-    let agent = start(runtime());
+    let agent = st.start(Some(metrics.clone()));
     let mut edited = f.katalog.clone();
     // The file's `metadata.version` is not an ObjectMeta field: apply refuses what create dropped.
     edited["metadata"]
@@ -247,8 +325,8 @@ async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
         .remove("version");
     let conn_entry = &mut edited["spec"]["crds"][0]["operatorBox"]["onReconcile"]["secrets"][0];
     conn_entry["stringData"]["user"] = json!("app");
-    apply(&client, &edited).await;
-    wait_for_secret_key(&secrets, "billing-db-conn", "user").await;
+    apply(client, &edited).await;
+    wait_for_secret_key(secrets, "billing-db-conn", "user").await;
     assert_eq!(
         secret_text(
             &secrets.get("billing-db-password").await.unwrap(),
@@ -282,6 +360,13 @@ async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
     let cr_now = serde_json::to_string(&crs.get("billing").await.unwrap()).unwrap();
     assert!(!cr_now.contains(&password), "the password is in the CR");
     let events: Api<Event> = Api::namespaced(client.clone(), ns.name());
+    let (code, scraped) = http_get(&metrics, "/metrics").await.expect("metrics");
+    assert_eq!(code, 200);
+    assert!(scraped.contains("orkestra"), "{scraped}");
+    assert!(
+        !scraped.contains(&password),
+        "the password is in the metrics"
+    );
     let all = serde_json::to_string(&events.list(&ListParams::default()).await.unwrap()).unwrap();
     assert!(!all.contains(&password), "the password is in an event");
     assert!(
@@ -293,7 +378,7 @@ async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
     crs.delete("billing", &DeleteParams::default())
         .await
         .unwrap();
-    wait_gone(&crs, "billing", "the CR's cleanup").await;
+    wait_gone(crs, "billing", "the CR's cleanup").await;
     let deletes = gated.deletes.lock().unwrap().clone();
     assert_eq!(deletes.len(), 1, "one DeleteDBInstance: {deletes:?}");
     assert!(
@@ -306,6 +391,88 @@ async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
         "each deletion step is an event"
     );
     agent.stop().await;
+    let logged = String::from_utf8_lossy(&logs.lock().unwrap()).into_owned();
+    assert!(
+        logged.contains("created child"),
+        "the logs were captured: {logged}"
+    );
+    assert!(!logged.contains(&password), "the password is in the logs");
+    strip_finalizers(crs).await;
+    let _ = env;
+    st.ns.cleanup().await.unwrap();
+}
+
+/// Once converged, a composed CR costs nothing per resync: the entry resyncs every 6 s (longer
+/// than the freshness window, so each resync observes), the
+/// agent observes (the provider's read count grows) and writes nothing — the CR, its Secrets and
+/// ConfigMap keep their resourceVersion, the Deployment its generation and the agent's managed
+/// fields, and no mutating step reaches AWS.
+#[tokio::test]
+async fn a_converged_composed_cr_costs_no_writes_per_resync() {
+    capture_logs();
+    let st = Stack::new("agent-compose-steady", |k| {
+        k["spec"]["crds"][0]["operatorBox"]["reconciler"] = json!({"resync": "6s"});
+    })
+    .await;
+    st.gated.creating.store(false, Ordering::SeqCst);
+    let agent = st.start(None);
+    st.create_cr().await;
+    wait_cr(&st.crs, "billing", "Ready=True", |v| {
+        ready_of(v).is_some_and(|(s, _, _)| s == "True")
+    })
+    .await;
+    // Let the reconcile the last status write triggers pass.
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let snapshot = || async {
+        let cr = st.crs.get("billing").await.unwrap();
+        let mut versions = vec![cr.metadata.resource_version.clone()];
+        for s in ["billing-db-password", "billing-db-conn"] {
+            versions.push(st.secrets.get(s).await.unwrap().metadata.resource_version);
+        }
+        let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+            Api::namespaced(st.client.clone(), st.ns.name());
+        versions.push(
+            cms.get("billing-cache")
+                .await
+                .unwrap()
+                .metadata
+                .resource_version,
+        );
+        let d = st.deployments.get("billing").await.unwrap();
+        let agent_fields: Vec<String> = d
+            .metadata
+            .managed_fields
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|m| m.manager.as_deref() == Some(orkestra_engine::apply::FIELD_MANAGER))
+            .map(|m| format!("{:?}", m.time))
+            .collect();
+        (versions, d.metadata.generation, agent_fields)
+    };
+    let before = snapshot().await;
+    let (observes, mutations) = (
+        st.gated.observes.load(Ordering::SeqCst),
+        st.gated.mutations.load(Ordering::SeqCst),
+    );
+    tokio::time::sleep(std::time::Duration::from_secs(20)).await;
+    let after = snapshot().await;
+    let observed = st.gated.observes.load(Ordering::SeqCst) - observes;
+    assert!(
+        observed >= 2,
+        "no two resyncs observed the instance in 20 s ({observed})"
+    );
+    assert_eq!(
+        st.gated.mutations.load(Ordering::SeqCst) - mutations,
+        0,
+        "mutating AWS steps at steady state"
+    );
+    assert_eq!(before, after, "Kubernetes writes at steady state");
+    println!(
+        "steady state over 20 s, resync 6 s: {observed} observations, 0 mutating AWS steps, 0 Kubernetes writes"
+    );
+    agent.stop().await;
+    strip_finalizers(&st.crs).await;
+    st.ns.cleanup().await.unwrap();
 }
 
 async fn wait_for_secret_key(secrets: &Api<Secret>, name: &str, key: &str) {
