@@ -262,7 +262,7 @@ async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
     // While the instance is creating, what reads its endpoint waits, saying so exactly.
     let waiting = "deployments[web] waits for aws.rds db (Creating): outputs.endpoint";
     let v = wait_cr(
-        &crs,
+        crs,
         "billing",
         &format!("Ready=False Waiting: {waiting}"),
         |v| {

@@ -80,7 +80,9 @@ fn quiet_counts(
         }
         last = now;
     }
-    panic!("the API server did not go quiet within 3 minutes, so plan's requests cannot be told apart")
+    panic!(
+        "the API server did not go quiet within 3 minutes, so plan's requests cannot be told apart"
+    )
 }
 
 fn mutations(counts: &BTreeMap<(String, String, String), f64>, dry_run: bool) -> f64 {
