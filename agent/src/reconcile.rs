@@ -205,6 +205,15 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
     let body = Body {
         fields,
         external: Body::rows(&report.rows),
+        waiting: waiting
+            .iter()
+            .map(|w| orkestra_provider::WaitingRow {
+                node: w.node.clone(),
+                waits_for: w.on.clone(),
+                state: w.on_state.clone(),
+                value: w.value.clone(),
+            })
+            .collect(),
     };
     status::write(&api, &cr, status::build(&cr, &ready, body)).await?;
 

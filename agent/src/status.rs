@@ -5,7 +5,7 @@
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use orkestra_provider::cr_status::READY;
 use orkestra_provider::status::now_rfc3339;
-use orkestra_provider::{Condition, StatusRow};
+use orkestra_provider::{Condition, StatusRow, WaitingRow};
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, KubeContext};
@@ -14,7 +14,7 @@ use crate::error::{Error, KubeContext};
 pub const FIELD_MANAGER: &str = "orkestra-agent-status";
 
 /// Keys of `status` the agent owns; `status.fields` paths may not take them.
-const RESERVED: &[&str] = &["observedGeneration", "conditions", "external"];
+const RESERVED: &[&str] = &["observedGeneration", "conditions", "external", "waiting"];
 
 /// The `Ready` condition to write.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,6 +53,8 @@ pub struct Body {
     pub fields: Map<String, Value>,
     /// `status.external` rows.
     pub external: Vec<Value>,
+    /// `status.waiting` rows.
+    pub waiting: Vec<WaitingRow>,
 }
 
 impl Body {
@@ -67,8 +69,16 @@ impl Body {
             Some(Value::Array(rows)) => rows,
             _ => Vec::new(),
         };
+        let waiting = fields
+            .remove("waiting")
+            .and_then(|w| serde_json::from_value(w).ok())
+            .unwrap_or_default();
         fields.retain(|k, _| !RESERVED.contains(&k.as_str()));
-        Self { fields, external }
+        Self {
+            fields,
+            external,
+            waiting,
+        }
     }
 
     /// Rows from the provider runtime.
@@ -112,6 +122,9 @@ pub fn build(cr: &Value, ready: &Ready, body: Body) -> Value {
     status.insert("conditions".into(), json!([condition]));
     if !body.external.is_empty() {
         status.insert("external".into(), Value::Array(body.external));
+    }
+    if !body.waiting.is_empty() {
+        status.insert("waiting".into(), json!(body.waiting));
     }
     Value::Object(status)
 }

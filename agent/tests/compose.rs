@@ -274,6 +274,15 @@ async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
     let rows = v["status"]["external"].as_array().expect("rows");
     assert_eq!(rows.len(), 1, "{rows:?}");
     assert_eq!(rows[0]["state"], "Creating");
+    // A row per waiting declaration says the same.
+    let waits = v["status"]["waiting"].as_array().expect("waiting rows");
+    assert!(
+        waits.contains(
+            &json!({"node": "deployments[web]", "waitsFor": "aws.rds db",
+            "state": "Creating", "value": "outputs.endpoint"})
+        ),
+        "{waits:?}"
+    );
     assert!(
         deployments.get_opt("billing").await.unwrap().is_none(),
         "the Deployment must not exist while its endpoint is unknown"
@@ -288,10 +297,14 @@ async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
 
     // Available: the endpoint flows into the connection Secret and the Deployment.
     gated.creating.store(false, Ordering::SeqCst);
-    wait_cr(crs, "billing", "Ready=True", |v| {
+    let v = wait_cr(crs, "billing", "Ready=True", |v| {
         ready_of(v).is_some_and(|(s, _, _)| s == "True")
     })
     .await;
+    assert!(
+        v["status"].get("waiting").is_none(),
+        "nothing waits once Ready"
+    );
     let db = env
         .rds_client()
         .await

@@ -972,7 +972,7 @@ impl Loader<'_> {
                 .to_string();
             if matches!(
                 path.split('.').next(),
-                Some("conditions" | "observedGeneration" | "external")
+                Some("conditions" | "observedGeneration" | "external" | "waiting")
             ) {
                 self.err_at_value(
                     "invalid-value",

@@ -6,7 +6,7 @@ use std::time::Duration;
 use anyhow::bail;
 use comfy_table::{presets, Cell, Color, ContentArrangement, Table};
 use kube::api::{Api, DynamicObject, ListParams};
-use orkestra_provider::CrStatus;
+use orkestra_provider::{CrStatus, WaitingRow};
 use serde_json::{json, Value};
 
 use crate::kinds::{self, ManagedKind};
@@ -47,6 +47,8 @@ pub struct Item {
     message: String,
     /// `status.external`, as the agent wrote it.
     external: Vec<Value>,
+    /// `status.waiting`: declarations waiting for a value.
+    waiting: Vec<WaitingRow>,
 }
 
 async fn run_async(a: Args) -> anyhow::Result<i32> {
@@ -193,6 +195,7 @@ pub fn item_of(kind: &str, cr: &Value) -> Item {
             .iter()
             .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
             .collect(),
+        waiting: status.waiting,
     }
 }
 
@@ -202,6 +205,7 @@ pub fn format_items(items: &[Item], format: &str, color: bool) -> anyhow::Result
         "cr": {"kind": i.kind, "namespace": i.namespace, "name": i.name},
         "ready": i.ready,
         "external": i.external,
+        "waiting": i.waiting,
     })).collect::<Vec<_>>()});
     match format {
         "json" => Ok(format!("{}\n", serde_json::to_string_pretty(&data)?)),
@@ -290,6 +294,25 @@ fn table(items: &[Item], color: bool) -> String {
                 Cell::new(dash(s(row, "message"))),
             ]);
         }
+        for w in &i.waiting {
+            let (kind, name) = w.node.split_once('[').unwrap_or((&w.node, ""));
+            let mut message = format!("waits for {} ({})", w.waits_for, w.state);
+            if !w.value.is_empty() {
+                message.push_str(&format!(": {}", w.value));
+            }
+            t.add_row(vec![
+                Cell::new(&ns),
+                Cell::new(&cr),
+                ready_cell(false),
+                Cell::new("-"),
+                Cell::new(kind),
+                Cell::new(dash(name.trim_end_matches(']'))),
+                Cell::new("-"),
+                Cell::new("Waiting").fg(Color::Yellow),
+                Cell::new("-"),
+                Cell::new(message),
+            ]);
+        }
     }
     let mut text: String = t.lines().map(|l| format!("{}\n", l.trim_end())).collect();
     if text.is_empty() {
@@ -312,5 +335,23 @@ mod tests {
         let text = format_items(&[i], "table", false).unwrap();
         assert!(text.contains("RenderError: spec.image: required"), "{text}");
         assert!(text.starts_with("NAMESPACE"), "{text}");
+    }
+
+    #[test]
+    fn shows_each_waiting_declaration_as_a_row() {
+        let cr = json!({"metadata": {"name": "a", "namespace": "ns"}, "status": {
+            "conditions": [{"type": "Ready", "status": "False", "reason": "Waiting", "message": "m"}],
+            "waiting": [{"node": "deployments[web]", "waitsFor": "aws.rds db", "state": "Creating",
+                "value": "outputs.endpoint"}]}});
+        let text = format_items(&[item_of("App", &cr)], "table", false).unwrap();
+        let row = text.lines().find(|l| l.contains("waits for")).expect(&text);
+        assert!(row.contains("deployments") && row.contains("Waiting"), "{text}");
+        assert!(row.contains("web"), "{text}");
+        assert!(
+            row.contains("waits for aws.rds db (Creating): outputs.endpoint"),
+            "{text}"
+        );
+        let json = format_items(&[item_of("App", &cr)], "json", false).unwrap();
+        assert!(json.contains("\"waitsFor\": \"aws.rds db\""), "{json}");
     }
 }

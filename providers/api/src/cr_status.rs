@@ -2,7 +2,8 @@
 //! programs (`kubectl orkestra status`, `plan`, scripts reading `-o json`).
 //!
 //! `status.observedGeneration`, one `Ready` condition, the Katalog's `status.fields` at the root
-//! (free-form, not modelled here) and `status.external`, one [`StatusRow`] per external resource.
+//! (free-form, not modelled here), `status.external`, one [`StatusRow`] per external resource,
+//! and `status.waiting`, one [`WaitingRow`] per declaration waiting for a value.
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -24,6 +25,24 @@ pub struct CrStatus {
     /// One row per external resource, in graph order.
     #[serde(default)]
     pub external: Vec<StatusRow>,
+    /// One row per declaration that waits for a value not known yet (composition.md, rule 3).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<WaitingRow>,
+}
+
+/// A declaration that is neither created nor changed yet, and what it waits for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WaitingRow {
+    /// `deployments[web]`.
+    pub node: String,
+    /// `aws.rds db`.
+    pub waits_for: String,
+    /// Where that one stands: `Creating`, `not created yet`.
+    pub state: String,
+    /// The value read from it: `outputs.endpoint` (empty for `after:`).
+    #[serde(default)]
+    pub value: String,
 }
 
 /// One condition (`Ready`), Kubernetes' shape.
@@ -80,12 +99,15 @@ mod tests {
                 "message": "deployments[web] waits for aws.rds db (Creating): outputs.endpoint",
                 "lastTransitionTime": "2026-12-02T00:00:00Z", "observedGeneration": 2}],
             "external": [{"provider": "aws", "kind": "rds", "name": "db", "state": "Creating",
-                "message": "creating", "lastSyncTime": "2026-12-02T00:00:00Z"}]}});
+                "message": "creating", "lastSyncTime": "2026-12-02T00:00:00Z"}],
+            "waiting": [{"node": "deployments[web]", "waitsFor": "aws.rds db", "state": "Creating",
+                "value": "outputs.endpoint"}]}});
         let s = CrStatus::of(&cr).unwrap();
         let ready = s.ready().unwrap();
         assert!(!ready.is_true());
         assert_eq!(ready.reason, "Waiting");
         assert_eq!(s.external[0].state, crate::State::Creating);
+        assert_eq!(s.waiting[0].waits_for, "aws.rds db");
         let back = serde_json::to_value(ready).unwrap();
         assert_eq!(back, cr["status"]["conditions"][0]);
         assert_eq!(CrStatus::of(&json!({})).unwrap(), CrStatus::default());

@@ -29,7 +29,7 @@ pub use orkestra_provider_schema as schema;
 pub mod status;
 
 pub use context::ProviderContext;
-pub use cr_status::{Condition, CrStatus};
+pub use cr_status::{Condition, CrStatus, WaitingRow};
 pub use declaration::{Declaration, DeletionPolicy, ManagementPolicy};
 pub use error::{Cause, ProviderError, Target};
 pub use journal::{Intent, Journal};
