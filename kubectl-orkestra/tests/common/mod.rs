@@ -3,8 +3,20 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::{ApiResource, GroupVersionKind};
+use orkestra_agent::{Config, Toggle};
 use orkestra_testsupport::TestEnv;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+/// Label a test puts on its Katalogs; the agent it runs selects only those.
+pub const RUN_LABEL: &str = "test.orkestra.io/run";
+/// The web-server image loaded into the test node (no registry can be reached from the node), for
+/// a CR whose Deployment must become available.
+pub const WEB_IMAGE: &str = "ghcr.io/orkspace/orkestra-web:0.1.0";
 
 /// The plugin binary cargo built for these tests.
 pub const BIN: &str = env!("CARGO_BIN_EXE_kubectl-orkestra");
@@ -36,6 +48,14 @@ pub fn plugin(env: &TestEnv) -> Command {
 /// Run and capture.
 pub fn run(mut c: Command) -> Output {
     c.output().expect("run kubectl-orkestra")
+}
+
+/// [`run`] off the async runtime, so an agent running in this test's runtime keeps working
+/// while the plugin waits for it.
+pub async fn run_async(c: Command) -> Output {
+    tokio::task::spawn_blocking(move || run(c))
+        .await
+        .expect("run kubectl-orkestra")
 }
 
 pub fn stdout(o: &Output) -> String {
@@ -203,4 +223,93 @@ pub fn remove_katalog(env: &TestEnv, id: &str) {
         .arg(format!("clusterrole/orkestra-katalog-k-{id}"))
         .arg(format!("clusterrolebinding/orkestra-katalog-k-{id}"))
         .output();
+}
+
+/// `text` (a [`katalog_text`]) labelled so that only the agent of run `id` runs it.
+pub fn labelled(text: &str, id: &str) -> String {
+    text.replacen(
+        "metadata:\n",
+        &format!("metadata:\n  labels: {{{RUN_LABEL}: {id}}}\n"),
+        1,
+    )
+}
+
+/// The Site CRs of [`katalog_text`]`(id)` in `ns`.
+pub fn sites(client: kube::Client, ns: &str, id: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(
+        client,
+        ns,
+        &ApiResource::from_gvk_with_plural(
+            &GroupVersionKind::gvk(&format!("{id}.test.orkestra.io"), "v1", "Site"),
+            "sites",
+        ),
+    )
+}
+
+/// The real agent, run in this test's process against the test systems.
+pub struct Agent {
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), orkestra_agent::Error>>,
+}
+
+impl Agent {
+    /// Start the agent for the Katalogs labelled [`labelled`]`(_, id)` and the CRs in `ns`; with
+    /// `aws`, the aws provider is registered, aimed at moto (without it, the agent is a build
+    /// without that provider).
+    pub async fn start(env: &TestEnv, id: &str, ns: &str, aws: bool) -> Self {
+        let config = Config {
+            namespaces: vec![ns.to_string()],
+            katalog_selector: Some(format!("{RUN_LABEL}={id}")),
+            leader_election: Toggle::Off,
+            ..Config::local()
+        };
+        let mut providers = orkestra_provider::ProviderRuntime::new();
+        if aws {
+            let aws = orkestra_provider_aws::AwsProvider::with_clients(
+                env.s3_client().await,
+                env.rds_client().await,
+                &env.aws.region,
+            );
+            providers.register(
+                std::sync::Arc::new(aws),
+                orkestra_provider::RateLimit::default(),
+            );
+        }
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(orkestra_agent::run_with(
+            config,
+            env.client().await,
+            providers,
+            shutdown.clone(),
+        ));
+        Self { shutdown, task }
+    }
+
+    /// Stop it and wait until it has.
+    pub async fn stop(self) {
+        self.shutdown.cancel();
+        match tokio::time::timeout(Duration::from_secs(60), self.task).await {
+            Ok(Ok(Ok(()))) => {}
+            other => panic!("the agent did not stop cleanly: {other:?}"),
+        }
+    }
+}
+
+/// After the agent stopped, CRs still carry its finalizer and would keep the test namespace from
+/// ever finishing deletion: remove it from every CR in `api`.
+pub async fn strip_finalizers(api: &Api<DynamicObject>) {
+    let Ok(list) = api.list(&Default::default()).await else {
+        return;
+    };
+    for o in list.items {
+        if let Some(name) = o.metadata.name {
+            let _ = api
+                .patch(
+                    &name,
+                    &PatchParams::default(),
+                    &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
+                )
+                .await;
+        }
+    }
 }
