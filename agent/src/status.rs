@@ -215,6 +215,7 @@ mod tests {
             Body {
                 fields,
                 external: rows,
+                waiting: Vec::new(),
             },
         );
         assert_eq!(s["url"], "http://x");

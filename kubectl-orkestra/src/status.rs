@@ -345,7 +345,10 @@ mod tests {
                 "value": "outputs.endpoint"}]}});
         let text = format_items(&[item_of("App", &cr)], "table", false).unwrap();
         let row = text.lines().find(|l| l.contains("waits for")).expect(&text);
-        assert!(row.contains("deployments") && row.contains("Waiting"), "{text}");
+        assert!(
+            row.contains("deployments") && row.contains("Waiting"),
+            "{text}"
+        );
         assert!(row.contains("web"), "{text}");
         assert!(
             row.contains("waits for aws.rds db (Creating): outputs.endpoint"),

@@ -1,4 +1,6 @@
-//! apply, status and plan as a user runs them, against the private control plane and moto.
+//! apply, status and plan as a user runs them, against the private control plane and moto. What
+//! `status`, `plan` and `apply --wait` read from a CR's or a Katalog's status is written by the
+//! real agent (run in this process, see common::Agent) from real Katalogs and CRs.
 
 mod common;
 
@@ -6,15 +8,24 @@ use std::time::Duration;
 
 use common::*;
 use k8s_openapi::api::rbac::v1::ClusterRole;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
+use orkestra_provider::CrStatus;
 use serde_json::{json, Value};
 
-fn site_resource(id: &str) -> ApiResource {
-    ApiResource::from_gvk_with_plural(
-        &GroupVersionKind::gvk(&format!("{id}.test.orkestra.io"), "v1", "Site"),
-        "sites",
-    )
+/// How long the agent gets to report (the machine is shared with other builds).
+const AGENT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// [`katalog_text`] without its Deployment: a Site is then Ready as soon as its ConfigMap exists,
+/// which the agent reports in one status write.
+fn configmap_only(text: &str) -> String {
+    let (head, rest) = text
+        .split_once("          deployments:\n")
+        .expect("a deployments block");
+    let (_, tail) = rest
+        .split_once("          configMaps:\n")
+        .expect("a configMaps block");
+    format!("{head}          configMaps:\n{tail}")
 }
 
 #[tokio::test]
@@ -24,7 +35,9 @@ async fn apply_creates_crd_rbac_and_katalog_then_status_and_plan_read_them() {
     let ns = env.namespace("cli-apply").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let id = id("a");
-    let katalog = write(dir.path(), "katalog.yaml", &katalog_text(&id, false));
+    // With a bucket per CR; only the agent of this test runs it.
+    let text = labelled(&katalog_text(&id, true), &id);
+    let katalog = write(dir.path(), "katalog.yaml", &text);
 
     let o = run({
         let mut c = plugin(env);
@@ -105,7 +118,7 @@ async fn apply_creates_crd_rbac_and_katalog_then_status_and_plan_read_them() {
     );
     // A CRD this Katalog generated follows the Katalog's apiTypes.
     let short = format!("s{}", id.replace('-', ""));
-    let changed = katalog_text(&id, false).replace(
+    let changed = text.replace(
         "plural: sites}",
         &format!("plural: sites, shortNames: [{short}]}}"),
     );
@@ -134,8 +147,9 @@ async fn apply_creates_crd_rbac_and_katalog_then_status_and_plan_read_them() {
         .unwrap();
     assert_eq!(String::from_utf8_lossy(&o.stdout), short);
 
-    // A CR the agent has not reconciled yet.
-    let cr = write(dir.path(), "cr.yaml", &cr_text(&id, ns.name(), "blog", 2));
+    // A CR the agent has not reconciled yet (no agent runs yet). No replicas, so that its
+    // Deployment is available at once and only the bucket keeps it from Ready.
+    let cr = write(dir.path(), "cr.yaml", &cr_text(&id, ns.name(), "blog", 0));
     let o = env
         .kubectl()
         .args(["apply", "-f"])
@@ -153,62 +167,92 @@ async fn apply_creates_crd_rbac_and_katalog_then_status_and_plan_read_them() {
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(
         v,
-        json!({"items": [{"cr": {"kind": "Site", "namespace": ns.name(), "name": "blog"}, "ready": false, "external": []}]})
+        json!({"items": [{"cr": {"kind": "Site", "namespace": ns.name(), "name": "blog"}, "ready": false, "external": [], "waiting": []}]})
     );
 
-    // Stand-in for the agent (it is another crate, tested on its own): write the CR status the
-    // way agent/src/status.rs does, with one failing external row.
-    let sites: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), ns.name(), &site_resource(&id));
-    let status = json!({"apiVersion": format!("{id}.test.orkestra.io/v1"), "kind": "Site", "status": {
-        "observedGeneration": 1,
-        "conditions": [{"type": "Ready", "status": "False", "reason": "ExternalNotReady",
-            "message": "aws.s3 blog-assets: AccessDenied: the credentials in Secret aws-creds cannot create buckets",
-            "lastTransitionTime": "2026-11-24T10:00:00Z"}],
-        "external": [{"provider": "aws", "kind": "s3", "name": "blog-assets", "id": "arn:aws:s3:::blog-assets",
-            "state": "Error", "message": "AccessDenied: the credentials in Secret aws-creds cannot create buckets",
-            "lastSyncTime": "2026-11-24T10:00:00Z"}]}});
-    sites
-        .patch_status(
-            "blog",
-            &PatchParams::apply("orkestra-agent-status").force(),
-            &Patch::Apply(&status),
-        )
-        .await
-        .unwrap();
-    let o = run({
+    // The CR's bucket name is taken already, by a bucket orkestra did not create (no owner
+    // tags): the real agent, started now, leaves it alone and reports a failing external row.
+    let bucket = format!("blog-{}", ns.name());
+    let s3 = env.s3_client().await;
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let agent = Agent::start(env, &id, ns.name(), true).await;
+    let sites = sites(client.clone(), ns.name(), &id);
+    let conflict =
+        "exists but was not created by orkestra (no owner tags); set adopt: true to manage it";
+    let reported = orkestra_testsupport::wait_for(
+        "the agent's report of the bucket it may not touch",
+        AGENT_TIMEOUT,
+        || async {
+            let cr = serde_json::to_value(sites.get_opt("blog").await.ok()??).ok()?;
+            let s = CrStatus::of(&cr).ok()?;
+            let ready = s.ready()?;
+            // Only the bucket is left: the children are ready.
+            (ready.reason == "ExternalNotReady" && ready.message.ends_with(conflict)).then_some(s)
+        },
+    )
+    .await
+    .unwrap();
+    let o = run_async({
         let mut c = plugin(env);
         c.args(["status", &kind, "-n", ns.name()]);
         c
-    });
+    })
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    // The sync time is the agent's; a placeholder of the same width keeps the columns.
     golden(
         "status-error.txt",
-        &stdout(&o).replace(ns.name(), "NS").replace(&id, "ID"),
+        &stdout(&o)
+            .replace(&reported.external[0].last_sync_time, "YYYY-MM-DDTHH:MM:SSZ")
+            .replace(ns.name(), "NS")
+            .replace(&id, "ID"),
     );
-    let o = run({
-        let mut c = plugin(env);
-        c.args([
-            "status",
-            &format!("{kind}/blog"),
-            "-n",
-            ns.name(),
-            "-o",
-            "json",
-        ]);
-        c
-    });
-    let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
-    assert_eq!(v["items"][0]["external"][0]["state"], "Error");
+    let v = status_json(env, &format!("{kind}/blog"), ns.name()).await;
+    assert_eq!(v["items"][0]["external"][0]["state"], "Conflict");
     assert_eq!(
         v["items"][0]["external"][0]["id"],
-        "arn:aws:s3:::blog-assets"
+        format!("arn:aws:s3:::{bucket}")
     );
 
-    // Plan for the live CR: its children do not exist, so both are created.
+    // Once the foreign bucket is gone, the agent (restarted, so it looks again at once) makes
+    // its own and the CR turns Ready with a Ready row.
+    agent.stop().await;
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    let agent = Agent::start(env, &id, ns.name(), true).await;
+    let target = format!("{kind}/blog");
+    orkestra_testsupport::wait_for("the CR Ready with its bucket", AGENT_TIMEOUT, || async {
+        let v = status_json(env, &target, ns.name()).await;
+        let item = &v["items"][0];
+        (item["ready"] == true && item["external"][0]["state"] == "Ready").then_some(())
+    })
+    .await
+    .unwrap();
+
+    // Plan for the live CR with the bucket taken out of the file. The agent is stopped, and what
+    // it made is gone (its children deleted, its bucket too): both children are created, and
+    // the bucket's row the agent wrote is shown orphaned.
+    agent.stop().await;
+    let o = env
+        .kubectl()
+        .args([
+            "delete",
+            "-n",
+            ns.name(),
+            "deployment/blog",
+            "configmap/blog-content",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    s3.delete_bucket().bucket(&bucket).send().await.unwrap();
+    let without_bucket = write(
+        dir.path(),
+        "katalog-no-bucket.yaml",
+        &labelled(&katalog_text(&id, false), &id),
+    );
     let o = run({
         let mut c = plugin(env);
-        c.args(["plan", "-f"]).arg(&katalog).args([
+        c.args(["plan", "-f"]).arg(&without_bucket).args([
             "site/blog",
             "-n",
             ns.name(),
@@ -221,6 +265,7 @@ async fn apply_creates_crd_rbac_and_katalog_then_status_and_plan_read_them() {
         "plan-create.txt",
         &stdout(&o).replace(ns.name(), "NS").replace(&id, "ID"),
     );
+    strip_finalizers(&sites).await;
     remove_katalog(env, &id);
     ns.cleanup().await.unwrap();
 }
@@ -401,55 +446,21 @@ async fn plan_shows_updates_from_a_dry_run_and_no_changes_when_converged() {
 async fn apply_wait_follows_the_agents_report() {
     let env = orkestra_testsupport::cluster().await;
     install_katalog_crd(env);
+    let ns = env.namespace("cli-wait").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let id = id("w");
-    let katalog = write(dir.path(), "katalog.yaml", &katalog_text(&id, false));
-    let name = format!("k-{id}");
-    let child = {
+    let text = labelled(&katalog_text(&id, false), &id);
+    let katalog = write(dir.path(), "katalog.yaml", &text);
+    // The real agent, a build without the aws provider.
+    let agent = Agent::start(env, &id, ns.name(), false).await;
+    let o = run_async({
         let mut c = plugin(env);
         c.args(["apply", "-f"])
             .arg(&katalog)
             .args(["--wait", "--timeout", "60s"]);
-        c.stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped());
-        c.spawn().unwrap()
-    };
-    // Stand-in for the agent: once the Katalog object is there, report it the way
-    // agent/src/supervisor.rs does, first starting, then running.
-    let client = env.client().await;
-    let katalogs: Api<DynamicObject> = Api::all_with(
-        client,
-        &ApiResource::from_gvk_with_plural(
-            &GroupVersionKind::gvk("orkestra.orkspace.io", "v1", "Katalog"),
-            "katalogs",
-        ),
-    );
-    let generation =
-        orkestra_testsupport::wait_for("the Katalog object", Duration::from_secs(60), || async {
-            katalogs
-                .get_opt(&name)
-                .await
-                .ok()
-                .flatten()
-                .and_then(|k| k.metadata.generation)
-        })
-        .await
-        .unwrap();
-    let report = |controller: &str| {
-        json!({"apiVersion": "orkestra.orkspace.io/v1", "kind": "Katalog", "status": {
-            "observedGeneration": generation,
-            "conditions": [{"type": "Accepted", "status": "True", "reason": "Loaded", "message": "1 CRD entries",
-                "lastTransitionTime": "2026-11-24T10:00:00Z", "observedGeneration": generation}],
-            "diagnostics": [],
-            "crds": [{"name": "site", "apiVersion": format!("{id}.test.orkestra.io/v1"), "kind": "Site",
-                "controller": controller, "message": "", "managed": 0, "failing": 0}]}})
-    };
-    let pp = PatchParams::apply("orkestra-agent-katalog").force();
-    katalogs
-        .patch_status(&name, &pp, &Patch::Apply(&report("Running")))
-        .await
-        .unwrap();
-    let o = child.wait_with_output().unwrap();
+        c
+    })
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("1 controller(s) running"),
@@ -457,30 +468,32 @@ async fn apply_wait_follows_the_agents_report() {
         stderr(&o)
     );
 
-    // Refused: the agent's reason is the error.
-    let refused = json!({"apiVersion": "orkestra.orkspace.io/v1", "kind": "Katalog", "status": {
-        "observedGeneration": generation,
-        "conditions": [{"type": "Accepted", "status": "False", "reason": "Invalid",
-            "message": "katalog/x:12:7: unknown-field: unknown field `replicaz`", "lastTransitionTime": "2026-11-24T10:00:00Z"}],
-        "diagnostics": [], "crds": []}});
-    katalogs
-        .patch_status(&name, &pp, &Patch::Apply(&refused))
-        .await
-        .unwrap();
-    let o = run({
+    // Refused: the Katalog now requires the aws provider. The plugin has it (its lint passes),
+    // this agent does not, so it refuses the Katalog (Accepted=False, with its diagnostics), and
+    // the agent's reason is the error.
+    let requires_aws = text.replacen(
+        "spec:\n",
+        "spec:\n  providers:\n    - {name: aws, required: true}\n",
+        1,
+    );
+    let requires_aws = write(dir.path(), "katalog-aws.yaml", &requires_aws);
+    let o = run_async({
         let mut c = plugin(env);
         c.args(["apply", "-f"])
-            .arg(&katalog)
-            .args(["--wait", "--timeout", "30s"]);
+            .arg(&requires_aws)
+            .args(["--wait", "--timeout", "60s"]);
         c
-    });
+    })
+    .await;
     assert_one_line_error(&o, "the agent refused katalog");
     assert!(
-        stderr(&o).contains("unknown field `replicaz`"),
+        stderr(&o).contains("provider `aws` is not registered with this build of orkestra"),
         "{}",
         stderr(&o)
     );
+    agent.stop().await;
     remove_katalog(env, &id);
+    ns.cleanup().await.unwrap();
 }
 
 #[tokio::test]
@@ -492,7 +505,11 @@ async fn status_watch_prints_again_when_the_status_changes() {
     let ns = env.namespace("cli-watch").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let id = id("s");
-    let katalog = write(dir.path(), "katalog.yaml", &katalog_text(&id, false));
+    let katalog = write(
+        dir.path(),
+        "katalog.yaml",
+        &labelled(&configmap_only(&katalog_text(&id, false)), &id),
+    );
     let o = run({
         let mut c = plugin(env);
         c.args(["apply", "-f"]).arg(&katalog);
@@ -538,21 +555,9 @@ async fn status_watch_prints_again_when_the_status_changes() {
     })
     .await
     .unwrap();
-    // Stand-in for the agent: the CR turns Ready.
-    let sites: Api<DynamicObject> =
-        Api::namespaced_with(env.client().await, ns.name(), &site_resource(&id));
-    let status = json!({"apiVersion": format!("{id}.test.orkestra.io/v1"), "kind": "Site", "status": {
-        "observedGeneration": 1,
-        "conditions": [{"type": "Ready", "status": "True", "reason": "Reconciled", "message": "", "lastTransitionTime": "2026-11-24T10:00:00Z"}]}});
-    sites
-        .patch_status(
-            "w",
-            &PatchParams::apply("orkestra-agent-status").force(),
-            &Patch::Apply(&status),
-        )
-        .await
-        .unwrap();
-    orkestra_testsupport::wait_for("the redrawn table", Duration::from_secs(30), || async {
+    // The real agent, started now, reconciles the CR: it turns Ready.
+    let agent = Agent::start(env, &id, ns.name(), false).await;
+    orkestra_testsupport::wait_for("the redrawn table", AGENT_TIMEOUT, || async {
         text()
             .lines()
             .any(|l| l.contains("site/w") && l.contains("True") && l.contains("Ready"))
@@ -568,6 +573,8 @@ async fn status_watch_prints_again_when_the_status_changes() {
     child.kill().unwrap();
     let _ = child.wait();
     reader.join().unwrap();
+    agent.stop().await;
+    strip_finalizers(&sites(env.client().await, ns.name(), &id)).await;
     remove_katalog(env, &id);
     ns.cleanup().await.unwrap();
 }

@@ -7,14 +7,6 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use orkestra_agent::{Config, Toggle};
-use serde_json::Value;
-use tokio_util::sync::CancellationToken;
-
-const RUN_LABEL: &str = "test.orkestra.io/run";
-/// The web-server image loaded into the test node; the CR is Ready only once its Deployment is
-/// available, so its Pods must be able to start (no registry can be reached from the node).
-const WEB_IMAGE: &str = "ghcr.io/orkspace/orkestra-web:0.1.0";
 
 #[tokio::test]
 async fn apply_wait_status_and_plan_against_the_running_agent() {
@@ -30,47 +22,23 @@ async fn apply_wait_status_and_plan_against_the_running_agent() {
     let ns = env.namespace("cli-e2e").await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let id = id("e");
-    let text = katalog_text(&id, true).replacen(
-        "metadata:\n",
-        &format!("metadata:\n  labels: {{{RUN_LABEL}: {id}}}\n"),
-        1,
+    let katalog = write(
+        dir.path(),
+        "katalog.yaml",
+        &labelled(&katalog_text(&id, true), &id),
     );
-    let katalog = write(dir.path(), "katalog.yaml", &text);
 
     // The agent, with the aws provider aimed at moto, acting only on this test's Katalog and namespace.
-    let config = Config {
-        namespaces: vec![ns.name().to_string()],
-        katalog_selector: Some(format!("{RUN_LABEL}={id}")),
-        leader_election: Toggle::Off,
-        ..Config::local()
-    };
-    let aws = orkestra_provider_aws::AwsProvider::with_clients(
-        env.s3_client().await,
-        env.rds_client().await,
-        &env.aws.region,
-    );
-    let mut providers = orkestra_provider::ProviderRuntime::new();
-    providers.register(
-        std::sync::Arc::new(aws),
-        orkestra_provider::RateLimit::default(),
-    );
-    let shutdown = CancellationToken::new();
-    let agent = tokio::spawn(orkestra_agent::run_with(
-        config,
-        env.client().await,
-        providers,
-        shutdown.clone(),
-    ));
+    let agent = Agent::start(env, &id, ns.name(), true).await;
 
-    let o = tokio::task::spawn_blocking({
+    let o = run_async({
         let mut c = plugin(env);
         c.args(["apply", "-f"])
             .arg(&katalog)
             .args(["--wait", "--timeout", "90s"]);
-        move || run(c)
+        c
     })
-    .await
-    .unwrap();
+    .await;
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     assert!(
         stderr(&o).contains("1 controller(s) running"),
@@ -95,22 +63,10 @@ async fn apply_wait_status_and_plan_against_the_running_agent() {
     let status = orkestra_testsupport::wait_for(
         "the CR Ready with its bucket",
         Duration::from_secs(90),
-        || {
-            let mut c = plugin(env);
-            c.args([
-                "status",
-                &format!("{kind}/web"),
-                "-n",
-                ns.name(),
-                "-o",
-                "json",
-            ]);
-            async move {
-                let o = tokio::task::spawn_blocking(move || run(c)).await.ok()?;
-                let v: Value = serde_json::from_str(&stdout(&o)).ok()?;
-                let item = v["items"][0].clone();
-                (item["ready"] == true && item["external"][0]["state"] == "Ready").then_some(item)
-            }
+        || async {
+            let v = status_json(env, &format!("{kind}/web"), ns.name()).await;
+            let item = v["items"][0].clone();
+            (item["ready"] == true && item["external"][0]["state"] == "Ready").then_some(item)
         },
     )
     .await
@@ -123,7 +79,7 @@ async fn apply_wait_status_and_plan_against_the_running_agent() {
     );
 
     // What the agent did is what plan wanted: nothing is left to change.
-    let o = tokio::task::spawn_blocking({
+    let o = run_async({
         let mut c = plugin(env);
         c.args(["plan", "-f"]).arg(&katalog).args([
             "site/web",
@@ -131,10 +87,9 @@ async fn apply_wait_status_and_plan_against_the_running_agent() {
             ns.name(),
             "--detailed-exitcode",
         ]);
-        move || run(c)
+        c
     })
-    .await
-    .unwrap();
+    .await;
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -191,8 +146,7 @@ async fn apply_wait_status_and_plan_against_the_running_agent() {
             .any(|b| b.name() == Some(bucket.as_str())),
         "the agent left the bucket"
     );
-    shutdown.cancel();
-    let _ = tokio::time::timeout(Duration::from_secs(30), agent).await;
+    agent.stop().await;
     remove_katalog(env, &id);
     ns.cleanup().await.unwrap();
 }

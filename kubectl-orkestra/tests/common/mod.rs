@@ -58,6 +58,13 @@ pub async fn run_async(c: Command) -> Output {
         .expect("run kubectl-orkestra")
 }
 
+/// `kubectl orkestra status TARGET -n NS -o json`, parsed (`Null` when it printed no JSON).
+pub async fn status_json(env: &TestEnv, target: &str, ns: &str) -> serde_json::Value {
+    let mut c = plugin(env);
+    c.args(["status", target, "-n", ns, "-o", "json"]);
+    serde_json::from_str(&stdout(&run_async(c).await)).unwrap_or_default()
+}
+
 pub fn stdout(o: &Output) -> String {
     String::from_utf8_lossy(&o.stdout).into_owned()
 }
