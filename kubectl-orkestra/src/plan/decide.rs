@@ -357,15 +357,7 @@ fn from_provider_plan(mut change: Change, plan: &Plan) -> Change {
         })
         .collect();
     change.notes = plan.notes.clone();
-    change.blocked = plan.blocked.as_ref().map(|b| match b {
-        Blocked::Conflict(m) => format!("conflict: {m}"),
-        Blocked::ObserveOnly => "managementPolicy is Observe (read only)".to_string(),
-        Blocked::ReplacementRequired => {
-            "replacement is never done automatically; recreate the resource under a new name"
-                .to_string()
-        }
-        Blocked::Busy(m) => format!("waiting: {m}"),
-    });
+    change.blocked = plan.blocked.as_ref().map(Blocked::describe);
     change
 }
 

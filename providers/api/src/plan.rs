@@ -232,6 +232,13 @@ impl Plan {
     }
 }
 
+impl Blocked {
+    /// Why the action will not be carried out, in words (plan output and status messages).
+    pub fn describe(&self) -> String {
+        blocked_text(self)
+    }
+}
+
 fn blocked_text(b: &Blocked) -> String {
     match b {
         Blocked::Conflict(m) => format!("conflict: {m}"),
