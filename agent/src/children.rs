@@ -51,6 +51,9 @@ pub struct Synced {
     pub source: String,
     /// Generated Secret keys made new by this write (names only, never values).
     pub generated: Vec<String>,
+    /// A create-only child that reads another node and no longer matches what it would be
+    /// rendered as now (an output it read changed): reported, never rewritten.
+    pub drifted: bool,
 }
 
 /// Decides a child's readiness from its live object (the entry's `readyWhen:` or the kind's rule).
@@ -130,10 +133,15 @@ async fn sync_one(
         } else {
             generated.clone()
         },
+        drifted: false,
     };
     if !child.enforce {
         if let Some(live) = live_json {
-            return Ok(synced(live, Change::Unchanged));
+            let drifted = child.reads_others && !contains(&live, &desired);
+            return Ok(Synced {
+                drifted,
+                ..synced(live, Change::Unchanged)
+            });
         }
         let obj: DynamicObject = serde_json::from_value(desired).map_err(|e| Error::Invalid {
             what: what.clone(),

@@ -162,9 +162,10 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
         (true, None) => Ready::yes(
             "Reconciled",
             format!(
-                "{} children ready, {} external resources ready",
+                "{} children ready, {} external resources ready{}",
                 synced.len(),
-                report.rows.len()
+                report.rows.len(),
+                drift_note(synced)
             ),
         ),
         // Children not ready yet or nodes waiting for them: a status change of a watched kind
@@ -266,6 +267,23 @@ fn message_of(e: &Error) -> String {
         Error::Step { message, .. } => message.clone(),
         other => other.to_string(),
     }
+}
+
+/// `; drifted (onCreate, not rewritten): Secret ns/x` for create-only children that no longer
+/// match what they read (composition.md, rule 7), or nothing.
+fn drift_note(synced: &[Synced]) -> String {
+    let drifted: Vec<String> = synced
+        .iter()
+        .filter(|s| s.drifted)
+        .map(|s| format!("{} {}", s.kind, s.name))
+        .collect();
+    if drifted.is_empty() {
+        return String::new();
+    }
+    format!(
+        "; drifted from what they read (onCreate, not rewritten): {}",
+        drifted.join(", ")
+    )
 }
 
 /// Whether the node written at `source` is an external resource.

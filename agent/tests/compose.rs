@@ -252,7 +252,15 @@ impl std::io::Write for Sink {
 async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
     let logs = capture_logs();
     let env = cluster().await;
-    let st = Stack::new("agent-compose", |_| {}).await;
+    // An onCreate ConfigMap that reads the endpoint: created once, reported when it drifts.
+    let st = Stack::new("agent-compose", |k| {
+        k["spec"]["crds"][0]["operatorBox"]["onCreate"]["configMaps"]
+            .as_array_mut()
+            .unwrap()
+            .push(json!({"name": "{{ .metadata.name }}-endpoint",
+                "data": {"host": "{{ .resources.db.outputs.endpoint }}"}}));
+    })
+    .await;
     let (client, ns, f, gated) = (&st.client, &st.ns, &st.f, &st.gated);
     let (deployments, secrets, crs) = (&st.deployments, &st.secrets, &st.crs);
     let metrics = format!("127.0.0.1:{}", free_port());
@@ -365,6 +373,30 @@ async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
         || async {
             let d = deployments.get("billing").await.ok()?;
             (env_value(&d, "PGHOST").as_deref() == Some("replaced.db.example")).then_some(())
+        },
+    )
+    .await;
+    // The onCreate ConfigMap keeps the endpoint it was made with, and the CR says it drifted.
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> =
+        Api::namespaced(client.clone(), ns.name());
+    let cm = cms.get("billing-endpoint").await.unwrap();
+    assert_eq!(
+        cm.data.unwrap()["host"],
+        endpoint,
+        "an onCreate child is never rewritten"
+    );
+    wait_cr(
+        crs,
+        "billing",
+        "Ready=True reporting the drifted ConfigMap",
+        |v| {
+            ready_of(v).is_some_and(|(s, _, m)| {
+                s == "True"
+                    && m.contains(
+                        "drifted from what they read (onCreate, not rewritten): ConfigMap",
+                    )
+                    && m.contains("billing-endpoint")
+            })
         },
     )
     .await;

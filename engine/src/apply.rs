@@ -57,6 +57,7 @@ mod tests {
             source: "s".into(),
             id: None,
             generate: Vec::new(),
+            reads_others: false,
         }
     }
 

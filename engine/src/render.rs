@@ -69,6 +69,10 @@ pub struct Child {
     /// Keys the agent generates into a Secret's data (kept once made).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub generate: Vec<Generate>,
+    /// It reads another node: once created, a create-only child that no longer matches what it
+    /// reads is reported as drifted, not rewritten (composition.md, rule 7).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub reads_others: bool,
 }
 
 /// The hook name, serializable.
@@ -384,7 +388,8 @@ pub fn walk(
                     skipped.insert(n);
                     continue;
                 }
-                let child = render_child(katalog, k, scope, &owner, blocked.is_some())?;
+                let mut child = render_child(katalog, k, scope, &owner, blocked.is_some())?;
+                child.reads_others = !node.deps.is_empty();
                 if k.hook == HookKind::OnDelete {
                     out.on_delete.push(child);
                 } else if let Some(existing) = out.children.iter_mut().find(|c| {
@@ -582,6 +587,7 @@ fn render_child(
         source: k.source.clone(),
         id: k.id.clone(),
         generate: k.generate.clone(),
+        reads_others: false,
     })
 }
 
