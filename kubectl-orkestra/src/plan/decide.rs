@@ -9,7 +9,7 @@ use orkestra_engine::{Child, External, Waiting};
 use orkestra_provider::runtime::stale_rows;
 use orkestra_provider::{
     Action, Blocked, Declaration, DeletionPolicy, Intent, KindSchema, ManagementPolicy,
-    Observation, Owner, Ownership, Plan, PlanValue, State, StatusRow,
+    Observation, Owner, Plan, PlanValue, State, StatusRow,
 };
 use serde_json::{Map, Value};
 
@@ -403,14 +403,17 @@ fn settle_intent(obs: &mut Observation, intent: Option<Intent>) -> Option<String
             "a create is recorded for it (status.external intent: Create): the agent's next pass makes that one create, not a second".into(),
         );
     }
-    Some(match obs.ownership {
-        Ownership::Unowned => {
-            obs.ownership = Ownership::Ours;
-            "claimed: created by this resource's own interrupted create (intent recorded in status); owner tags will be added".into()
-        }
-        Ownership::Ours | Ownership::Foreign { .. } => {
-            "its recorded create intent is settled (it carries owner tags); the agent clears it on its next pass".into()
-        }
+    let mut left = intent;
+    let notes = obs.notes.len();
+    orkestra_provider::runtime::settle_intent(obs, &mut left);
+    Some(if left.is_some() {
+        // Claimed: the runtime's own note says so.
+        obs.notes
+            .drain(notes..)
+            .next()
+            .unwrap_or_else(|| "claimed by its recorded create intent".into())
+    } else {
+        "its recorded create intent is settled (it carries owner tags); the agent clears it on its next pass".into()
     })
 }
 
@@ -648,6 +651,7 @@ mod tests {
     use super::fixtures::{change, diff, one_cr};
     use super::*;
     use crate::plan::print::{to_json, to_text};
+    use orkestra_provider::Ownership;
     use serde_json::json;
 
     #[test]

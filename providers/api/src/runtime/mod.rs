@@ -450,9 +450,10 @@ fn recorded_intent(previous: &[StatusRow], decl: &Declaration) -> Option<Intent>
 }
 
 /// Apply a recorded create intent to a fresh observation: a resource without owner tags is the
-/// interrupted create's and is claimed (the diff then adds the tags); a resource that carries
-/// owner tags, ours or another's, settles the intent.
-fn settle_intent(obs: &mut Observation, intent: &mut Option<Intent>) {
+/// interrupted create's and is claimed (the diff then adds the tags, the intent stays until the
+/// row is written); a resource that carries owner tags, ours or another's, settles the intent.
+/// `kubectl orkestra plan` calls this very rule, so it shows what the runtime will do.
+pub fn settle_intent(obs: &mut Observation, intent: &mut Option<Intent>) {
     if *intent != Some(Intent::Create) || !obs.exists {
         return;
     }
