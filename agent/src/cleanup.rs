@@ -18,7 +18,7 @@ use crate::controller::EntryCtx;
 use crate::error::{is_status, Error, KubeContext};
 use crate::external;
 use crate::finalizer;
-use crate::reconcile::{fail, key};
+use crate::reconcile::{fail, key, render_error};
 use crate::status::{self, Body, Ready};
 
 /// Check again on an unfinished onDelete job this often.
@@ -59,14 +59,7 @@ pub async fn run(
     ) {
         Ok(d) => d,
         // Without a rendering, what the CR's status recorded is all there is to clean up.
-        Err(e) => {
-            let e = Error::Render {
-                cr: who.to_string(),
-                field: e.field,
-                message: e.message,
-            };
-            return from_status(ctx, api, obj, &cr, who, e).await;
-        }
+        Err(e) => return from_status(ctx, api, obj, &cr, who, render_error(who, e)).await,
     };
 
     // 1. onDelete jobs, one after the other.

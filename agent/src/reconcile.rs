@@ -15,7 +15,6 @@ use std::time::Duration;
 
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::Action;
-use orkestra_engine::Desired;
 use serde_json::{Map, Value};
 
 use crate::children::Synced;
@@ -53,15 +52,13 @@ pub fn cr_api(ctx: &EntryCtx, obj: &DynamicObject) -> Api<DynamicObject> {
     }
 }
 
-/// Render the desired state of `cr`; a failure names the Katalog field.
-pub fn render(ctx: &EntryCtx, cr: &Value, who: &str) -> Result<Desired, Error> {
-    orkestra_engine::render(&ctx.katalog, &ctx.entry, cr, &ctx.agent.provider_schemas).map_err(
-        |e| Error::Render {
-            cr: who.to_string(),
-            field: e.field,
-            message: e.message,
-        },
-    )
+/// A render failure as the agent's error, naming the CR and the Katalog field.
+pub fn render_error(who: &str, e: orkestra_engine::RenderError) -> Error {
+    Error::Render {
+        cr: who.to_string(),
+        field: e.field,
+        message: e.message,
+    }
 }
 
 /// Reconcile one CR.
@@ -289,22 +286,6 @@ fn drift_note(synced: &[Synced]) -> String {
 /// Whether the node written at `source` is an external resource.
 fn is_external(ctx: &EntryCtx, source: &str) -> bool {
     ctx.entry.external.iter().any(|x| x.source == source)
-}
-
-/// A row's state as waiting messages and `readyWhen` see it (`Creating`).
-pub fn label_of_state(state: orkestra_provider::State) -> &'static str {
-    use orkestra_provider::State::*;
-    match state {
-        Pending => "Pending",
-        Creating => "Creating",
-        Updating => "Updating",
-        Ready => "Ready",
-        Deleting => "Deleting",
-        Deleted => "Deleted",
-        Error => "Error",
-        Orphaned => "Orphaned",
-        Conflict => "Conflict",
-    }
 }
 
 /// `namespace/name` of a CR.

@@ -24,7 +24,7 @@ use crate::children::{self, Change, Synced};
 use crate::controller::EntryCtx;
 use crate::error::Error;
 use crate::external::{self, ExternalReport};
-use crate::reconcile::{key, label_of_state};
+use crate::reconcile::{key, render_error};
 
 /// What a walk did.
 #[derive(Debug, Default)]
@@ -67,11 +67,7 @@ pub async fn run(
             &out.observed,
             Unknown::Wait,
         )
-        .map_err(|e| Error::Render {
-            cr: who.to_string(),
-            field: e.field,
-            message: e.message,
-        })?;
+        .map_err(|e| render_error(who, e))?;
         let children: Vec<&orkestra_engine::Child> = desired
             .children
             .iter()
@@ -107,10 +103,11 @@ pub async fn run(
             let report =
                 reconcile_wave(ctx, &journal, cr, &items, &cr_key, wave, &request_id).await;
             for (item, row) in items.iter().zip(&report.rows) {
+                // The state's name as the row spells it (`Creating`).
                 let seen = Seen::external(
                     &row.name,
                     row.id.as_deref(),
-                    label_of_state(row.state),
+                    &format!("{:?}", row.state),
                     &row.outputs,
                     false,
                 );
