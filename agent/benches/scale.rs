@@ -21,7 +21,7 @@ use kube::api::{
     Api, ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams,
 };
 use kube::runtime::{watcher, WatchStreamExt};
-use orkestra_testsupport::{cluster, unique_name, wait_for};
+use orkestra_testsupport::{cluster, http_get, unique_name, wait_for};
 use serde_json::{json, Value};
 
 const ENTRIES: usize = 15;
@@ -130,7 +130,7 @@ async fn run() {
     let agent = Killed(child);
     let pid = agent.0.id();
     wait_for("agent /readyz", TIMEOUT, || async {
-        get(&addr, "/readyz").await == Some(200)
+        http_get(&addr, "/readyz").await.map(|(code, _)| code) == Some(200)
     })
     .await
     .expect("ready");
@@ -340,15 +340,4 @@ async fn install(client: &kube::Client, crd: Value) {
     })
     .await
     .expect("established");
-}
-
-async fn get(addr: &str, path: &str) -> Option<u16> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
-    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-        .await
-        .ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.ok()?;
-    buf.split_whitespace().nth(1)?.parse().ok()
 }

@@ -12,6 +12,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service};
 use k8s_openapi::api::events::v1::Event;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
 use orkestra_testsupport::{cluster, wait_for};
+use orkestra_testsupport::{free_port, http_get, strip_finalizers};
 use serde_json::{json, Value};
 
 const FINALIZER: &str = "orkestra.orkspace.io/cleanup";

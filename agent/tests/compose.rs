@@ -26,6 +26,7 @@ use orkestra_provider::{
     ProviderRuntime, RateLimit,
 };
 use orkestra_testsupport::cluster;
+use orkestra_testsupport::{free_port, http_get, strip_finalizers};
 use serde_json::{json, Value};
 
 /// The aws provider with the RDS instance's state under the test's control (see the module docs).

@@ -13,6 +13,7 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, DeleteParams};
 use kube::runtime::watcher;
+use orkestra_testsupport::strip_finalizers;
 use orkestra_testsupport::{cluster, wait_for};
 use serde_json::json;
 

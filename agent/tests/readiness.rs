@@ -12,6 +12,7 @@ mod common;
 use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use kube::api::{Api, ApiResource, DeleteParams, GroupVersionKind, Patch, PatchParams};
+use orkestra_testsupport::strip_finalizers;
 use orkestra_testsupport::{cluster, unique_name};
 use serde_json::json;
 

@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 use common::*;
 use kube::api::{DeleteParams, Patch, PatchParams};
 use orkestra_testsupport::cluster;
+use orkestra_testsupport::strip_finalizers;
 use serde_json::{json, Value};
 
 const OWNER_UID_TAG: &str = "orkestra.orkspace.io/owner-uid";

@@ -11,6 +11,7 @@ use k8s_openapi::api::rbac::v1::ClusterRole;
 use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use orkestra_provider::CrStatus;
+use orkestra_testsupport::strip_finalizers;
 use serde_json::{json, Value};
 
 /// How long the agent gets to report (the machine is shared with other builds).

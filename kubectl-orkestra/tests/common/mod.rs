@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject};
 use kube::core::{ApiResource, GroupVersionKind};
 use orkestra_agent::{Config, Toggle};
 use orkestra_testsupport::TestEnv;
@@ -298,25 +298,6 @@ impl Agent {
         match tokio::time::timeout(Duration::from_secs(60), self.task).await {
             Ok(Ok(Ok(()))) => {}
             other => panic!("the agent did not stop cleanly: {other:?}"),
-        }
-    }
-}
-
-/// After the agent stopped, CRs still carry its finalizer and would keep the test namespace from
-/// ever finishing deletion: remove it from every CR in `api`.
-pub async fn strip_finalizers(api: &Api<DynamicObject>) {
-    let Ok(list) = api.list(&Default::default()).await else {
-        return;
-    };
-    for o in list.items {
-        if let Some(name) = o.metadata.name {
-            let _ = api
-                .patch(
-                    &name,
-                    &PatchParams::default(),
-                    &Patch::Merge(serde_json::json!({"metadata": {"finalizers": null}})),
-                )
-                .await;
         }
     }
 }

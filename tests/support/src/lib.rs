@@ -31,12 +31,14 @@
 
 mod env;
 mod error;
+mod helpers;
 mod namespace;
 mod start;
 mod wait;
 
 pub use env::{MotoEnv, NodeEnv, TestEnv};
 pub use error::Error;
+pub use helpers::{free_port, http_get, strip_finalizers};
 pub use namespace::TestNamespace;
 pub use start::{cluster, moto, TEST_ENV_VAR};
 pub use wait::{unique_name, wait_for, Ready};
