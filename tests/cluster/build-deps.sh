@@ -2,7 +2,8 @@
 # Builds the upstream binaries orkestra's tests run against, at the versions pinned in lib.sh:
 # etcd, kube-apiserver, kube-controller-manager (and kubectl when none is on PATH), the node
 # (kube-scheduler, kubelet, containerd with its runc shim and ctr, the CNI plugins bridge,
-# host-local and loopback, the pause binary) and krew.
+# host-local and loopback, the pause binary), krew, the OCI registry (CNCF Distribution, with a
+# tiny bcrypt htpasswd helper beside it), the ORAS CLI and FerretDB.
 #
 #   tests/cluster/build-deps.sh              # all of the above
 #   tests/cluster/build-deps.sh krew         # only the named components
@@ -19,7 +20,7 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-all_components=(etcd kube-apiserver kube-controller-manager "${NODE_COMPONENTS[@]}" krew)
+all_components=(etcd kube-apiserver kube-controller-manager "${NODE_COMPONENTS[@]}" krew registry oras ferretdb)
 if [ "${1:-}" = --list ]; then
 	printf '%s\n' "${all_components[@]}"
 	exit 0
@@ -232,6 +233,80 @@ build_pause() {
 	log "pause: built -> $dest/pause"
 }
 
+# The CNCF Distribution registry, and beside it `htpasswd USER` (password on stdin, prints the
+# bcrypt line the registry's htpasswd auth reads): a few lines of Go on golang.org/x/crypto/bcrypt,
+# which the registry itself requires, so up.sh needs neither apache2-utils nor Python packages.
+build_registry() {
+	local dir="$workroot/registry-$REGISTRY_VERSION" m="github.com/distribution/distribution/v3"
+	new_wrapper "$dir"
+	mkdir -p "$dir/htpasswd"
+	cat >"$dir/htpasswd/main.go" <<'GO'
+// Command htpasswd prints "USER:BCRYPT-HASH" for the password read from stdin (one line).
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strings"
+
+	"golang.org/x/crypto/bcrypt"
+)
+
+func main() {
+	if len(os.Args) != 2 || os.Args[1] == "" || strings.Contains(os.Args[1], ":") {
+		fmt.Fprintln(os.Stderr, "usage: htpasswd USER <PASSWORD")
+		os.Exit(2)
+	}
+	password, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil && password == "" {
+		fmt.Fprintln(os.Stderr, "htpasswd: no password on stdin")
+		os.Exit(1)
+	}
+	hash, err := bcrypt.GenerateFromPassword([]byte(strings.TrimRight(password, "\r\n")), bcrypt.DefaultCost)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "htpasswd:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("%s:%s\n", os.Args[1], hash)
+}
+GO
+	log "registry: fetching $m@$REGISTRY_VERSION"
+	# No version for bcrypt: the helper uses the golang.org/x/crypto the registry requires.
+	(cd "$dir" && go get "$m/cmd/registry@$REGISTRY_VERSION") || proxy_fail "$m@$REGISTRY_VERSION"
+	CGO_ENABLED=0 go_build_into "$dir" registry \
+		"-X $m/version.version=$REGISTRY_VERSION -X $m/version.mainpkg=$m" "" \
+		-o . orkestra.test/build/htpasswd "$m/cmd/registry"
+}
+
+build_oras() {
+	local dir="$workroot/oras-$ORAS_VERSION" m="oras.land/oras"
+	new_wrapper "$dir"
+	log "oras: fetching $m@$ORAS_VERSION"
+	(cd "$dir" && go get "$m/cmd/oras@$ORAS_VERSION") || proxy_fail "$m@$ORAS_VERSION"
+	CGO_ENABLED=0 go_build "$dir" oras "$m/cmd/oras" "-X $m/internal/version.GitTreeState=clean"
+}
+
+# FerretDB v1 (the module has no /v2 suffix) needs no build tags: the PostgreSQL and SQLite
+# backends are in by default (ferretdb_no_postgresql / ferretdb_no_sqlite would drop them). Its
+# build/version package panics at start unless build/version/version.txt (embedded, not in the
+# module zip) holds the version, so it builds from a writable copy of the module's source, as its
+# own main module (with its own go.sum), with that file added.
+build_ferretdb() {
+	local dir="$workroot/ferretdb-$FERRETDB_VERSION" m="github.com/FerretDB/FerretDB" src
+	log "ferretdb: fetching $m@$FERRETDB_VERSION"
+	src="$(cd /tmp && go mod download -json "$m@$FERRETDB_VERSION" | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p')"
+	[ -f "$src/cmd/ferretdb/main.go" ] || proxy_fail "$m@$FERRETDB_VERSION"
+	rm -rf "$dir"
+	mkdir -p "$dir"
+	cp -R "$src/." "$dir/"
+	chmod -R u+w "$dir"
+	printf '%s\n' "$FERRETDB_VERSION" >"$dir/build/version/version.txt"
+	printf 'orkestra-test\n' >"$dir/build/version/package.txt"
+	(cd "$dir" && go list -deps ./cmd/ferretdb >/dev/null) || proxy_fail "$m@$FERRETDB_VERSION dependencies"
+	CGO_ENABLED=0 go_build "$dir" ferretdb ./cmd/ferretdb ""
+}
+
 total_start=$(date +%s)
 for c in "${missing[@]}"; do
 	case "$c" in
@@ -241,6 +316,9 @@ for c in "${missing[@]}"; do
 	containerd) build_containerd ;;
 	cni-plugins) build_cni_plugins ;;
 	pause) build_pause ;;
+	registry) build_registry ;;
+	oras) build_oras ;;
+	ferretdb) build_ferretdb ;;
 	esac
 done
 log "done in $(($(date +%s) - total_start))s"

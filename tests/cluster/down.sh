@@ -62,12 +62,15 @@ stop kube-controller-manager TERM
 stop kube-apiserver TERM
 stop etcd TERM
 stop moto TERM
+stop registry TERM
+stop ferretdb TERM # before PostgreSQL, its backend
 stop postgres INT # fast shutdown: does not wait for clients to disconnect
 for f in "$dir"/pids/*; do
 	[ -f "$f" ] && stop "$(basename "$f")" TERM
 done
 
-rm -rf "$dir/etcd" "$dir/postgres" "$dir/pki" "$dir/logs" "$dir/pids" \
+rm -rf "$dir/etcd" "$dir/postgres" "$dir/registry" "$dir/registry.yml" "$dir/registry.htpasswd" \
+	"$dir/ferretdb" "$dir/pki" "$dir/logs" "$dir/pids" \
 	"$dir/env" "$dir/env.tmp" "$dir/kubeconfig" "$dir/controller-manager.kubeconfig" "$dir/components" \
 	"$dir/slot" "$dir/node-name"
 rmdir "$dir" 2>/dev/null || true

@@ -10,6 +10,15 @@ KREW_VERSION="${KREW_VERSION:-v0.4.3}"
 MOTO_VERSION="${MOTO_VERSION:-5.2.5}"
 CONTAINERD_VERSION="${CONTAINERD_VERSION:-v2.4.2}"
 CNI_PLUGINS_VERSION="${CNI_PLUGINS_VERSION:-v1.10.0}"
+# The OCI registry (CNCF Distribution), its independent client (ORAS) and the MongoDB wire
+# protocol server (FerretDB v1: module path without a /v2 suffix).
+REGISTRY_VERSION="${REGISTRY_VERSION:-v3.1.2}"
+ORAS_VERSION="${ORAS_VERSION:-v1.3.6}"
+FERRETDB_VERSION="${FERRETDB_VERSION:-v1.24.2}"
+
+# The registry's OpenTelemetry SDK exports traces to localhost:4318 unless told otherwise, and logs
+# every failed export. Exported here so what up.sh starts and restart.sh restarts inherits it.
+export OTEL_TRACES_EXPORTER="${OTEL_TRACES_EXPORTER:-none}"
 
 ORKESTRA_CACHE="${ORKESTRA_CACHE:-$HOME/.cache/orkestra}"
 ORKESTRA_BIN="$ORKESTRA_CACHE/bin"
@@ -26,6 +35,9 @@ component_dir() {
 	krew) version="$KREW_VERSION" ;;
 	containerd) version="$CONTAINERD_VERSION" ;;
 	cni-plugins) version="$CNI_PLUGINS_VERSION" ;;
+	registry) version="$REGISTRY_VERSION" ;;
+	oras) version="$ORAS_VERSION" ;;
+	ferretdb) version="$FERRETDB_VERSION" ;;
 	*) die "unknown component $component" ;;
 	esac
 	printf '%s/%s-%s\n' "$ORKESTRA_BIN" "$component" "$version"

@@ -2,11 +2,13 @@
 # Starts orkestra's private test systems on free loopback ports, with all state in DIR:
 #   etcd + kube-apiserver (own CA, RBAC, service-account keys) + kube-controller-manager,
 #   a node (kube-scheduler, containerd + runc, CNI bridge, kubelet; see node.sh) that runs Pods,
-#   a moto server (AWS APIs), and PostgreSQL.
+#   a moto server (AWS APIs), PostgreSQL, an OCI registry (CNCF Distribution, htpasswd auth,
+#   plain HTTP; the ORAS CLI as its client) and FerretDB (MongoDB wire protocol, SCRAM users, over
+#   the set's PostgreSQL, or over SQLite in DIR when the set has no postgres).
 #
-#   tests/cluster/up.sh [--only kube,node,moto,postgres] DIR
+#   tests/cluster/up.sh [--only kube,node,moto,postgres,registry,ferretdb] DIR
 #
-# The node needs root and "kube"; without root use --only kube,moto,postgres.
+# The node needs root and "kube"; without root use --only kube,moto,postgres,registry,ferretdb.
 #
 # Writes DIR/kubeconfig and DIR/env (NAME=value lines), records PIDs in DIR/pids/, and returns
 # with the processes running. `tests/cluster/down.sh DIR` stops them and removes the data.
@@ -23,14 +25,14 @@ here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 # shellcheck source=lib.sh
 . "$here/lib.sh"
 
-usage() { die "usage: $0 [--only kube,node,moto,postgres] DIR"; }
-only="kube,node,moto,postgres"
+usage() { die "usage: $0 [--only kube,node,moto,postgres,registry,ferretdb] DIR"; }
+only="kube,node,moto,postgres,registry,ferretdb"
 dir=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--only) [ $# -ge 2 ] || usage; only="$2"; shift 2 ;;
 	--only=*) only="${1#--only=}"; shift ;;
-	-h | --help) sed -n '2,20p' "$0" >&2; exit 0 ;;
+	-h | --help) sed -n '2,22p' "$0" >&2; exit 0 ;;
 	-*) usage ;;
 	*) [ -z "$dir" ] || usage; dir="$1"; shift ;;
 	esac
@@ -38,7 +40,10 @@ done
 [ -n "$dir" ] || usage
 want() { [[ ",$only," == *",$1,"* ]]; }
 for c in ${only//,/ }; do
-	case "$c" in kube | node | moto | postgres) ;; *) die "--only: unknown component '$c' (kube, node, moto, postgres)" ;; esac
+	case "$c" in
+	kube | node | moto | postgres | registry | ferretdb) ;;
+	*) die "--only: unknown component '$c' (kube, node, moto, postgres, registry, ferretdb)" ;;
+	esac
 done
 want node && ! want kube && die "--only: node needs kube"
 # shellcheck source=node.sh
@@ -331,9 +336,88 @@ start_postgres() {
 	env_lines+=("DATABASE_URL=postgres://postgres:$password@127.0.0.1:$port/postgres")
 }
 
+# --- OCI registry ----------------------------------------------------------------------------
+# A random hex secret (no dependency beyond coreutils).
+random_hex() { od -An -N16 -tx1 /dev/urandom | tr -d ' \n'; }
+# http_status CODE URL: true when GET URL answers CODE.
+http_status() { [ "$(curl -s -o /dev/null -w '%{http_code}' "$2")" = "$1" ]; }
+
+start_registry() {
+	"$here/build-deps.sh" registry oras
+	local port password user=orkestra storage="$dir/registry" bindir
+	bindir="$(component_dir registry)"
+	port="$(free_ports 1)"
+	password="$(random_hex)"
+	current=registry
+	mkdir -p "$storage"
+	# The bcrypt line comes from the htpasswd helper build-deps.sh builds beside the registry.
+	printf '%s\n' "$password" | "$bindir/htpasswd" "$user" >"$dir/registry.htpasswd" ||
+		die "making the registry's htpasswd file failed"
+	chmod 600 "$dir/registry.htpasswd"
+	cat >"$dir/registry.yml" <<YML
+version: 0.1
+log:
+  level: info
+  accesslog:
+    disabled: true
+storage:
+  filesystem:
+    rootdirectory: $storage
+  delete:
+    enabled: true
+http:
+  addr: 127.0.0.1:$port
+  secret: $(random_hex)
+auth:
+  htpasswd:
+    realm: orkestra-test
+    path: $dir/registry.htpasswd
+YML
+	# OTEL_TRACES_EXPORTER=none comes from lib.sh: no traces sent to localhost:4318.
+	start registry "$bindir/registry" serve "$dir/registry.yml"
+	wait_until "registry on http://127.0.0.1:$port (401 without credentials)" \
+		http_status 401 "http://127.0.0.1:$port/v2/"
+	env_lines+=("REGISTRY_HOST=127.0.0.1:$port" "REGISTRY_USERNAME=$user" "REGISTRY_PASSWORD=$password"
+		"REGISTRY_STORAGE=$storage" "ORAS=$(component_bin oras)")
+}
+
+# --- FerretDB ------------------------------------------------------------------------------
+# FerretDB 1.x's users (createUser, usersInfo, updateUser, dropUser, SCRAM-SHA-1/256) exist only
+# with --test-enable-new-auth; --setup-* creates the first user (in admin) at start. Over the
+# set's PostgreSQL (a database "ferretdb" of its own) when the set has one, else over SQLite.
+start_ferretdb() {
+	"$here/build-deps.sh" ferretdb
+	local port password user=orkestra fdir="$dir/ferretdb" bin backend=()
+	bin="$(component_bin ferretdb)"
+	port="$(free_ports 1)"
+	password="$(random_hex)"
+	current=ferretdb
+	mkdir -p "$fdir"
+	if want postgres; then
+		PGPASSWORD=orkestra "$(pg_bindir)/createdb" -h 127.0.0.1 -p "$postgres_port" -U postgres ferretdb \
+			>>"$dir/logs/ferretdb.log" 2>&1 || die "createdb ferretdb failed"
+		backend=(--handler=postgresql
+			"--postgresql-url=postgres://postgres:orkestra@127.0.0.1:$postgres_port/ferretdb")
+	else
+		mkdir -p "$fdir/sqlite"
+		backend=(--handler=sqlite "--sqlite-url=file:$fdir/sqlite/")
+	fi
+	# The (random, loopback-only) password is on the command line so restart.sh can reuse it.
+	local auth=(--test-enable-new-auth --setup-database=admin "--setup-username=$user"
+		"--setup-password=$password")
+	start ferretdb "$bin" "${backend[@]}" "${auth[@]}" "--listen-addr=127.0.0.1:$port" \
+		"--state-dir=$fdir" --debug-addr=- --telemetry=disable --log-level=info
+	# `ferretdb ping` connects with the Go driver, authenticates with SCRAM as that user and pings.
+	wait_until "ferretdb on mongodb://127.0.0.1:$port (authenticated ping)" \
+		"$bin" ping "${auth[@]}" "--listen-addr=127.0.0.1:$port" --setup-timeout=5s --log-level=error
+	env_lines+=("MONGODB_URL=mongodb://$user:$password@127.0.0.1:$port/")
+}
+
 want kube && start_kube
 want moto && start_moto
 want postgres && start_postgres
+want registry && start_registry
+want ferretdb && start_ferretdb
 # Last: its DNAT rules need the moto and PostgreSQL ports.
 want node && node_start
 current=""

@@ -120,7 +120,65 @@ impl NodeEnv {
     }
 }
 
-/// A full set of test systems: Kubernetes control plane, moto and PostgreSQL.
+/// The OCI registry (CNCF Distribution, htpasswd auth, plain HTTP on loopback) and the ORAS CLI
+/// that is its independent client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistryEnv {
+    /// `127.0.0.1:PORT`, plain HTTP (`REGISTRY_HOST`; `oras … --plain-http`).
+    pub host: String,
+    /// The htpasswd user (`REGISTRY_USERNAME`).
+    pub username: String,
+    /// Its password, random per start (`REGISTRY_PASSWORD`; a test value).
+    pub password: String,
+    /// The root of the registry's filesystem storage, absolute (`REGISTRY_STORAGE`): blobs are
+    /// under `docker/registry/v2/blobs/sha256/XX/HEX/data` ([`RegistryEnv::blob_path`]).
+    pub storage: PathBuf,
+    /// The ORAS CLI, absolute (`ORAS`).
+    pub oras: PathBuf,
+}
+
+impl RegistryEnv {
+    pub(crate) fn from_vars(vars: &BTreeMap<String, String>, path: &Path) -> Result<Self, Error> {
+        let get = |name: &str| require_component(vars, name, path, "the OCI registry", "registry");
+        let absolute = |name: &str| {
+            let value = PathBuf::from(get(name)?);
+            if value.is_absolute() {
+                Ok(value)
+            } else {
+                Err(Error::EnvFile {
+                    path: path.to_path_buf(),
+                    detail: format!("{name}={} is not an absolute path", value.display()),
+                })
+            }
+        };
+        Ok(Self {
+            host: get("REGISTRY_HOST")?,
+            username: get("REGISTRY_USERNAME")?,
+            password: get("REGISTRY_PASSWORD")?,
+            storage: absolute("REGISTRY_STORAGE")?,
+            oras: absolute("ORAS")?,
+        })
+    }
+
+    /// Where the registry keeps the blob `sha256:HEX` (to read or tamper with it).
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let (algorithm, hex) = digest.split_once(':').unwrap_or(("sha256", digest));
+        self.storage
+            .join("docker/registry/v2/blobs")
+            .join(algorithm)
+            .join(hex.get(..2).unwrap_or(hex))
+            .join(hex)
+            .join("data")
+    }
+
+    /// An `oras` command (run it with `--plain-http` and the credentials).
+    pub fn oras(&self) -> std::process::Command {
+        std::process::Command::new(&self.oras)
+    }
+}
+
+/// A full set of test systems: Kubernetes control plane, moto, PostgreSQL, the OCI registry and
+/// FerretDB (and, by default, the node).
 #[derive(Debug, Clone)]
 pub struct TestEnv {
     /// The directory `up.sh` ran in (logs in `DIR/logs/`).
@@ -139,6 +197,10 @@ pub struct TestEnv {
     pub vars: BTreeMap<String, String>,
     /// The node, or what the env file lacks for one ([`TestEnv::node`]).
     node: Result<NodeEnv, String>,
+    /// The OCI registry, or what the env file lacks for it ([`TestEnv::registry`]).
+    registry: Result<RegistryEnv, String>,
+    /// FerretDB's URL, or what the env file lacks for it ([`TestEnv::mongodb_url`]).
+    mongodb_url: Result<String, String>,
 }
 
 impl TestEnv {
@@ -161,10 +223,9 @@ impl TestEnv {
                 .map_or_else(|| PathBuf::from("kubectl"), PathBuf::from),
             kubeconfig,
             api_server,
-            node: NodeEnv::from_vars(&vars, &path).map_err(|e| match e {
-                Error::EnvFile { detail, .. } => detail,
-                other => other.to_string(),
-            }),
+            node: NodeEnv::from_vars(&vars, &path).map_err(detail_of),
+            registry: RegistryEnv::from_vars(&vars, &path).map_err(detail_of),
+            mongodb_url: mongodb_url_from_vars(&vars, &path).map_err(detail_of),
             vars,
         })
     }
@@ -185,6 +246,45 @@ impl TestEnv {
     /// and the missing variable.
     pub fn node(&self) -> &NodeEnv {
         self.try_node().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// The OCI registry and the ORAS CLI, or an error naming the env file and the first missing
+    /// variable (systems started with `up.sh --only` without the registry).
+    pub fn try_registry(&self) -> Result<&RegistryEnv, Error> {
+        self.registry.as_ref().map_err(|detail| Error::EnvFile {
+            path: self.dir.join("env"),
+            detail: detail.clone(),
+        })
+    }
+
+    /// The OCI registry and the ORAS CLI. A test that needs them fails (never skips) without them.
+    ///
+    /// # Panics
+    /// When the env file has no registry (see [`TestEnv::try_registry`]); the message names the
+    /// file and the missing variable.
+    pub fn registry(&self) -> &RegistryEnv {
+        self.try_registry().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// FerretDB's `mongodb://USER:PASSWORD@127.0.0.1:PORT/` (SCRAM user in `admin`), or an error
+    /// naming the env file and the missing variable (systems started with `up.sh --only`
+    /// without ferretdb).
+    pub fn try_mongodb_url(&self) -> Result<&str, Error> {
+        self.mongodb_url
+            .as_deref()
+            .map_err(|detail| Error::EnvFile {
+                path: self.dir.join("env"),
+                detail: detail.clone(),
+            })
+    }
+
+    /// FerretDB's URL (MongoDB wire protocol). A test that needs it fails (never skips) without it.
+    ///
+    /// # Panics
+    /// When the env file has no `MONGODB_URL` (see [`TestEnv::try_mongodb_url`]); the message
+    /// names the file and the variable.
+    pub fn mongodb_url(&self) -> &str {
+        self.try_mongodb_url().unwrap_or_else(|e| panic!("{e}"))
     }
 
     /// The admin client configuration, for tests that need to derive another identity from it
@@ -323,6 +423,45 @@ fn parse_env(text: &str) -> BTreeMap<String, String> {
         .collect()
 }
 
+/// The detail of an env-file error, kept by [`TestEnv`] for its lazy accessors.
+fn detail_of(e: Error) -> String {
+    match e {
+        Error::EnvFile { detail, .. } => detail,
+        other => other.to_string(),
+    }
+}
+
+fn mongodb_url_from_vars(vars: &BTreeMap<String, String>, path: &Path) -> Result<String, Error> {
+    let url = require_component(vars, "MONGODB_URL", path, "FerretDB", "ferretdb")?;
+    if !url.starts_with("mongodb://") {
+        return Err(Error::EnvFile {
+            path: path.to_path_buf(),
+            detail: format!("MONGODB_URL={url} is not a mongodb:// URL"),
+        });
+    }
+    Ok(url)
+}
+
+/// A non-empty variable of an optional component, or an error saying how to start it.
+fn require_component(
+    vars: &BTreeMap<String, String>,
+    name: &str,
+    path: &Path,
+    what: &str,
+    component: &str,
+) -> Result<String, Error> {
+    vars.get(name)
+        .filter(|v| !v.is_empty())
+        .cloned()
+        .ok_or_else(|| Error::EnvFile {
+            path: path.to_path_buf(),
+            detail: format!(
+                "no {name}: this test needs {what}; start the systems with tests/cluster/up.sh \
+                 without --only, or with --only including {component}"
+            ),
+        })
+}
+
 fn require(vars: &BTreeMap<String, String>, name: &str, path: &Path) -> Result<String, Error> {
     vars.get(name).cloned().ok_or_else(|| Error::EnvFile {
         path: path.to_path_buf(),
@@ -382,5 +521,101 @@ AWS_ENDPOINT_URL_IN_CLUSTER=http://10.88.0.1:5000
         let relative = NODE_LINES.replace("/tmp/x/containerd.sock", "containerd.sock");
         let err = NodeEnv::from_vars(&parse_env(&relative), Path::new("/d/env")).unwrap_err();
         assert!(err.to_string().contains("not an absolute path"), "{err}");
+    }
+
+    const REGISTRY_LINES: &str = "REGISTRY_HOST=127.0.0.1:5001
+REGISTRY_USERNAME=orkestra
+REGISTRY_PASSWORD=0123abcd
+REGISTRY_STORAGE=/tmp/x/registry
+ORAS=/cache/bin/oras-v1.3.6/oras
+";
+
+    #[test]
+    fn the_registry_parses_from_its_lines() {
+        let registry =
+            RegistryEnv::from_vars(&parse_env(REGISTRY_LINES), Path::new("/d/env")).unwrap();
+        assert_eq!(
+            registry,
+            RegistryEnv {
+                host: "127.0.0.1:5001".into(),
+                username: "orkestra".into(),
+                password: "0123abcd".into(),
+                storage: "/tmp/x/registry".into(),
+                oras: "/cache/bin/oras-v1.3.6/oras".into(),
+            }
+        );
+        assert_eq!(
+            registry.blob_path("sha256:abcdef"),
+            Path::new("/tmp/x/registry/docker/registry/v2/blobs/sha256/ab/abcdef/data")
+        );
+    }
+
+    #[test]
+    fn a_missing_registry_variable_is_named_with_the_file() {
+        for line in REGISTRY_LINES.lines() {
+            let name = line.split_once('=').unwrap().0;
+            let text = REGISTRY_LINES.replace(&format!("{line}\n"), "");
+            let err = RegistryEnv::from_vars(&parse_env(&text), Path::new("/d/env")).unwrap_err();
+            let msg = err.to_string();
+            assert!(msg.contains(name) && msg.contains("/d/env"), "{msg}");
+            assert!(msg.contains("--only including registry"), "{msg}");
+        }
+        let relative = REGISTRY_LINES.replace("/tmp/x/registry", "registry");
+        let err = RegistryEnv::from_vars(&parse_env(&relative), Path::new("/d/env")).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("REGISTRY_STORAGE=registry is not an absolute path"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn the_mongodb_url_parses_and_its_absence_is_named() {
+        let vars = parse_env("MONGODB_URL=mongodb://orkestra:pw@127.0.0.1:27018/\n");
+        assert_eq!(
+            mongodb_url_from_vars(&vars, Path::new("/d/env")).unwrap(),
+            "mongodb://orkestra:pw@127.0.0.1:27018/"
+        );
+        let err = mongodb_url_from_vars(&parse_env("X=1\n"), Path::new("/d/env")).unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains("MONGODB_URL") && msg.contains("/d/env"),
+            "{msg}"
+        );
+        assert!(msg.contains("--only including ferretdb"), "{msg}");
+        let err = mongodb_url_from_vars(&parse_env("MONGODB_URL=http://x\n"), Path::new("/d/env"))
+            .unwrap_err();
+        assert!(err.to_string().contains("not a mongodb:// URL"), "{err}");
+    }
+
+    #[test]
+    fn a_set_without_registry_or_ferretdb_still_loads_and_names_what_it_lacks() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("env"),
+            "KUBECONFIG=/nonexistent/kubeconfig
+AWS_ENDPOINT_URL=http://127.0.0.1:1
+AWS_REGION=us-east-1
+AWS_ACCESS_KEY_ID=testing
+AWS_SECRET_ACCESS_KEY=testing
+DATABASE_URL=postgres://postgres:orkestra@127.0.0.1:2/postgres
+",
+        )
+        .unwrap();
+        let env = TestEnv::from_dir(dir.path()).unwrap();
+        let env_file = dir.path().join("env").display().to_string();
+        let err = env.try_registry().unwrap_err().to_string();
+        assert!(
+            err.contains("REGISTRY_HOST") && err.contains(&env_file),
+            "{err}"
+        );
+        let err = env.try_mongodb_url().unwrap_err().to_string();
+        assert!(
+            err.contains("MONGODB_URL") && err.contains(&env_file),
+            "{err}"
+        );
+        let panic = std::panic::catch_unwind(|| env.registry().host.clone()).unwrap_err();
+        let msg = panic.downcast_ref::<String>().unwrap();
+        assert!(msg.contains("REGISTRY_HOST"), "{msg}");
     }
 }

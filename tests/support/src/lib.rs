@@ -36,7 +36,7 @@ mod namespace;
 mod start;
 mod wait;
 
-pub use env::{MotoEnv, NodeEnv, TestEnv};
+pub use env::{MotoEnv, NodeEnv, RegistryEnv, TestEnv};
 pub use error::Error;
 pub use helpers::{free_port, http_get, strip_finalizers};
 pub use namespace::TestNamespace;

@@ -1,6 +1,7 @@
 //! Smoke tests: each proves that one part of the test systems is the real thing, by exercising
 //! behaviour a fake would not have (Established conditions, the status subresource, owner
-//! garbage collection, RBAC denial, moto's S3 and RDS, a PostgreSQL query).
+//! garbage collection, RBAC denial, moto's S3 and RDS, a PostgreSQL query, registry auth and an
+//! ORAS round trip, FerretDB refusing an unauthenticated command).
 
 use std::time::Duration;
 
@@ -355,4 +356,235 @@ async fn postgres_answers_a_query() {
     pg.batch_execute(&format!("DROP TABLE {table}"))
         .await
         .unwrap();
+}
+
+/// Standard base64 (for a Basic `Authorization` header; the crate has no base64 dependency).
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = u32::from_be_bytes([0, b[0], b[1], b[2]]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+/// The status code of `GET path` on `addr` with HTTP Basic credentials.
+async fn http_get_basic(addr: &str, path: &str, user: &str, password: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let auth = base64(format!("{user}:{password}").as_bytes());
+    s.write_all(
+        format!(
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {auth}\r\nConnection: close\r\n\r\n"
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.unwrap();
+    buf.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no HTTP status in {buf:?}"))
+}
+
+#[test]
+fn base64_encodes_like_the_standard() {
+    assert_eq!(base64(b""), "");
+    assert_eq!(base64(b"f"), "Zg==");
+    assert_eq!(base64(b"fo"), "Zm8=");
+    assert_eq!(base64(b"foo"), "Zm9v");
+    assert_eq!(base64(b"orkestra:pw"), "b3JrZXN0cmE6cHc=");
+}
+
+/// Runs `oras ARGS --plain-http --registry-config CONFIG` in `cwd` with the credentials on stdin
+/// (`-u USER --password-stdin`, when given): (success, stdout, stderr).
+fn oras(
+    registry: &orkestra_testsupport::RegistryEnv,
+    cwd: &std::path::Path,
+    args: &[&str],
+    credentials: bool,
+) -> (bool, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut cmd = registry.oras();
+    cmd.current_dir(cwd)
+        .args(args)
+        .arg("--plain-http")
+        .arg("--registry-config")
+        .arg(cwd.join("registry-config.json"))
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    if credentials {
+        cmd.args(["-u", &registry.username, "--password-stdin"]);
+    }
+    let mut child = cmd.spawn().expect("running oras");
+    let mut stdin = child.stdin.take().unwrap();
+    if credentials {
+        stdin.write_all(registry.password.as_bytes()).unwrap();
+    }
+    drop(stdin);
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn registry_requires_credentials_and_oras_round_trips_an_artifact() {
+    let registry = cluster().await.registry();
+    let host = registry.host.as_str();
+
+    // htpasswd auth: no credentials or a wrong password is 401, the test user's credentials 200.
+    let (code, _) = orkestra_testsupport::http_get(host, "/v2/")
+        .await
+        .expect("the registry answers");
+    assert_eq!(code, 401, "GET /v2/ without credentials");
+    assert_eq!(
+        http_get_basic(host, "/v2/", &registry.username, &registry.password).await,
+        200,
+        "GET /v2/ with the test user's credentials"
+    );
+    assert_eq!(
+        http_get_basic(host, "/v2/", &registry.username, "wrong").await,
+        401,
+        "GET /v2/ with a wrong password"
+    );
+
+    let work = tempfile::tempdir().unwrap();
+    let version = registry.oras().arg("version").output().unwrap();
+    let text = String::from_utf8_lossy(&version.stdout);
+    assert!(
+        version.status.success() && text.contains("1.3.6"),
+        "oras version: {text}{}",
+        String::from_utf8_lossy(&version.stderr)
+    );
+
+    let content = format!("hello from {}\n", unique_name("smoke"));
+    std::fs::write(work.path().join("hello.txt"), &content).unwrap();
+    let reference = format!("{host}/smoke/{}:v1", unique_name("artifact"));
+
+    let (ok, out, err) = oras(
+        registry,
+        work.path(),
+        &["push", &reference, "hello.txt:text/plain"],
+        false,
+    );
+    assert!(!ok, "push without credentials must fail: {out}{err}");
+
+    let (ok, out, err) = oras(
+        registry,
+        work.path(),
+        &["push", &reference, "hello.txt:text/plain"],
+        true,
+    );
+    assert!(ok, "oras push: {out}{err}");
+
+    let pulled = work.path().join("pulled");
+    let (ok, out, err) = oras(
+        registry,
+        work.path(),
+        &["pull", &reference, "-o", pulled.to_str().unwrap()],
+        true,
+    );
+    assert!(ok, "oras pull: {out}{err}");
+    assert_eq!(
+        std::fs::read_to_string(pulled.join("hello.txt")).unwrap(),
+        content
+    );
+
+    // The blob is where REGISTRY_STORAGE says, under the digest of its content.
+    let (ok, manifest, err) = oras(
+        registry,
+        work.path(),
+        &["manifest", "fetch", &reference],
+        true,
+    );
+    assert!(ok, "oras manifest fetch: {manifest}{err}");
+    let manifest: serde_json::Value = serde_json::from_str(&manifest).unwrap();
+    let digest = manifest["layers"][0]["digest"].as_str().unwrap();
+    assert_eq!(
+        std::fs::read_to_string(registry.blob_path(digest)).unwrap(),
+        content
+    );
+}
+
+/// One OP_MSG (MongoDB wire protocol) with the document `{COMMAND: 1, $db: "admin"}`; the reply.
+async fn mongo_command(stream: &mut tokio::net::TcpStream, command: &str) -> Vec<u8> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut doc = Vec::new();
+    doc.push(0x10); // int32
+    doc.extend_from_slice(command.as_bytes());
+    doc.push(0);
+    doc.extend_from_slice(&1_i32.to_le_bytes());
+    doc.push(0x02); // string
+    doc.extend_from_slice(b"$db\0");
+    doc.extend_from_slice(&6_i32.to_le_bytes());
+    doc.extend_from_slice(b"admin\0");
+    doc.push(0);
+    let doc_len = (doc.len() + 4) as i32;
+    let mut body = Vec::new();
+    body.extend_from_slice(&0_u32.to_le_bytes()); // flagBits
+    body.push(0); // section kind 0: the body document
+    body.extend_from_slice(&doc_len.to_le_bytes());
+    body.extend_from_slice(&doc);
+    let mut msg = Vec::new();
+    msg.extend_from_slice(&((16 + body.len()) as i32).to_le_bytes());
+    msg.extend_from_slice(&1_i32.to_le_bytes()); // requestID
+    msg.extend_from_slice(&0_i32.to_le_bytes()); // responseTo
+    msg.extend_from_slice(&2013_i32.to_le_bytes()); // OP_MSG
+    msg.extend_from_slice(&body);
+    stream.write_all(&msg).await.unwrap();
+    let mut len = [0_u8; 4];
+    stream.read_exact(&mut len).await.unwrap();
+    let mut reply = vec![0_u8; i32::from_le_bytes(len) as usize - 4];
+    stream.read_exact(&mut reply).await.unwrap();
+    reply
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn ferretdb_speaks_the_wire_protocol_and_requires_authentication() {
+    let url = cluster().await.mongodb_url();
+    let rest = url.strip_prefix("mongodb://").expect("a mongodb:// URL");
+    let host_port = rest
+        .rsplit_once('@')
+        .map_or(rest, |(_, h)| h)
+        .trim_end_matches('/');
+    let mut stream = tokio::net::TcpStream::connect(host_port)
+        .await
+        .unwrap_or_else(|e| panic!("connecting to FerretDB at {host_port}: {e}"));
+
+    // BSON `ok: 1.0` and `ok: 0.0` (a double).
+    let ok_1 = [1, b'o', b'k', 0, 0, 0, 0, 0, 0, 0, 0xF0, 0x3F];
+    let ok_0 = [1, b'o', b'k', 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    // ping needs no authentication ...
+    let reply = mongo_command(&mut stream, "ping").await;
+    assert!(contains(&reply, &ok_1), "ping: {reply:?}");
+    // ... listDatabases does: the server runs with users (SCRAM), not open to anyone.
+    let reply = mongo_command(&mut stream, "listDatabases").await;
+    assert!(
+        contains(&reply, &ok_0) && contains(&reply, b"requires authentication"),
+        "listDatabases without authentication: {}",
+        String::from_utf8_lossy(&reply)
+    );
 }
