@@ -1,10 +1,11 @@
-//! `kubectl orkestra apply -f KATALOG [--wait] [--timeout D]`: install or update a Katalog.
+//! `kubectl orkestra apply -f KATALOG|oci://REF [--wait] [--timeout D]`: install or update a Katalog.
 //!
-//! Lint first (refuse with the diagnostics on error); create each entry's CRD when it does not
+//! The Katalog comes from a file or straight from a registry ([`crate::katalog_source`]); from
+//! a registry, the reference and the digest it resolved to are recorded on the Katalog object
+//! (`status` and `plan` show them), and `--verify-digest` refuses a tag that moved. Lint first (refuse with the diagnostics on error); create each entry's CRD when it does not
 //! exist; server-side apply the per-Katalog RBAC for the agent and the Katalog object itself;
 //! with `--wait`, show a spinner per CRD entry until the agent reports its controller running.
 
-use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Context as _};
@@ -21,9 +22,15 @@ use crate::progress::Progress;
 /// Arguments of `apply`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The Katalog file.
-    #[arg(short = 'f', long = "filename", value_name = "KATALOG")]
-    katalog: PathBuf,
+    /// The Katalog file, or oci://HOST/REPO[:TAG|@DIGEST] to apply straight from a registry.
+    #[arg(short = 'f', long = "filename", value_name = "KATALOG|oci://REF")]
+    katalog: String,
+    /// With oci://: refuse unless the reference resolves to this digest, or (without a value)
+    /// to the digest the cluster recorded when it was last applied from the same reference.
+    #[arg(long, value_name = "DIGEST", num_args = 0..=1, default_missing_value = "")]
+    verify_digest: Option<String>,
+    #[command(flatten)]
+    registry: crate::oci::RegistryArgs,
     /// Wait until the agent reports every CRD entry's controller running.
     #[arg(long)]
     wait: bool,
@@ -49,21 +56,39 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
 }
 
 async fn run_async(a: Args) -> anyhow::Result<i32> {
-    let linted = crate::katalog_file::read_linted(&a.katalog)?;
+    if a.verify_digest.is_some() && !crate::oci::is_oci(&a.katalog) {
+        bail!("--verify-digest needs -f oci://…");
+    }
+    let sourced = crate::katalog_source::read(&a.katalog, &a.registry).await?;
+    let linted = sourced.linted;
     let kube = connect(&a.kube).await?;
     let katalog = &linted.katalog;
+    if let (Some(origin), Some(expected)) = (&sourced.origin, &a.verify_digest) {
+        let recorded = crate::katalog_source::cluster_origin(&kube, &katalog.name).await?;
+        crate::katalog_source::verify_digest(origin, Some(expected), recorded.as_ref())?;
+    }
     ensure_katalog_crd(&kube).await?;
     for entry in &katalog.entries {
         ensure_crd(&kube, entry, &katalog.name).await?;
     }
     apply_rbac(&kube, katalog, &a.agent_namespace).await?;
-    let object = ko::to_object(&linted.document);
+    let mut object = ko::to_object(&linted.document);
+    if let Some(origin) = &sourced.origin {
+        ko::set_origin(&mut object, origin);
+    }
     let api: Api<DynamicObject> = Api::all_with(kube.client.clone(), &ko::api_resource());
     let params = PatchParams::apply(ko::FIELD_MANAGER).force();
     api.patch(&katalog.name, &params, &Patch::Apply(&object))
         .await
         .map_err(|e| explain(e, &format!("apply katalog {}", katalog.name), &kube.server))?;
-    eprintln!("katalog.{}/{} applied", ko::GROUP, katalog.name);
+    match &sourced.origin {
+        Some(origin) => eprintln!(
+            "katalog.{}/{} applied from {origin}",
+            ko::GROUP,
+            katalog.name
+        ),
+        None => eprintln!("katalog.{}/{} applied", ko::GROUP, katalog.name),
+    }
     if a.wait {
         wait_running(&kube, katalog, a.timeout).await?;
     }

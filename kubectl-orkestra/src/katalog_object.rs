@@ -92,6 +92,54 @@ pub fn to_object(doc: &Value) -> Value {
     })
 }
 
+/// Annotation on a Katalog object applied from a registry: the `oci://` reference as given.
+pub const ANNOTATION_SOURCE: &str = "orkestra.orkspace.io/source";
+/// Annotation on a Katalog object applied from a registry: the manifest digest the reference
+/// resolved to when it was applied (what runs).
+pub const ANNOTATION_DIGEST: &str = "orkestra.orkspace.io/digest";
+
+/// Where a Katalog object came from, when it came from a registry.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Origin {
+    /// `oci://host/repo:tag` as given to `apply -f`.
+    pub source: String,
+    /// `sha256:…` it resolved to.
+    pub digest: String,
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.source.contains('@') {
+            write!(f, "{}", self.source)
+        } else {
+            write!(f, "{}@{}", self.source, self.digest)
+        }
+    }
+}
+
+/// Record `origin` on an object made by [`to_object`].
+pub fn set_origin(object: &mut Value, origin: &Origin) {
+    let Some(meta) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    let annotations = meta
+        .entry("annotations")
+        .or_insert_with(|| Value::Object(Map::new()));
+    if let Some(a) = annotations.as_object_mut() {
+        a.insert(ANNOTATION_SOURCE.into(), json!(origin.source));
+        a.insert(ANNOTATION_DIGEST.into(), json!(origin.digest));
+    }
+}
+
+/// The origin recorded on a Katalog object, if it was applied from a registry.
+pub fn origin_of(object: &Value) -> Option<Origin> {
+    let a = object.pointer("/metadata/annotations")?;
+    Some(Origin {
+        source: a.get(ANNOTATION_SOURCE)?.as_str()?.to_string(),
+        digest: a.get(ANNOTATION_DIGEST)?.as_str()?.to_string(),
+    })
+}
+
 /// One kind an agent needs rights on: API group and plural resource name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct GroupResource {
@@ -363,5 +411,24 @@ mod tests {
         assert_eq!(s.entries[0].message, "websites owned by katalog other");
         let stale = json!({"metadata": {"generation": 3}, "status": {"observedGeneration": 2, "accepted": true}});
         assert_eq!(katalog_state(&stale).accepted, None);
+    }
+}
+
+#[cfg(test)]
+mod origin_tests {
+    use super::*;
+
+    #[test]
+    fn an_origin_is_recorded_as_annotations_and_read_back() {
+        let mut o = to_object(&json!({"metadata": {"name": "w"}, "spec": {}}));
+        assert_eq!(origin_of(&o), None);
+        let origin = Origin {
+            source: "oci://r:5000/k/w:1.0.0".into(),
+            digest: "sha256:ab".into(),
+        };
+        set_origin(&mut o, &origin);
+        assert_eq!(o["metadata"]["annotations"][ANNOTATION_DIGEST], "sha256:ab");
+        assert_eq!(origin_of(&o), Some(origin.clone()));
+        assert_eq!(origin.to_string(), "oci://r:5000/k/w:1.0.0@sha256:ab");
     }
 }

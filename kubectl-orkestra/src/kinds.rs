@@ -19,6 +19,8 @@ pub struct ManagedKind {
     pub api: ApiTypes,
     /// The Katalog's name.
     pub katalog: String,
+    /// The registry artifact the Katalog object was applied from, if any.
+    pub origin: Option<ko::Origin>,
 }
 
 impl ManagedKind {
@@ -50,6 +52,7 @@ pub fn of_katalog(k: &Katalog) -> Vec<ManagedKind> {
         .map(|e| ManagedKind {
             api: e.api.clone(),
             katalog: k.name.clone(),
+            origin: None,
         })
         .collect()
 }
@@ -69,10 +72,16 @@ pub async fn installed(kube: &Kube) -> anyhow::Result<Vec<ManagedKind>> {
     let mut out = Vec::new();
     for obj in list.items {
         let name = obj.metadata.name.clone().unwrap_or_default();
+        let origin = serde_json::to_value(&obj)
+            .ok()
+            .and_then(|v| ko::origin_of(&v));
         let text = serde_yaml_ng::to_string(&obj).map_err(|e| anyhow!("katalog {name}: {e}"))?;
         let loaded = load_file(&SourceFile::new(format!("katalog/{name}"), text), &schemas);
         match loaded.katalog {
-            Some(k) => out.extend(of_katalog(&k)),
+            Some(k) => out.extend(of_katalog(&k).into_iter().map(|m| ManagedKind {
+                origin: origin.clone(),
+                ..m
+            })),
             None => eprintln!(
                 "warning: katalog {name} in the cluster does not load; its kinds are skipped"
             ),

@@ -27,7 +27,7 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
     let mut inputs = Vec::new();
     for p in &a.paths {
         if p.is_dir() {
-            for f in yaml_files(p)? {
+            for f in crate::artifact::pack::yaml_files(p)? {
                 inputs.push(Input {
                     file: read(&f)?,
                     explicit: false,
@@ -85,24 +85,4 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
 
 fn read(p: &Path) -> anyhow::Result<SourceFile> {
     SourceFile::read(p).with_context(|| format!("cannot read {}", p.display()))
-}
-
-/// Every .yaml/.yml file under `dir`, in a stable order.
-fn yaml_files(dir: &Path) -> anyhow::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in
-            std::fs::read_dir(&d).with_context(|| format!("cannot read folder {}", d.display()))?
-        {
-            let p = e?.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if matches!(p.extension().and_then(|e| e.to_str()), Some("yaml" | "yml")) {
-                out.push(p);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
 }

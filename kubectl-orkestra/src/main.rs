@@ -4,17 +4,22 @@
 #![forbid(unsafe_code)]
 
 mod apply;
+mod artifact;
 mod completion;
 mod init;
 mod install;
 mod katalog_file;
 mod katalog_object;
+mod katalog_source;
 mod kinds;
 mod kube_client;
 mod lint;
+mod oci;
 mod output;
 mod plan;
 mod progress;
+mod pull;
+mod push;
 mod registry;
 mod render;
 mod status;
@@ -51,6 +56,10 @@ enum Command {
     Uninstall(install::UninstallArgs),
     /// Show what applying would change in the cluster and outside it, writing nothing.
     Plan(plan::Args),
+    /// Lint a Katalog folder and push it to an OCI registry as a Katalog artifact.
+    Push(push::Args),
+    /// Fetch a Katalog artifact from an OCI registry, verify it, and write its files.
+    Pull(pull::Args),
     /// Show each CR and each of its external resources as the agent last reported them.
     Status(status::Args),
     /// Print the plugin's version.
@@ -69,6 +78,8 @@ fn main() {
         Command::Install(a) => install::install(a),
         Command::Uninstall(a) => install::uninstall(a),
         Command::Plan(a) => plan::run(a),
+        Command::Push(a) => push::run(a),
+        Command::Pull(a) => pull::run(a),
         Command::Status(a) => status::run(a),
         Command::Version(a) => version::run(a),
         Command::Completion(a) => completion::run(a),

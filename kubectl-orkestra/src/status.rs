@@ -9,6 +9,7 @@ use kube::api::{Api, DynamicObject, ListParams};
 use orkestra_provider::{CrStatus, WaitingRow};
 use serde_json::{json, Value};
 
+use crate::katalog_object::Origin;
 use crate::kinds::{self, ManagedKind};
 use crate::kube_client::{connect, explain, is_not_found, runtime, Kube, KubeArgs};
 use crate::output::{color_stdout, out};
@@ -78,7 +79,7 @@ async fn run_async(a: Args) -> anyhow::Result<i32> {
             a.target.is_some(),
         )
         .await?;
-        let text = format_items(&items, &a.output, color_stdout())?;
+        let text = format_items(&items, &katalogs_of(&selected), &a.output, color_stdout())?;
         if !a.watch {
             out(&text)?;
             return Ok(0);
@@ -200,18 +201,49 @@ pub fn item_of(kind: &str, cr: &Value) -> Item {
 }
 
 /// The output in the requested format.
-pub fn format_items(items: &[Item], format: &str, color: bool) -> anyhow::Result<String> {
-    let data = json!({"items": items.iter().map(|i| json!({
-        "cr": {"kind": i.kind, "namespace": i.namespace, "name": i.name},
-        "ready": i.ready,
-        "external": i.external,
-        "waiting": i.waiting,
-    })).collect::<Vec<_>>()});
+pub fn format_items(
+    items: &[Item],
+    katalogs: &[(String, Option<Origin>)],
+    format: &str,
+    color: bool,
+) -> anyhow::Result<String> {
+    let data = json!({
+        "items": items.iter().map(|i| json!({
+            "cr": {"kind": i.kind, "namespace": i.namespace, "name": i.name},
+            "ready": i.ready,
+            "external": i.external,
+            "waiting": i.waiting,
+        })).collect::<Vec<_>>(),
+        "katalogs": katalogs.iter().map(|(name, origin)| json!({
+            "name": name,
+            "source": origin.as_ref().map(|o| &o.source),
+            "digest": origin.as_ref().map(|o| &o.digest),
+        })).collect::<Vec<_>>(),
+    });
     match format {
         "json" => Ok(format!("{}\n", serde_json::to_string_pretty(&data)?)),
         "yaml" => Ok(serde_yaml_ng::to_string(&data)?),
-        _ => Ok(table(items, color)),
+        _ => {
+            let mut text = table(items, color);
+            for (name, origin) in katalogs {
+                if let Some(o) = origin {
+                    text.push_str(&format!("katalog {name}: {o}\n"));
+                }
+            }
+            Ok(text)
+        }
     }
+}
+
+/// The Katalogs behind `kinds`, once each, with where they were applied from.
+fn katalogs_of(kinds: &[ManagedKind]) -> Vec<(String, Option<Origin>)> {
+    let mut out: Vec<(String, Option<Origin>)> = Vec::new();
+    for k in kinds {
+        if !out.iter().any(|(n, _)| n == &k.katalog) {
+            out.push((k.katalog.clone(), k.origin.clone()));
+        }
+    }
+    out
 }
 
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
@@ -332,7 +364,7 @@ mod tests {
         let i = item_of("Website", &cr);
         assert!(!i.ready);
         assert_eq!(i.message, "RenderError: spec.image: required");
-        let text = format_items(&[i], "table", false).unwrap();
+        let text = format_items(&[i], &[], "table", false).unwrap();
         assert!(text.contains("RenderError: spec.image: required"), "{text}");
         assert!(text.starts_with("NAMESPACE"), "{text}");
     }
@@ -343,7 +375,7 @@ mod tests {
             "conditions": [{"type": "Ready", "status": "False", "reason": "Waiting", "message": "m"}],
             "waiting": [{"node": "deployments[web]", "waitsFor": "aws.rds db", "state": "Creating",
                 "value": "outputs.endpoint"}]}});
-        let text = format_items(&[item_of("App", &cr)], "table", false).unwrap();
+        let text = format_items(&[item_of("App", &cr)], &[], "table", false).unwrap();
         let row = text.lines().find(|l| l.contains("waits for")).expect(&text);
         assert!(
             row.contains("deployments") && row.contains("Waiting"),
@@ -354,7 +386,7 @@ mod tests {
             row.contains("waits for aws.rds db (Creating): outputs.endpoint"),
             "{text}"
         );
-        let json = format_items(&[item_of("App", &cr)], "json", false).unwrap();
+        let json = format_items(&[item_of("App", &cr)], &[], "json", false).unwrap();
         assert!(json.contains("\"waitsFor\": \"aws.rds db\""), "{json}");
     }
 }

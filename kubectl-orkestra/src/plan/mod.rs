@@ -46,9 +46,9 @@ use observe::Planner;
 /// Arguments of `plan`.
 #[derive(clap::Args)]
 pub struct Args {
-    /// The Katalog file.
-    #[arg(short = 'f', long = "filename", value_name = "KATALOG")]
-    katalog: PathBuf,
+    /// The Katalog file, or oci://HOST/REPO[:TAG|@DIGEST] to plan a registry's version.
+    #[arg(short = 'f', long = "filename", value_name = "KATALOG|oci://REF")]
+    katalog: String,
     /// CR files to plan for (several documents per file are fine).
     #[arg(long = "cr", value_name = "CR_FILE", conflicts_with = "target")]
     crs: Vec<PathBuf>,
@@ -62,6 +62,8 @@ pub struct Args {
     #[arg(long)]
     detailed_exitcode: bool,
     #[command(flatten)]
+    registry: crate::oci::RegistryArgs,
+    #[command(flatten)]
     kube: KubeArgs,
 }
 
@@ -71,9 +73,12 @@ pub fn run(a: Args) -> anyhow::Result<i32> {
 }
 
 async fn run_async(a: Args) -> anyhow::Result<i32> {
-    let linted = crate::katalog_file::read_linted(&a.katalog)?;
+    let sourced = crate::katalog_source::read(&a.katalog, &a.registry).await?;
+    let linted = sourced.linted;
     let katalog = &linted.katalog;
     let kube = connect(&a.kube).await?;
+    // Which version runs, and which one this plan is for (a Katalog from a registry).
+    let running = crate::katalog_source::cluster_origin(&kube, &katalog.name).await?;
     let crs = if a.crs.is_empty() {
         let target = a.target.as_deref().unwrap_or_default();
         vec![observe::live_cr(&kube, katalog, target).await?]
@@ -90,9 +95,29 @@ async fn run_async(a: Args) -> anyhow::Result<i32> {
         plans.push(plan_cr(&kube, katalog, &cr, &providers).await?);
     }
     let text = if a.output == "json" {
-        format!("{}\n", serde_json::to_string_pretty(&to_json(&plans))?)
+        let mut data = to_json(&plans);
+        data["katalog"] = serde_json::json!({
+            "name": katalog.name,
+            "running": running,
+            "planned": sourced.origin,
+        });
+        format!("{}\n", serde_json::to_string_pretty(&data)?)
     } else {
-        to_text(&plans, color_stdout())
+        let mut text = String::new();
+        if running.is_some() || sourced.origin.is_some() {
+            let show = |o: &Option<crate::katalog_object::Origin>| {
+                o.as_ref()
+                    .map_or_else(|| "a file".to_string(), ToString::to_string)
+            };
+            text.push_str(&format!(
+                "katalog {}: the cluster runs {}; planning {}\n\n",
+                katalog.name,
+                show(&running),
+                show(&sourced.origin)
+            ));
+        }
+        text.push_str(&to_text(&plans, color_stdout()));
+        text
     };
     out(&text)?;
     let changed = plans

@@ -84,6 +84,7 @@ pub(super) async fn file_crs(
         let mk = kinds::ManagedKind {
             api: entry.api.clone(),
             katalog: katalog.name.clone(),
+            origin: None,
         };
         if let Ok((ar, namespaced)) = kinds::served(kube, &mk).await {
             let api: Api<DynamicObject> =
