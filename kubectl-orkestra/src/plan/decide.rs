@@ -295,6 +295,15 @@ pub(super) fn external_change(
                 .push("its name is not known yet, so nothing is looked up".into());
             change
         }
+        ExtLook::Unobservable { reason } => {
+            let mut change = change;
+            change.action = Action::Create;
+            change.diff = unknown_fields(ext, &Map::new(), None);
+            change.notes.push(format!(
+                "it cannot be looked up before what it waits for exists ({reason})"
+            ));
+            change
+        }
         ExtLook::Observed {
             provider,
             decl,

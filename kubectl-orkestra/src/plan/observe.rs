@@ -126,6 +126,12 @@ pub(super) enum ExtLook {
     Unregistered,
     /// It waits and its name is not known yet: there is nothing to look up.
     Unnamed,
+    /// It waits, and its provider cannot look it up before what it waits for exists (the
+    /// server it lives on, say, is the endpoint of a database not created yet).
+    Unobservable {
+        /// The provider's answer.
+        reason: String,
+    },
     /// The provider's read-only observe.
     Observed {
         provider: Arc<dyn Provider>,
@@ -356,14 +362,22 @@ impl Planner<'_> {
             self.cr.clone(),
             KubeReader::new(self.kube.client.clone()),
         );
-        let obs = provider.observe(&ctx, &decl).await.map_err(|e| {
-            anyhow!(
-                "{}.{} {:?}: cannot observe: {e}",
-                ext.provider,
-                ext.kind,
-                decl.name
-            )
-        })?;
+        let obs = match provider.observe(&ctx, &decl).await {
+            Ok(obs) => obs,
+            Err(e) if waiting => {
+                return Ok(ExtLook::Unobservable {
+                    reason: e.to_string(),
+                })
+            }
+            Err(e) => {
+                return Err(anyhow!(
+                    "{}.{} {:?}: cannot observe: {e}",
+                    ext.provider,
+                    ext.kind,
+                    decl.name
+                ))
+            }
+        };
         let intent = self
             .rows
             .iter()
