@@ -54,6 +54,10 @@ pub fn default_providers(limit: RateLimit) -> ProviderRuntime {
         Arc::new(orkestra_provider_aws::AwsProvider::from_env()),
         limit,
     );
+    runtime.register(
+        Arc::new(orkestra_provider_database::DatabaseProvider::new()),
+        limit,
+    );
     runtime
 }
 

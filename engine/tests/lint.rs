@@ -108,7 +108,14 @@ fn example_katalogs_lint_clean() {
             });
         }
     }
-    let report = lint(&inputs, &[], &[orkestra_provider_aws::schema()]);
+    let report = lint(
+        &inputs,
+        &[],
+        &[
+            orkestra_provider_aws::schema(),
+            orkestra_provider_database::schema(),
+        ],
+    );
     assert!(report.katalogs >= 3);
     assert!(report.diagnostics.is_empty(), "{:#?}", report.diagnostics);
 }

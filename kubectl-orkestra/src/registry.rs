@@ -8,11 +8,18 @@ use orkestra_provider_schema::ProviderSchema;
 
 /// Schemas of every registered provider.
 pub fn schemas() -> Vec<ProviderSchema> {
-    vec![orkestra_provider_aws::schema()]
+    vec![
+        orkestra_provider_aws::schema(),
+        orkestra_provider_database::schema(),
+    ]
 }
 
 /// Every registered provider, configured from the environment (the AWS default credential
-/// chain, `AWS_ENDPOINT_URL`).
+/// chain, `AWS_ENDPOINT_URL`; the database provider reads its connections from each item's
+/// Secrets).
 pub fn providers() -> Vec<Arc<dyn Provider>> {
-    vec![Arc::new(orkestra_provider_aws::AwsProvider::from_env())]
+    vec![
+        Arc::new(orkestra_provider_aws::AwsProvider::from_env()),
+        Arc::new(orkestra_provider_database::DatabaseProvider::new()),
+    ]
 }

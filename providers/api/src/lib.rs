@@ -10,6 +10,8 @@
 //! - [`ProviderContext`] with cancellation, request id and a [`KubeReader`] that can only read
 //!   Secrets and ConfigMaps;
 //! - [`Outcome`], [`State`], [`StatusRow`]: what happened, as `status.external` shows it;
+//! - [`policy`]: the ownership and policy rules (Conflict, adopt, Observe, Orphan, replacement)
+//!   every provider applies the same way;
 //! - [`runtime`]: ordering, rate limiting, retries with backoff and jitter, rows per resource.
 #![forbid(unsafe_code)]
 
@@ -22,6 +24,7 @@ pub mod observation;
 pub mod outcome;
 pub mod ownership;
 pub mod plan;
+pub mod policy;
 pub mod provider;
 pub mod reader;
 pub mod runtime;

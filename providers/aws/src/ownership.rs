@@ -1,60 +1,30 @@
-//! The ownership and policy rules shared by every AWS kind: never touch another owner's resource,
-//! adopt only on request, Observe only reads, Orphan leaves the resource behind.
+//! The ownership and policy rules of [`orkestra_provider::policy`] as every AWS kind applies
+//! them (the mark is the owner tags), and AWS's own tag rules.
 
 use orkestra_provider::{
-    Blocked, Declaration, DeletionPolicy, ManagementPolicy, Observation, Outcome, Ownership, State,
+    policy, Blocked, Declaration, FieldChange, ManagementPolicy, Observation, Outcome, Plan,
 };
 
-/// Why the resource must not be touched, if it must not.
-pub(crate) fn conflict_message(obs: &Observation, adopt: bool) -> Option<String> {
-    match &obs.ownership {
-        Ownership::Ours => None,
-        Ownership::Foreign { owner, uid } if uid.is_empty() => {
-            Some(format!("exists and belongs to {owner}; it is never modified or deleted"))
-        }
-        Ownership::Foreign { owner, uid } => Some(format!(
-            "exists and belongs to {owner} (owner uid {uid}), not to this resource; it is never modified or deleted"
-        )),
-        Ownership::Unowned if adopt => None,
-        Ownership::Unowned => Some(
-            "exists but was not created by orkestra (no owner tags); set adopt: true to manage it".to_string(),
-        ),
-    }
-}
+/// How AWS resources carry their ownership mark (for the policy messages).
+const MARK: &str = "owner tags";
 
 /// For the diff: a Conflict block when the existing resource is not ours to change.
 pub(crate) fn observe_guard(decl: &Declaration, obs: &Observation) -> Option<Blocked> {
-    if decl.management_policy == ManagementPolicy::Observe {
-        // Observe never writes, so reading someone else's resource is fine.
-        return None;
-    }
-    conflict_message(obs, decl.adopt).map(Blocked::Conflict)
+    policy::observe_guard(decl, obs, MARK)
 }
 
 /// For delete: the outcome when nothing may or needs to be deleted.
 pub(crate) fn delete_guard(decl: &Declaration, obs: &Observation) -> Option<Outcome> {
-    if decl.deletion_policy == DeletionPolicy::Orphan {
-        return Some(
-            Outcome::new(State::Orphaned)
-                .id(obs.id.clone())
-                .message("deletionPolicy: Orphan: left in place"),
-        );
-    }
-    if decl.management_policy == ManagementPolicy::Observe {
-        return Some(
-            Outcome::new(State::Orphaned)
-                .id(obs.id.clone())
-                .message("managementPolicy: Observe: left in place"),
-        );
-    }
-    if !obs.exists {
-        return Some(Outcome::new(State::Deleted));
-    }
-    conflict_message(obs, decl.adopt).map(|m| {
-        Outcome::new(State::Conflict)
-            .id(obs.id.clone())
-            .message(format!("not deleted: {m}"))
-    })
+    policy::delete_guard(decl, obs, MARK)
+}
+
+/// Update, Replace (blocked) or Noop from a list of changes (S3 and RDS).
+pub(crate) fn plan_from_changes(
+    decl: &Declaration,
+    obs: &Observation,
+    changes: Vec<FieldChange>,
+) -> Plan {
+    policy::plan_from_changes(decl, obs, changes, "ownership tags will be added")
 }
 
 /// Tags a user can set: AWS reserves the `aws:` prefix (CloudFormation, cost allocation), and

@@ -18,8 +18,9 @@ use orkestra_provider::{
 use serde_json::{json, Map, Value};
 
 use crate::error::sdk_error;
+use crate::ownership::plan_from_changes;
 use crate::ownership::{delete_guard, observe_guard};
-use crate::s3::{blocked_outcome, plan_from_changes};
+use crate::s3::blocked_outcome;
 
 /// How long to wait before looking again at an instance that is busy.
 pub const BUSY_REQUEUE: Duration = Duration::from_secs(30);

@@ -17,13 +17,13 @@ use aws_sdk_s3::Client;
 use aws_smithy_types::error::metadata::ProvideErrorMetadata;
 use orkestra_provider::plan::{creation_changes, diff_tags};
 use orkestra_provider::{
-    Action, Blocked, Declaration, FieldChange, ManagementPolicy, Observation, Outcome, Ownership,
-    Plan, PlanValue, ProviderError, State,
+    policy, Action, Blocked, Declaration, FieldChange, ManagementPolicy, Observation, Outcome,
+    Ownership, Plan, PlanValue, ProviderError, State,
 };
 use serde_json::{json, Map, Value};
 
 use crate::error::{http_status, sdk_error, unparsed_ok_body, xml_element};
-use crate::ownership::{delete_guard, observe_guard};
+use crate::ownership::{delete_guard, observe_guard, plan_from_changes};
 
 /// Delay before looking again at a bucket that is held back from deletion.
 const HELD_REQUEUE: Duration = Duration::from_secs(60);
@@ -350,43 +350,6 @@ pub(crate) fn diff(decl: &Declaration, obs: &Observation, default_region: Option
     plan_from_changes(decl, obs, changes)
 }
 
-/// Update or Replace (blocked) or Noop from a list of changes; shared with RDS.
-pub(crate) fn plan_from_changes(
-    decl: &Declaration,
-    obs: &Observation,
-    changes: Vec<FieldChange>,
-) -> Plan {
-    let replacement: Vec<String> = changes
-        .iter()
-        .filter(|c| c.forces_replacement)
-        .map(|c| c.path.clone())
-        .collect();
-    let action = match (changes.is_empty(), replacement.is_empty()) {
-        (true, _) => Action::Noop,
-        (false, true) => Action::Update,
-        (false, false) => Action::Replace,
-    };
-    let mut plan = Plan::new(&decl.provider, &decl.kind, &decl.name, action);
-    plan.changes = changes;
-    plan.requires_replacement = replacement;
-    plan.notes = obs.notes.clone();
-    if action == Action::Replace {
-        plan.blocked = Some(Blocked::ReplacementRequired);
-    } else if decl.management_policy == ManagementPolicy::Observe {
-        plan.blocked = Some(Blocked::ObserveOnly);
-    } else if action != Action::Noop && obs.busy {
-        plan.blocked = Some(Blocked::Busy(format!(
-            "status is {}",
-            obs.status.as_deref().unwrap_or("busy")
-        )));
-    }
-    if matches!(obs.ownership, Ownership::Unowned) && decl.adopt && action == Action::Update {
-        plan.notes
-            .push("adopting: ownership tags will be added".into());
-    }
-    plan
-}
-
 /// The outcome of a plan that will not be carried out (shared with RDS).
 pub(crate) fn blocked_outcome(
     decl: &Declaration,
@@ -394,39 +357,10 @@ pub(crate) fn blocked_outcome(
     plan: &Plan,
     blocked: &Blocked,
 ) -> Outcome {
-    let base = Outcome::new(State::Ready)
-        .id(obs.id.clone())
-        .outputs(obs.outputs.clone());
-    match blocked {
-        Blocked::Conflict(m) => Outcome { state: State::Conflict, ..base }.message(m.clone()),
-        Blocked::ObserveOnly if !obs.exists => Outcome::new(State::Error)
-            .message("does not exist (managementPolicy: Observe never creates)"),
-        Blocked::ObserveOnly if plan.changes.is_empty() => base,
-        Blocked::ObserveOnly => base.message(format!(
-            "drift not corrected (managementPolicy: Observe): {}",
-            describe_changes(&plan.changes)
-        )),
-        Blocked::ReplacementRequired => Outcome { state: State::Error, ..base }.message(format!(
-            "requires replacement: {} (orkestra never replaces a resource by itself; recreate it under a new name)",
-            describe_changes(plan.changes.iter().filter(|c| c.forces_replacement))
-        )),
-        Blocked::Busy(m) => Outcome { state: State::Updating, ..base }
-            .message(format!("waiting before changing {}: {m}", describe_changes(&plan.changes)))
-            .requeue(Duration::from_secs(30)),
-    }
-    .id(obs
+    policy::blocked_outcome(obs, plan, blocked).id(obs
         .id
         .clone()
         .or_else(|| (decl.kind == "s3").then(|| arn(&decl.name, decl.str("region")))))
-}
-
-/// `region "eu-west-1" -> "us-east-1", versioning false -> true`.
-pub(crate) fn describe_changes<'a>(changes: impl IntoIterator<Item = &'a FieldChange>) -> String {
-    changes
-        .into_iter()
-        .map(|c| format!("{} {} -> {}", c.path, c.before, c.after))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Carry out `plan` on the bucket (client of the bucket's region, or of the declared region for a create).
