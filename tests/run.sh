@@ -3,9 +3,10 @@
 #
 # On a fresh machine it builds what it needs (the pinned Kubernetes, containerd and CNI binaries
 # and krew from the Go module proxy, runc and busybox from Debian, moto into a venv, PostgreSQL
-# from Debian's packages), caching everything outside the clone in
-# ${ORKESTRA_CACHE:-~/.cache/orkestra}; then it builds the agent's image, starts one private
-# control plane with a real node, moto and PostgreSQL for all test binaries, checks formatting
+# from Debian's packages, the Distribution registry, ORAS and FerretDB from the Go module proxy),
+# caching everything outside the clone in ${ORKESTRA_CACHE:-~/.cache/orkestra}; then it builds
+# the agent's image, starts one private control plane with a real node, moto, PostgreSQL, an OCI
+# registry and FerretDB for all test binaries, checks formatting
 # and clippy, and runs every test against them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,14 +26,14 @@ fi
 step "checking toolchains"
 scripts/bootstrap.sh
 
-step "building the test systems: etcd, Kubernetes, containerd, CNI plugins, pause, krew (cached: $ORKESTRA_CACHE/bin)"
+step "building the test systems: etcd, Kubernetes, containerd, CNI plugins, pause, krew, the Distribution registry, ORAS, FerretDB (cached: $ORKESTRA_CACHE/bin)"
 tests/cluster/build-deps.sh
 
 step "building the agent's release binary and its image (the node runs it as a Pod)"
 cargo build --release --locked -p orkestra-agent
 tests/cluster/images.sh build --agent "$CARGO_TARGET_DIR/release/orkestra-agent"
 
-step "starting a private kube-apiserver, controller-manager, scheduler, a node, moto and PostgreSQL"
+step "starting a private kube-apiserver, controller-manager, scheduler, a node, moto, PostgreSQL, an OCI registry and FerretDB"
 env_dir="$(mktemp -d "${TMPDIR:-/tmp}/orkestra-test.XXXXXX")"
 trap 'tests/cluster/down.sh "$env_dir" >/dev/null 2>&1 || true; rm -rf "$env_dir"' EXIT
 tests/cluster/up.sh "$env_dir"

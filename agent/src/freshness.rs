@@ -5,7 +5,9 @@
 //! reconciles the CR once more; at 1,000 CRs that re-reconcile was most of the provider read
 //! calls of a convergence. A CR's rows are reused, instead of observing, only when all of the
 //! following hold: the rendered external declarations are identical to those of the last full
-//! pass (any change to the CR's spec or metadata, or to the Katalog, renders differently), that
+//! pass (any change to the CR's spec or metadata, or to the Katalog, renders differently), the
+//! CR's Secrets and ConfigMaps are at the same resourceVersions (a provider may read them by
+//! reference: a changed password Secret must reach its provider at once), that
 //! pass ended less than [`WINDOW`] ago, and every row was Ready with no intent left to settle.
 //! Resyncs come later than the window, so drift is still found on every resync. The cache lives
 //! in memory per controller: a restarted agent or an updated Katalog starts empty. A composed CR
@@ -41,22 +43,50 @@ impl std::fmt::Debug for Freshness {
     }
 }
 
-/// A fingerprint of the rendered external declarations.
-fn fingerprint(items: &[External]) -> u64 {
+/// A fingerprint of the rendered external declarations and of what they may read (`inputs`,
+/// see [`inputs`]).
+fn fingerprint(items: &[External], inputs: u64) -> u64 {
     let mut h = DefaultHasher::new();
     serde_json::to_string(items)
         .unwrap_or_default()
         .hash(&mut h);
+    inputs.hash(&mut h);
+    h.finish()
+}
+
+/// A fingerprint of the CR's children a provider may read by reference: each Secret's and
+/// ConfigMap's name and resourceVersion (`(kind, live object)` pairs). Other children (a
+/// Deployment whose status moves during a rollout) do not count.
+pub fn inputs<'a>(children: impl IntoIterator<Item = (&'a str, &'a serde_json::Value)>) -> u64 {
+    let mut h = DefaultHasher::new();
+    for (kind, live) in children {
+        if matches!(kind, "Secret" | "ConfigMap") {
+            kind.hash(&mut h);
+            for p in [
+                "/metadata/namespace",
+                "/metadata/name",
+                "/metadata/resourceVersion",
+            ] {
+                live.pointer(p).and_then(|v| v.as_str()).hash(&mut h);
+            }
+        }
+    }
     h.finish()
 }
 
 impl Freshness {
     /// The rows of the last full pass of `key`, if they may stand in for a new pass at `now`.
-    pub fn reuse(&self, key: &str, items: &[External], now: Instant) -> Option<Vec<StatusRow>> {
+    pub fn reuse(
+        &self,
+        key: &str,
+        items: &[External],
+        inputs: u64,
+        now: Instant,
+    ) -> Option<Vec<StatusRow>> {
         let passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
         let pass = passes.get(key)?;
         let fresh = now.saturating_duration_since(pass.at) < WINDOW
-            && pass.declared == fingerprint(items)
+            && pass.declared == fingerprint(items, inputs)
             && pass
                 .rows
                 .iter()
@@ -64,13 +94,21 @@ impl Freshness {
         fresh.then(|| pass.rows.clone())
     }
 
-    /// Remember a full pass of `key` over `items` that ended at `now` with `rows`.
-    pub fn record(&self, key: &str, items: &[External], rows: &[StatusRow], now: Instant) {
+    /// Remember a full pass of `key` over `items` (reading `inputs`) that ended at `now` with
+    /// `rows`.
+    pub fn record(
+        &self,
+        key: &str,
+        items: &[External],
+        inputs: u64,
+        rows: &[StatusRow],
+        now: Instant,
+    ) {
         let mut passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
         passes.insert(
             key.to_string(),
             Pass {
-                declared: fingerprint(items),
+                declared: fingerprint(items, inputs),
                 at: now,
                 rows: rows.to_vec(),
             },
@@ -136,16 +174,17 @@ mod tests {
         let f = Freshness::default();
         let t0 = Instant::now();
         let items = [item(true)];
-        f.record("ns/a", &items, &[row(State::Ready, None)], t0);
+        f.record("ns/a", &items, 7, &[row(State::Ready, None)], t0);
         assert!(f
-            .reuse("ns/a", &items, t0 + Duration::from_secs(1))
+            .reuse("ns/a", &items, 7, t0 + Duration::from_secs(1))
             .is_some());
-        // Not another CR, not after the window, not other declarations.
-        assert!(f.reuse("ns/b", &items, t0).is_none());
-        assert!(f.reuse("ns/a", &items, t0 + WINDOW).is_none());
-        assert!(f.reuse("ns/a", &[item(false)], t0).is_none());
+        // Not another CR, not after the window, not other declarations or inputs.
+        assert!(f.reuse("ns/b", &items, 7, t0).is_none());
+        assert!(f.reuse("ns/a", &items, 7, t0 + WINDOW).is_none());
+        assert!(f.reuse("ns/a", &[item(false)], 7, t0).is_none());
+        assert!(f.reuse("ns/a", &items, 8, t0).is_none());
         f.forget("ns/a");
-        assert!(f.reuse("ns/a", &items, t0).is_none());
+        assert!(f.reuse("ns/a", &items, 7, t0).is_none());
     }
 
     #[test]
@@ -153,14 +192,30 @@ mod tests {
         let f = Freshness::default();
         let t0 = Instant::now();
         let items = [item(true)];
-        f.record("ns/a", &items, &[row(State::Creating, None)], t0);
-        assert!(f.reuse("ns/a", &items, t0).is_none());
+        f.record("ns/a", &items, 0, &[row(State::Creating, None)], t0);
+        assert!(f.reuse("ns/a", &items, 0, t0).is_none());
         f.record(
             "ns/a",
             &items,
+            0,
             &[row(State::Ready, Some(Intent::Create))],
             t0,
         );
-        assert!(f.reuse("ns/a", &items, t0).is_none());
+        assert!(f.reuse("ns/a", &items, 0, t0).is_none());
+    }
+
+    #[test]
+    fn only_secrets_and_configmaps_count_as_inputs() {
+        let secret = |rv: &str| json!({"metadata": {"namespace": "ns", "name": "pw", "resourceVersion": rv}});
+        let deployment = |rv: &str| json!({"metadata": {"namespace": "ns", "name": "web", "resourceVersion": rv}});
+        let (s1, s2, d1, d2) = (secret("1"), secret("2"), deployment("1"), deployment("2"));
+        assert_ne!(
+            inputs([("Secret", &s1), ("Deployment", &d1)]),
+            inputs([("Secret", &s2), ("Deployment", &d1)])
+        );
+        assert_eq!(
+            inputs([("Secret", &s1), ("Deployment", &d1)]),
+            inputs([("Secret", &s1), ("Deployment", &d2)])
+        );
     }
 }

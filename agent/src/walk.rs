@@ -100,8 +100,17 @@ pub async fn run(
         }
         out.synced.extend(synced);
         if !items.is_empty() {
-            let report =
-                reconcile_wave(ctx, &journal, cr, &items, &cr_key, wave, &request_id).await;
+            let inputs =
+                crate::freshness::inputs(out.synced.iter().map(|s| (s.kind.as_str(), &s.live)));
+            let report = reconcile_wave(
+                ctx,
+                &journal,
+                cr,
+                &items,
+                (&cr_key, wave, inputs),
+                &request_id,
+            )
+            .await;
             for (item, row) in items.iter().zip(&report.rows) {
                 // The state's name as the row spells it (`Creating`).
                 let seen = Seen::external(
@@ -136,18 +145,18 @@ pub async fn run(
 }
 
 /// Reconcile one wave's external resources, or reuse a full pass moments ago over the same
-/// declarations (see `freshness`).
+/// declarations and inputs (see `freshness`; the key is the CR's, the wave's number and the
+/// fingerprint of the Secrets and ConfigMaps synced so far).
 async fn reconcile_wave(
     ctx: &EntryCtx,
     journal: &Arc<crate::journal::StatusJournal>,
     cr: &Value,
     items: &[External],
-    cr_key: &str,
-    wave: usize,
+    (cr_key, wave, inputs): (&str, usize, u64),
     request_id: &str,
 ) -> ExternalReport {
     let fresh_key = crate::freshness::Freshness::wave_key(cr_key, wave);
-    if let Some(rows) = ctx.fresh.reuse(&fresh_key, items, Instant::now()) {
+    if let Some(rows) = ctx.fresh.reuse(&fresh_key, items, inputs, Instant::now()) {
         return ExternalReport {
             rows,
             ..Default::default()
@@ -164,7 +173,7 @@ async fn reconcile_wave(
     )
     .await;
     ctx.fresh
-        .record(&fresh_key, items, &report.rows, Instant::now());
+        .record(&fresh_key, items, inputs, &report.rows, Instant::now());
     report
 }
 

@@ -168,7 +168,8 @@ async fn apply_creates_crd_rbac_and_katalog_then_status_and_plan_read_them() {
     let v: Value = serde_json::from_str(&stdout(&o)).unwrap();
     assert_eq!(
         v,
-        json!({"items": [{"cr": {"kind": "Site", "namespace": ns.name(), "name": "blog"}, "ready": false, "external": [], "waiting": []}]})
+        json!({"items": [{"cr": {"kind": "Site", "namespace": ns.name(), "name": "blog"}, "ready": false, "external": [], "waiting": []}],
+               "katalogs": [{"name": format!("k-{id}"), "source": null, "digest": null}]})
     );
 
     // The CR's bucket name is taken already, by a bucket orkestra did not create (no owner

@@ -3,7 +3,7 @@
 //! verifies each against its digest; it returns the bundle in memory, so a failure writes
 //! nothing anywhere.
 
-use futures::StreamExt as _;
+use futures::{StreamExt as _, TryStreamExt as _};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{OciDistributionError, OciErrorCode};
 use oci_client::manifest::OciDescriptor;
@@ -15,6 +15,9 @@ use super::{OciRef, RegistryError};
 use crate::artifact::manifest::{sha256, Packed};
 use crate::artifact::unpack::{self, DigestMismatch};
 use crate::artifact::{ArtifactError, Bundle, Config, Limits, MANIFEST_MEDIA_TYPE};
+
+/// Blobs moved at the same time (oras moves 3; a Katalog has a handful of small files).
+const CONCURRENCY: usize = 4;
 
 /// A client for one reference, with the credentials resolved for its registry.
 pub struct Session {
@@ -76,20 +79,30 @@ impl Session {
             .auth(&r, &self.creds.auth, RegistryOperation::Push)
             .await
             .map_err(|e| self.error(e))?;
-        for blob in std::iter::once(&packed.config).chain(&packed.layers) {
-            let digest = &blob.descriptor.digest;
-            let exists = self
-                .client
-                .blob_exists(&r, digest)
-                .await
-                .map_err(|e| self.error(e))?;
-            if !exists {
-                self.client
-                    .push_blob(&r, blob.data.clone(), digest)
-                    .await
-                    .map_err(|e| self.error(e))?;
-            }
-        }
+        // The blobs the registry lacks, a few at a time (as oras does); the manifest last, so a
+        // tag never names a blob that is not there.
+        futures::stream::iter(std::iter::once(&packed.config).chain(&packed.layers))
+            .map(|blob| {
+                let r = &r;
+                async move {
+                    let digest = &blob.descriptor.digest;
+                    let exists = self
+                        .client
+                        .blob_exists(r, digest)
+                        .await
+                        .map_err(|e| self.error(e))?;
+                    if !exists {
+                        self.client
+                            .push_blob(r, blob.data.clone(), digest)
+                            .await
+                            .map_err(|e| self.error(e))?;
+                    }
+                    Ok::<_, RegistryError>(())
+                }
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<()>()
+            .await?;
         let content_type = MANIFEST_MEDIA_TYPE
             .parse()
             .map_err(|_| self.transport("the manifest media type is not a header value"))?;
@@ -126,10 +139,12 @@ impl Session {
         let checked = unpack::check(&manifest, limits).map_err(|e| self.artifact(e))?;
         let config_bytes = self.blob(&checked.config, "the config blob").await?;
         let mut config = unpack::config(&checked, &config_bytes).map_err(|e| self.artifact(e))?;
-        let mut blobs = Vec::with_capacity(checked.layers.len());
-        for wanted in &checked.layers {
-            blobs.push(self.blob(&wanted.descriptor, &wanted.path).await?);
-        }
+        // A few at a time, in the manifest's order; nothing is kept unless all verify.
+        let blobs: Vec<Vec<u8>> = futures::stream::iter(&checked.layers)
+            .map(|wanted| self.blob(&wanted.descriptor, &wanted.path))
+            .buffered(CONCURRENCY)
+            .try_collect()
+            .await?;
         let bundle = unpack::bundle(&checked, blobs);
         if config.name.is_empty() {
             config.name = unpack::katalog_name(&bundle).unwrap_or_default();

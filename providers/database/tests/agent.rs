@@ -1,9 +1,9 @@
 //! End to end through the agent, run in-process against the real control plane and PostgreSQL: a
 //! Katalog with a `database:` block (a generated password Secret, a role that uses it, a
 //! database the role owns, a CONNECT grant), a CR, the admin Secret; the CR becomes Ready with
-//! one row per external resource; changing the generated Secret rotates the role's password (at
-//! the latest on the next resync: see the Katalog's `reconciler`); a
-//! CR whose admin Secret is missing shows an Error row naming it while the other CR converges,
+//! one row per external resource; changing the generated Secret rotates the role's password at
+//! once (the Secret is the CR's child, so its change triggers a reconcile, and the agent's
+//! freshness cache counts the CR's Secrets; the resync stays at its 5-minute default); a CR whose admin Secret is missing shows an Error row naming it while the other CR converges,
 //! and converges itself once the Secret exists; deleting the CR drops what it made.
 
 mod common;
@@ -78,10 +78,7 @@ fn katalog(id: &str, group: &str) -> Value {
                 "name": "appdb",
                 "apiTypes": {"group": group, "version": "v1", "kind": "AppDb", "plural": "appdbs"},
                 "operatorBox": {
-                    // A Secret change that lands within the agent's freshness window (5 s after
-                    // a full pass, agent/src/freshness.rs) is absorbed by it: the rotation is
-                    // then seen on the next resync, kept short here.
-                    "reconciler": {"default": true, "resync": "10s"},
+                    "reconciler": {"default": true},
                     "onCreate": {
                         "secrets": [{
                             "id": "pw",
