@@ -30,6 +30,8 @@
 
 pub mod connection;
 mod error;
+#[cfg(test)]
+mod fixtures;
 pub mod mongo;
 pub mod ownership;
 pub mod password;

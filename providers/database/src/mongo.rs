@@ -779,36 +779,13 @@ pub(crate) async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orkestra_provider::{Owner, Ownership};
+    use orkestra_provider::Ownership;
 
     fn decl(kind: &str, item: Value) -> Declaration {
-        let s = crate::schema();
-        let mut item = item.as_object().cloned().unwrap();
-        item.insert("driver".into(), json!("mongo"));
-        item.insert("connection".into(), json!({"host": "h"}));
-        let d = Declaration::from_rendered(
-            "database",
-            s.kind(kind).unwrap(),
-            &item,
-            Owner {
-                uid: "u1".into(),
-                ..Owner::default()
-            },
-        )
-        .unwrap();
-        crate::schema::check_driver(&d).unwrap();
-        d
+        crate::fixtures::decl("mongo", kind, item)
     }
 
-    fn ours(d: &Declaration, fields: Value) -> Observation {
-        Observation {
-            exists: true,
-            tags: d.owner.tags(),
-            ownership: Ownership::Ours,
-            fields: fields.as_object().cloned().unwrap(),
-            ..Observation::default()
-        }
-    }
+    use crate::fixtures::ours;
 
     #[test]
     fn commands_carry_names_as_values() {

@@ -461,37 +461,19 @@ pub(crate) async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orkestra_provider::{Owner, Ownership};
+    use orkestra_provider::Ownership;
 
     fn decl(item: Value) -> Declaration {
-        let s = crate::schema();
         let mut item = item.as_object().cloned().unwrap();
-        item.insert("driver".into(), json!("postgres"));
-        item.insert("connection".into(), json!({"host": "h"}));
         item.insert("role".into(), json!("app"));
         item.insert("database".into(), json!("appdb"));
-        let d = Declaration::from_rendered(
-            "database",
-            s.kind("grant").unwrap(),
-            &item,
-            Owner {
-                uid: "u1".into(),
-                ..Owner::default()
-            },
-        )
-        .unwrap();
-        crate::schema::check_driver(&d).unwrap();
-        d
+        crate::fixtures::decl("postgres", "grant", Value::Object(item))
     }
 
     fn observed(d: &Declaration, fields: Value) -> Observation {
         Observation {
-            exists: true,
             id: Some("postgres://h:5432/grant/g".into()),
-            tags: d.owner.tags(),
-            ownership: Ownership::Ours,
-            fields: fields.as_object().cloned().unwrap(),
-            ..Observation::default()
+            ..crate::fixtures::ours(d, fields)
         }
     }
 

@@ -369,37 +369,13 @@ pub(crate) async fn delete(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orkestra_provider::{Owner, Ownership};
+    use orkestra_provider::Ownership;
 
     fn decl(item: Value) -> Declaration {
-        let s = crate::schema();
-        let mut item = item.as_object().cloned().unwrap();
-        item.insert("driver".into(), json!("postgres"));
-        item.insert("connection".into(), json!({"host": "h"}));
-        Declaration::from_rendered(
-            "database",
-            s.kind("user").unwrap(),
-            &item,
-            Owner {
-                uid: "u1".into(),
-                namespace: "ns".into(),
-                name: "app".into(),
-                katalog: "k".into(),
-            },
-        )
-        .unwrap()
+        crate::fixtures::decl("postgres", "user", item)
     }
 
-    fn observed(d: &Declaration, fields: Value) -> Observation {
-        let mut obs = Observation {
-            exists: true,
-            tags: d.owner.tags(),
-            ownership: Ownership::Ours,
-            ..Observation::default()
-        };
-        obs.fields = fields.as_object().cloned().unwrap();
-        obs
-    }
+    use crate::fixtures::ours as observed;
 
     #[test]
     fn create_hides_the_password_reference() {
