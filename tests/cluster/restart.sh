@@ -22,6 +22,8 @@ alive "$pid" || die "$name (pid $pid) is not running"
 [ "$(ps -o pgid= -p "$pid" | tr -d ' ')" = "$pid" ] || die "pid $pid does not lead its process group; not ours"
 
 mapfile -d '' cmd <"/proc/$pid/cmdline"
+# The same environment too (moto's recording switch lives there).
+mapfile -d '' environment <"/proc/$pid/environ"
 kill -TERM -- "-$pid" 2>/dev/null || true
 deadline=$(($(date +%s) + 30))
 while alive "$pid"; do
@@ -33,7 +35,7 @@ while alive "$pid"; do
 done
 log "$name stopped; starting it again"
 
-setsid "${cmd[@]}" </dev/null >>"$dir/logs/$name.log" 2>&1 &
+setsid env -i "${environment[@]}" "${cmd[@]}" </dev/null >>"$dir/logs/$name.log" 2>&1 &
 echo $! >"$f"
 
 deadline=$(($(date +%s) + ${UP_TIMEOUT:-120}))

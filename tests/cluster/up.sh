@@ -286,10 +286,15 @@ start_moto() {
 	local port
 	port="$(free_ports 1)"
 	moto_port="$port"
-	start moto "$moto_venv/bin/moto_server" -H 127.0.0.1 -p "$port"
+	# moto records every request it serves (one JSON line each) so that tests count the calls
+	# that reached it, not only what the client believes it sent.
+	: >"$dir/moto-recording.jsonl"
+	MOTO_ENABLE_RECORDING=True MOTO_RECORDER_FILEPATH="$dir/moto-recording.jsonl" \
+		start moto "$moto_venv/bin/moto_server" -H 127.0.0.1 -p "$port"
 	wait_until "moto on http://127.0.0.1:$port" curl -sf "http://127.0.0.1:$port/moto-api/data.json"
 	env_lines+=("AWS_ENDPOINT_URL=http://127.0.0.1:$port" "AWS_ACCESS_KEY_ID=testing"
-		"AWS_SECRET_ACCESS_KEY=testing" "AWS_REGION=us-east-1" "AWS_DEFAULT_REGION=us-east-1")
+		"AWS_SECRET_ACCESS_KEY=testing" "AWS_REGION=us-east-1" "AWS_DEFAULT_REGION=us-east-1"
+		"MOTO_RECORDING=$dir/moto-recording.jsonl")
 }
 
 # --- PostgreSQL ----------------------------------------------------------------------------

@@ -7,6 +7,7 @@ use aws_config::{BehaviorVersion, Region, SdkConfig};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
 use crate::error::Error;
+use crate::moto_log::MotoRequest;
 use crate::namespace::TestNamespace;
 
 /// The moto server standing in for the AWS APIs.
@@ -20,6 +21,8 @@ pub struct MotoEnv {
     pub access_key_id: String,
     /// The secret key moto is given (`testing`; a test value, not a secret).
     pub secret_access_key: String,
+    /// Where moto records every request it serves (`MOTO_RECORDING`).
+    pub recording: PathBuf,
 }
 
 impl MotoEnv {
@@ -30,7 +33,24 @@ impl MotoEnv {
             region: get("AWS_REGION")?,
             access_key_id: get("AWS_ACCESS_KEY_ID")?,
             secret_access_key: get("AWS_SECRET_ACCESS_KEY")?,
+            recording: PathBuf::from(get("MOTO_RECORDING")?),
         })
+    }
+
+    /// Every request moto has served since it started, oldest first (see [`MotoRequest`]).
+    /// Tests share one moto: filter with [`MotoRequest::mentions`] by a name only the test uses.
+    pub fn requests(&self) -> Result<Vec<MotoRequest>, Error> {
+        crate::moto_log::read(&self.recording)
+    }
+
+    /// The state-changing requests moto served that mention `needle`, as operation names.
+    pub fn mutating_requests(&self, needle: &str) -> Result<Vec<String>, Error> {
+        Ok(self
+            .requests()?
+            .into_iter()
+            .filter(|r| r.is_mutating() && r.mentions(needle))
+            .map(|r| r.operation)
+            .collect())
     }
 
     /// An SDK config that sends every AWS call to moto, with the static test credentials.
@@ -63,6 +83,21 @@ impl MotoEnv {
     /// An RDS client for moto.
     pub async fn rds_client(&self) -> aws_sdk_rds::Client {
         aws_sdk_rds::Client::new(&self.aws_config().await)
+    }
+
+    /// An SQS client for moto.
+    pub async fn sqs_client(&self) -> aws_sdk_sqs::Client {
+        aws_sdk_sqs::Client::new(&self.aws_config().await)
+    }
+
+    /// An IAM client for moto.
+    pub async fn iam_client(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.aws_config().await)
+    }
+
+    /// A Route 53 client for moto.
+    pub async fn route53_client(&self) -> aws_sdk_route53::Client {
+        aws_sdk_route53::Client::new(&self.aws_config().await)
     }
 }
 
@@ -598,6 +633,7 @@ AWS_ENDPOINT_URL=http://127.0.0.1:1
 AWS_REGION=us-east-1
 AWS_ACCESS_KEY_ID=testing
 AWS_SECRET_ACCESS_KEY=testing
+MOTO_RECORDING=/d/moto-recording.jsonl
 DATABASE_URL=postgres://postgres:orkestra@127.0.0.1:2/postgres
 ",
         )

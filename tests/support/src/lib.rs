@@ -32,6 +32,7 @@
 mod env;
 mod error;
 mod helpers;
+mod moto_log;
 mod namespace;
 mod start;
 mod wait;
@@ -39,6 +40,7 @@ mod wait;
 pub use env::{MotoEnv, NodeEnv, RegistryEnv, TestEnv};
 pub use error::Error;
 pub use helpers::{free_port, http_get, strip_finalizers};
+pub use moto_log::MotoRequest;
 pub use namespace::TestNamespace;
 pub use start::{cluster, moto, TEST_ENV_VAR};
 pub use wait::{unique_name, wait_for, Ready};
