@@ -116,8 +116,13 @@ fn context(
     request_id: String,
     cancel: CancellationToken,
 ) -> ProviderContext {
-    ProviderContext::new(request_id, cr.clone(), KubeReader::new(ctx.client.clone()))
-        .with_cancel(cancel)
+    // The reader is bound to the CR's namespace: a provider cannot read another one's Secrets.
+    let namespace = cr
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .unwrap_or_default();
+    let kube = KubeReader::new(ctx.client.clone(), namespace);
+    ProviderContext::new(request_id, cr.clone(), kube).with_cancel(cancel)
 }
 
 /// The journal of one reconcile of `cr`: every wave of the walk records its create intents

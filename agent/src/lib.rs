@@ -11,7 +11,8 @@
 //! - [`reconcile`], [`children`], [`external`], [`status`], [`finalizer`], [`cleanup`]: one CR;
 //! - [`leader`], [`health`], [`metrics`], [`events`]: running it as a service.
 //!
-//! [`run`] is the whole agent; `main.rs` only parses flags and builds the client.
+//! [`run`] is the whole agent; [`main_with`] is the whole program (flags, logging, client,
+//! signals) for any set of providers, so `main.rs` is one line.
 #![forbid(unsafe_code)]
 
 pub mod backoff;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod context;
 pub mod controller;
 pub mod discovery;
+pub mod entry;
 pub mod error;
 pub mod events;
 pub mod external;
@@ -39,36 +41,25 @@ pub mod walk;
 
 use std::sync::Arc;
 
-use orkestra_provider::{ProviderRuntime, RateLimit};
+use orkestra_provider::ProviderRuntime;
 use tokio_util::sync::CancellationToken;
 
 pub use config::{Config, LogFormat, Toggle};
+pub use entry::main_with;
 pub use error::Error;
 
-/// The providers compiled into this agent, configured from the environment (AWS default
-/// credential chain, `AWS_ENDPOINT_URL`), each limited to `limit`. Registration is explicit:
-/// adding a provider is a line here.
-pub fn default_providers(limit: RateLimit) -> ProviderRuntime {
-    let mut runtime = ProviderRuntime::new();
-    runtime.register(
-        Arc::new(orkestra_provider_aws::AwsProvider::from_env()),
-        limit,
-    );
-    runtime.register(
-        Arc::new(orkestra_provider_database::DatabaseProvider::new()),
-        limit,
-    );
-    runtime
-}
-
-/// Run the agent with the compiled-in providers until `shutdown` is cancelled.
+/// Run the agent with orkestra's built-in providers until `shutdown` is cancelled.
 pub async fn run(
     config: Config,
     client: kube::Client,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let providers = default_providers(config.provider_limit());
-    run_with(config, client, providers, shutdown).await
+    let providers = orkestra_providers::builtin().map_err(|e| Error::Invalid {
+        what: "registering providers".into(),
+        message: e.to_string(),
+    })?;
+    let runtime = providers.runtime(config.provider_limit());
+    run_with(config, client, runtime, shutdown).await
 }
 
 /// Run the agent with the given providers until `shutdown` is cancelled.

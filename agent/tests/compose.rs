@@ -195,7 +195,8 @@ impl Stack {
     /// An agent for this test's Katalog and namespace, with the gated provider.
     fn start(&self, metrics_addr: Option<String>) -> Agent {
         let mut rt = ProviderRuntime::new();
-        rt.register(self.gated.clone(), RateLimit::default());
+        rt.register(self.gated.clone(), RateLimit::default())
+            .expect("one provider per name");
         let mut config = config(&self.f.id, self.ns.name());
         if let Some(a) = metrics_addr {
             config.metrics_addr = a;

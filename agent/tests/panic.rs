@@ -88,7 +88,9 @@ async fn a_panicking_reconcile_fails_only_its_own_cr() {
     create(&client, &f.katalog).await;
 
     let mut providers = ProviderRuntime::new();
-    providers.register(Arc::new(Panicking), RateLimit::default());
+    providers
+        .register(Arc::new(Panicking), RateLimit::default())
+        .expect("one provider per name");
     let shutdown = CancellationToken::new();
     let task = tokio::spawn(orkestra_agent::run_with(
         config(&f.id, ns.name()),

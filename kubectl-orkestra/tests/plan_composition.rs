@@ -327,7 +327,11 @@ async fn the_walk_goes_on_with_what_exists_and_never_shows_secret_values() {
         Owner::of_cr(&cr_json, &format!("k-{id}")),
     )
     .unwrap();
-    let ctx = ProviderContext::new("test", cr_json.clone(), KubeReader::new(env.client().await));
+    let ctx = ProviderContext::new(
+        "test",
+        cr_json.clone(),
+        KubeReader::new(env.client().await, ns.name()),
+    );
     let obs = aws.observe(&ctx, &decl).await.unwrap();
     aws.apply(&ctx, &decl, &obs, &aws.diff(&decl, &obs))
         .await

@@ -224,7 +224,8 @@ pub async fn providers(env: &TestEnv) -> ProviderRuntime {
         &env.aws.region,
     );
     let mut rt = ProviderRuntime::new();
-    rt.register(Arc::new(aws), RateLimit::default());
+    rt.register(Arc::new(aws), RateLimit::default())
+        .expect("one provider per name");
     rt
 }
 

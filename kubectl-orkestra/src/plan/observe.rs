@@ -360,7 +360,7 @@ impl Planner<'_> {
         let ctx = ProviderContext::new(
             format!("plan-{}", decl.name),
             self.cr.clone(),
-            KubeReader::new(self.kube.client.clone()),
+            KubeReader::new(self.kube.client.clone(), &self.owner.namespace),
         );
         let obs = match provider.observe(&ctx, &decl).await {
             Ok(obs) => obs,
@@ -412,7 +412,7 @@ impl Planner<'_> {
         let ctx = ProviderContext::new(
             format!("plan-{}", decl.name),
             self.cr.clone(),
-            KubeReader::new(self.kube.client.clone()),
+            KubeReader::new(self.kube.client.clone(), &self.owner.namespace),
         );
         let obs = provider
             .observe(&ctx, &decl)

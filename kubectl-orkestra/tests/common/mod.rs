@@ -277,10 +277,12 @@ impl Agent {
                 env.rds_client().await,
                 &env.aws.region,
             );
-            providers.register(
-                std::sync::Arc::new(aws),
-                orkestra_provider::RateLimit::default(),
-            );
+            providers
+                .register(
+                    std::sync::Arc::new(aws),
+                    orkestra_provider::RateLimit::default(),
+                )
+                .expect("one provider per name");
         }
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(orkestra_agent::run_with(

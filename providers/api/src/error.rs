@@ -64,6 +64,11 @@ pub enum Cause {
     UnknownKind,
     /// No provider is registered under the block's name.
     UnknownProvider,
+    /// Two providers were registered under one block name (`name`).
+    DuplicateProvider {
+        /// The block name both claim.
+        name: String,
+    },
     /// The operation was cancelled (agent shutting down, lease lost).
     Cancelled,
 }
@@ -106,6 +111,10 @@ impl fmt::Display for ProviderError {
             } => write!(f, "{object} {name}: {message}"),
             Cause::UnknownKind => write!(f, "the provider has no such kind"),
             Cause::UnknownProvider => write!(f, "no provider is registered under this name"),
+            Cause::DuplicateProvider { name } => write!(
+                f,
+                "two providers are registered under the block name {name:?}; each block needs exactly one"
+            ),
             Cause::Cancelled => write!(f, "cancelled"),
         }
     }

@@ -12,7 +12,8 @@
 //! - [`Outcome`], [`State`], [`StatusRow`]: what happened, as `status.external` shows it;
 //! - [`policy`]: the ownership and policy rules (Conflict, adopt, Observe, Orphan, replacement)
 //!   every provider applies the same way;
-//! - [`runtime`]: ordering, rate limiting, retries with backoff and jitter, rows per resource.
+//! - [`runtime`]: ordering, rate limiting, retries with backoff and jitter, rows per resource;
+//! - [`Providers`]: the one registration of a build, which its agent and its plugin both use.
 #![forbid(unsafe_code)]
 
 pub mod context;
@@ -27,6 +28,7 @@ pub mod plan;
 pub mod policy;
 pub mod provider;
 pub mod reader;
+pub mod registry;
 pub mod runtime;
 pub use orkestra_provider_schema as schema;
 pub mod status;
@@ -42,6 +44,7 @@ pub use ownership::{Owner, Ownership};
 pub use plan::{Action, Blocked, FieldChange, Plan, PlanValue};
 pub use provider::Provider;
 pub use reader::{KubeReader, SecretData, SecretValue};
+pub use registry::Providers;
 pub use runtime::{ProviderRuntime, RateLimit, RetryPolicy, RunReport};
 pub use schema::{FieldSchema, FieldType, KindSchema, ProviderSchema, Validator};
 pub use status::StatusRow;

@@ -1,7 +1,10 @@
-//! Read-only access to Kubernetes for providers: Secrets and ConfigMaps, nothing else.
+//! Read-only access to Kubernetes for providers: Secrets and ConfigMaps of one namespace, nothing
+//! else.
 //!
 //! [`KubeReader`] wraps a client privately and exposes only `get` of those two kinds, so a provider
-//! cannot write to Kubernetes by construction, not by convention. Secret values come back wrapped in
+//! cannot write to Kubernetes by construction, not by convention. It is bound to one namespace
+//! when it is made (the CR's), and no method takes a namespace, so a provider cannot read another
+//! namespace's Secrets either: the scope is a property of the type. Secret values come back wrapped in
 //! [`SecretValue`], whose `Debug` never prints the value, so they cannot reach a log by accident.
 
 use std::collections::BTreeMap;
@@ -61,32 +64,40 @@ struct Fixed {
     configmaps: BTreeMap<(String, String), BTreeMap<String, String>>,
 }
 
-/// Reads Secrets and ConfigMaps; cannot write anything.
+/// Reads Secrets and ConfigMaps of one namespace; cannot write anything.
 #[derive(Clone)]
 pub struct KubeReader {
     source: Source,
+    namespace: String,
 }
 
 impl fmt::Debug for KubeReader {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.source {
-            Source::Api(_) => f.write_str("KubeReader(api)"),
-            Source::Fixed(_) => f.write_str("KubeReader(fixed)"),
-        }
+        let kind = match &self.source {
+            Source::Api(_) => "api",
+            Source::Fixed(_) => "fixed",
+        };
+        write!(f, "KubeReader({kind}, namespace {:?})", self.namespace)
     }
 }
 
 impl KubeReader {
-    /// A reader over a live cluster. The client is kept private: only reads are exposed.
-    pub fn new(client: kube::Client) -> Self {
+    /// A reader of `namespace` over a live cluster. The client is kept private: only reads of
+    /// that namespace are exposed.
+    pub fn new(client: kube::Client, namespace: impl Into<String>) -> Self {
         Self {
             source: Source::Api(client),
+            namespace: namespace.into(),
         }
     }
 
-    /// A reader over fixed objects, for offline plans and tests that need no cluster. Secrets and
-    /// ConfigMaps are keyed by `(namespace, name)`.
-    pub fn fixed(secrets: Vec<Secret>, configmaps: Vec<ConfigMap>) -> Self {
+    /// A reader of `namespace` over fixed objects, for offline plans and tests that need no
+    /// cluster. Objects of other namespaces are kept but unreachable through this reader.
+    pub fn fixed(
+        namespace: impl Into<String>,
+        secrets: Vec<Secret>,
+        configmaps: Vec<ConfigMap>,
+    ) -> Self {
         let mut fixed = Fixed::default();
         for s in secrets {
             let key = (
@@ -104,20 +115,23 @@ impl KubeReader {
         }
         Self {
             source: Source::Fixed(Arc::new(fixed)),
+            namespace: namespace.into(),
         }
     }
 
     /// A reader that has nothing (every read finds no object).
     pub fn empty() -> Self {
-        Self::fixed(Vec::new(), Vec::new())
+        Self::fixed("", Vec::new(), Vec::new())
     }
 
-    /// The data of Secret `namespace/name`, or `None` if it does not exist.
-    pub async fn get_secret(
-        &self,
-        namespace: &str,
-        name: &str,
-    ) -> Result<Option<SecretData>, ProviderError> {
+    /// The namespace this reader reads (the CR's).
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    /// The data of Secret `name` in this reader's namespace, or `None` if it does not exist.
+    pub async fn get_secret(&self, name: &str) -> Result<Option<SecretData>, ProviderError> {
+        let namespace = self.namespace.as_str();
         match &self.source {
             Source::Fixed(f) => Ok(f
                 .secrets
@@ -133,12 +147,12 @@ impl KubeReader {
         }
     }
 
-    /// The data of ConfigMap `namespace/name`, or `None` if it does not exist.
+    /// The data of ConfigMap `name` in this reader's namespace, or `None` if it does not exist.
     pub async fn get_configmap(
         &self,
-        namespace: &str,
         name: &str,
     ) -> Result<Option<BTreeMap<String, String>>, ProviderError> {
+        let namespace = self.namespace.as_str();
         match &self.source {
             Source::Fixed(f) => Ok(f
                 .configmaps
@@ -154,13 +168,9 @@ impl KubeReader {
         }
     }
 
-    /// One key of a Secret; a missing Secret or key is an error naming both.
-    pub async fn secret_value(
-        &self,
-        namespace: &str,
-        name: &str,
-        key: &str,
-    ) -> Result<SecretValue, ProviderError> {
+    /// One key of Secret `name`; a missing Secret or key is an error naming both.
+    pub async fn secret_value(&self, name: &str, key: &str) -> Result<SecretValue, ProviderError> {
+        let namespace = self.namespace.as_str();
         let reference = |message: String| {
             ProviderError::new(Cause::Reference {
                 object: "Secret",
@@ -170,7 +180,7 @@ impl KubeReader {
             })
         };
         let data = self
-            .get_secret(namespace, name)
+            .get_secret(name)
             .await?
             .ok_or_else(|| reference("not found".to_string()))?;
         data.get(key)
@@ -224,14 +234,25 @@ mod tests {
 
     #[tokio::test]
     async fn fixed_reader_reads_and_names_missing_keys() {
-        let r = KubeReader::fixed(vec![secret("ns", "db", "password", "hunter2")], vec![]);
-        let v = r.secret_value("ns", "db", "password").await.unwrap();
+        let all = vec![
+            secret("ns", "db", "password", "hunter2"),
+            secret("other", "theirs", "password", "not-yours"),
+        ];
+        let r = KubeReader::fixed("ns", all.clone(), vec![]);
+        let v = r.secret_value("db", "password").await.unwrap();
         assert_eq!(v.expose_str(), Some("hunter2"));
         assert_eq!(format!("{v:?} {v}"), "(sensitive) (sensitive)");
-        let e = r.secret_value("ns", "db", "nope").await.unwrap_err();
+        let e = r.secret_value("db", "nope").await.unwrap_err();
         assert_eq!(e.to_string(), "Secret ns/db: has no key \"nope\"");
-        let e = r.secret_value("other", "db", "password").await.unwrap_err();
-        assert_eq!(e.to_string(), "Secret other/db: not found");
-        assert!(r.get_configmap("ns", "x").await.unwrap().is_none());
+        // Another namespace's Secret cannot be named: the reader is bound to "ns".
+        let e = r.secret_value("theirs", "password").await.unwrap_err();
+        assert_eq!(e.to_string(), "Secret ns/theirs: not found");
+        assert!(r.get_configmap("x").await.unwrap().is_none());
+        let theirs = KubeReader::fixed("other", all, vec![]);
+        assert!(theirs.get_secret("db").await.unwrap().is_none());
+        assert_eq!(
+            format!("{theirs:?}"),
+            "KubeReader(fixed, namespace \"other\")"
+        );
     }
 }

@@ -87,13 +87,15 @@ async fn main() {
     };
     let mut runtime = ProviderRuntime::new();
     // A limit high enough not to shape the figures: this measures the provider, not the limiter.
-    runtime.register(
-        Arc::new(AwsProvider::new(settings)),
-        RateLimit {
-            per_second: 10_000.0,
-            burst: 10_000,
-        },
-    );
+    runtime
+        .register(
+            Arc::new(AwsProvider::new(settings)),
+            RateLimit {
+                per_second: 10_000.0,
+                burst: 10_000,
+            },
+        )
+        .expect("one provider per name");
     let runtime = Arc::new(runtime);
     let schema = orkestra_provider_aws::schema();
     let kind = schema.kind("s3").expect("s3").clone();

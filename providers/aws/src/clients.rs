@@ -252,8 +252,8 @@ pub(crate) async fn declared_credentials(
     else {
         return Ok(None);
     };
-    let ns = &decl.owner.namespace;
-    let read = |key: &'static str| async move { kube.secret_value(ns, secret, key).await };
+    let ns = kube.namespace();
+    let read = |key: &'static str| async move { kube.secret_value(secret, key).await };
     let text = |v: orkestra_provider::SecretValue, key: &str| {
         v.expose_str().map(str::to_string).ok_or_else(|| {
             ProviderError::invalid_field(
@@ -267,7 +267,7 @@ pub(crate) async fn declared_credentials(
         read(SECRET_SECRET_ACCESS_KEY).await?,
         SECRET_SECRET_ACCESS_KEY,
     )?;
-    let token = match kube.get_secret(ns, secret).await? {
+    let token = match kube.get_secret(secret).await? {
         Some(data) => data
             .get(SECRET_SESSION_TOKEN)
             .and_then(|v| v.expose_str().map(str::to_string)),

@@ -15,7 +15,7 @@
 //! use orkestra_provider_aws::AwsProvider;
 //!
 //! let mut runtime = ProviderRuntime::new();
-//! runtime.register(Arc::new(AwsProvider::from_env()), RateLimit::default());
+//! runtime.register(Arc::new(AwsProvider::from_env()), RateLimit::default())?;
 //!
 //! // One rendered, when/or-filtered item of the CR's `aws:` block.
 //! let owner = Owner { uid: "0b6f…".into(), namespace: "shop".into(), name: "web".into(), katalog: "shop".into() };
@@ -23,7 +23,7 @@
 //! let schema = orkestra_provider_aws::schema();
 //! let decl = Declaration::from_rendered("aws", schema.kind("s3").unwrap(), item.as_object().unwrap(), owner)?;
 //!
-//! let ctx = ProviderContext::new("request-1", serde_json::json!({}), KubeReader::new(kube));
+//! let ctx = ProviderContext::new("request-1", serde_json::json!({}), KubeReader::new(kube, "shop"));
 //! for planned in runtime.plan(&ctx, std::slice::from_ref(&decl)).await {
 //!     print!("{}", planned?.1.render()); // what `kubectl orkestra plan` prints
 //! }

@@ -223,10 +223,7 @@ async fn master_password(
         .get("key")
         .and_then(Value::as_str)
         .unwrap_or(rds::DEFAULT_PASSWORD_KEY);
-    ctx.kube
-        .secret_value(&decl.owner.namespace, name, key)
-        .await
-        .map(Some)
+    ctx.kube.secret_value(name, key).await.map(Some)
 }
 
 #[async_trait]

@@ -38,7 +38,7 @@ async fn credentials_come_from_the_declared_secret() {
         namespace: ns.name().to_string(),
         ..owner("web")
     };
-    let reader = KubeReader::new(env.client().await);
+    let reader = KubeReader::new(env.client().await, ns.name());
     let with_secret = decl(
         "s3",
         json!({"bucket": unique_name("creds"), "credentials": {"secretName": "aws-team-a"}}),

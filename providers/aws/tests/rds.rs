@@ -24,7 +24,7 @@ fn password_reader(namespace: &str) -> KubeReader {
         "password".to_string(),
         ByteString(PASSWORD.as_bytes().to_vec()),
     )]));
-    KubeReader::fixed(vec![s], vec![])
+    KubeReader::fixed(namespace, vec![s], vec![])
 }
 
 fn db(identifier: &str, extra: serde_json::Value) -> serde_json::Value {

@@ -83,7 +83,8 @@ fn runtime(rules: &[&Rule]) -> ProviderRuntime {
     rt.register(
         Arc::new(AwsProvider::with_clients(s3, rds, "us-east-1")),
         RateLimit::default(),
-    );
+    )
+    .expect("one provider per name");
     rt
 }
 
@@ -235,7 +236,11 @@ async fn mock_create_returns_at_once_with_creating() {
     secret.metadata.namespace = Some("shop".into());
     secret.metadata.name = Some("p".into());
     secret.string_data = Some([("password".to_string(), "pw-from-secret".to_string())].into());
-    let ctx = ProviderContext::new("mock", json!({}), KubeReader::fixed(vec![secret], vec![]));
+    let ctx = ProviderContext::new(
+        "mock",
+        json!({}),
+        KubeReader::fixed("shop", vec![secret], vec![]),
+    );
 
     let report = rt.reconcile(&ctx, &[db_decl(&me, "db.t3.micro")]).await;
     let row = only(&report);

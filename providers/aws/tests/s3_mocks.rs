@@ -57,7 +57,8 @@ async fn mock_failed_tagging_after_create_rolls_the_bucket_back() {
     rt.register(
         Arc::new(AwsProvider::with_clients(s3, rds, "us-east-1")),
         RateLimit::default(),
-    );
+    )
+    .expect("one provider per name");
     let ctx = ProviderContext::new("mock", json!({}), KubeReader::empty());
 
     let d = decl("s3", json!({"bucket": "rollback-me"}), &owner("web"));

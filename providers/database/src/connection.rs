@@ -104,10 +104,10 @@ impl Endpoint {
 /// A Secret's data, or a retryable error naming it when it does not exist.
 async fn secret(
     kube: &KubeReader,
-    namespace: &str,
     name: &str,
 ) -> Result<orkestra_provider::SecretData, ProviderError> {
-    kube.get_secret(namespace, name).await?.ok_or_else(|| {
+    let namespace = kube.namespace();
+    kube.get_secret(name).await?.ok_or_else(|| {
         ProviderError::new(Cause::Reference {
             object: "Secret",
             name: format!("{namespace}/{name}"),
@@ -120,27 +120,23 @@ async fn secret(
 /// One key of a Secret; a missing Secret or key is a retryable error naming both.
 pub async fn secret_key(
     kube: &KubeReader,
-    namespace: &str,
     name: &str,
     key: &str,
 ) -> Result<SecretValue, ProviderError> {
-    secret(kube, namespace, name)
-        .await?
-        .remove(key)
-        .ok_or_else(|| {
-            ProviderError::new(Cause::Reference {
-                object: "Secret",
-                name: format!("{namespace}/{name}"),
-                message: format!("has no key {key:?}"),
-                retryable: true,
-            })
+    let namespace = kube.namespace();
+    secret(kube, name).await?.remove(key).ok_or_else(|| {
+        ProviderError::new(Cause::Reference {
+            object: "Secret",
+            name: format!("{namespace}/{name}"),
+            message: format!("has no key {key:?}"),
+            retryable: true,
         })
+    })
 }
 
 /// The password a `{name, key}` reference (`passwordSecret`) points at.
 pub async fn referenced_password(
     kube: &KubeReader,
-    namespace: &str,
     reference: &Value,
 ) -> Result<SecretValue, ProviderError> {
     let name = reference
@@ -151,7 +147,7 @@ pub async fn referenced_password(
         .get("key")
         .and_then(Value::as_str)
         .unwrap_or(DEFAULT_PASSWORD_KEY);
-    secret_key(kube, namespace, name, key).await
+    secret_key(kube, name, key).await
 }
 
 /// Resolve `decl`'s `connection:` into an [`Endpoint`], reading its Secrets.
@@ -161,7 +157,6 @@ pub async fn endpoint(decl: &Declaration, kube: &KubeReader) -> Result<Endpoint,
         .get("connection")
         .cloned()
         .unwrap_or(Value::Null);
-    let ns = decl.owner.namespace.as_str();
     // Values from the Secret of `secretName`, by key, and its password.
     let mut stored: BTreeMap<&'static str, String> = BTreeMap::new();
     let mut stored_password = None;
@@ -171,7 +166,7 @@ pub async fn endpoint(decl: &Declaration, kube: &KubeReader) -> Result<Endpoint,
         .unwrap_or_default()
         .to_string();
     if !secret_name.is_empty() {
-        let mut data = secret(kube, ns, &secret_name).await?;
+        let mut data = secret(kube, &secret_name).await?;
         for (key, aliases) in [
             ("host", &["host"][..]),
             ("port", &["port"]),
@@ -185,7 +180,7 @@ pub async fn endpoint(decl: &Declaration, kube: &KubeReader) -> Result<Endpoint,
             let text = v.expose_str().ok_or_else(|| {
                 ProviderError::new(Cause::Reference {
                     object: "Secret",
-                    name: format!("{ns}/{secret_name}"),
+                    name: format!("{}/{secret_name}", kube.namespace()),
                     message: format!("key {key:?} is not UTF-8"),
                     retryable: false,
                 })
@@ -237,7 +232,7 @@ pub async fn endpoint(decl: &Declaration, kube: &KubeReader) -> Result<Endpoint,
     };
     let database = given("database").or_else(|| take("database"));
     let password = match conn.get("passwordSecret") {
-        Some(reference) => referenced_password(kube, ns, reference).await?,
+        Some(reference) => referenced_password(kube, reference).await?,
         None => stored_password.ok_or_else(|| {
             ProviderError::invalid_field(
                 "connection",
@@ -504,6 +499,7 @@ mod tests {
     #[tokio::test]
     async fn secret_values_and_overrides() {
         let kube = KubeReader::fixed(
+            "ns",
             vec![
                 secret(
                     "admin",
@@ -545,7 +541,7 @@ mod tests {
 
     #[tokio::test]
     async fn missing_secrets_are_retryable_errors_naming_them() {
-        let kube = KubeReader::empty();
+        let kube = KubeReader::fixed("ns", vec![], vec![]);
         let e = endpoint(&decl(json!({"secretName": "nope"})), &kube)
             .await
             .unwrap_err();
@@ -553,7 +549,7 @@ mod tests {
         assert!(e.retryable());
         let e = endpoint(
             &decl(json!({"host": "h", "username": "u", "passwordSecret": {"name": "pw"}})),
-            &KubeReader::fixed(vec![secret("pw", &[("x", "y")])], vec![]),
+            &KubeReader::fixed("ns", vec![secret("pw", &[("x", "y")])], vec![]),
         )
         .await
         .unwrap_err();

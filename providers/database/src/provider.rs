@@ -42,7 +42,7 @@ impl DatabaseProvider {
         if decl.management_policy == ManagementPolicy::Observe {
             return Ok(PasswordState::default());
         }
-        let pw = referenced_password(&ctx.kube, &decl.owner.namespace, reference)
+        let pw = referenced_password(&ctx.kube, reference)
             .await
             .map_err(|e| match *e.cause {
                 Cause::Reference { .. } => e,

@@ -246,7 +246,9 @@ async fn a_cr_gets_its_role_database_and_grant_rotates_and_cleans_up() {
         .unwrap();
 
     let mut providers = ProviderRuntime::new();
-    providers.register(Arc::new(DatabaseProvider::new()), RateLimit::default());
+    providers
+        .register(Arc::new(DatabaseProvider::new()), RateLimit::default())
+        .expect("one provider per name");
     let shutdown = CancellationToken::new();
     let config = Config {
         namespaces: vec![ns.name().to_string()],

@@ -111,7 +111,7 @@ fn reader(m: &Mongo, extra: Vec<k8s_openapi::api::core::v1::Secret>) -> KubeRead
         ],
     )];
     all.extend(extra);
-    KubeReader::fixed(all, vec![])
+    KubeReader::fixed(NS, all, vec![])
 }
 
 fn mdecl(

@@ -121,8 +121,24 @@ impl ProviderRuntime {
     }
 
     /// Register `provider` under its name with its own rate limit (explicit, compile-time
-    /// registration: the agent lists its providers).
-    pub fn register(&mut self, provider: Arc<dyn Provider>, limit: RateLimit) -> &mut Self {
+    /// registration: the agent lists its providers). A name already registered is an error and
+    /// the runtime is left as it was: one block, one provider.
+    pub fn register(
+        &mut self,
+        provider: Arc<dyn Provider>,
+        limit: RateLimit,
+    ) -> Result<&mut Self, ProviderError> {
+        if self.providers.contains_key(provider.name()) {
+            return Err(ProviderError::new(Cause::DuplicateProvider {
+                name: provider.name().to_string(),
+            }));
+        }
+        self.insert(provider, limit);
+        Ok(self)
+    }
+
+    /// Register `provider`, whose name is known to be free.
+    pub(crate) fn insert(&mut self, provider: Arc<dyn Provider>, limit: RateLimit) {
         self.providers.insert(
             provider.name().to_string(),
             Registered {
@@ -130,7 +146,6 @@ impl ProviderRuntime {
                 limiter: TokenBucket::new(limit),
             },
         );
-        self
     }
 
     /// Use `retry` for retryable errors.

@@ -158,7 +158,8 @@ fn runtime(p: TestProvider) -> (ProviderRuntime, Arc<TestProvider>) {
         base_delay: Duration::from_millis(100),
         max_delay: Duration::from_secs(1),
     });
-    rt.register(p.clone(), RateLimit::default());
+    rt.register(p.clone(), RateLimit::default())
+        .expect("one provider per name");
     (rt, p)
 }
 

@@ -44,7 +44,9 @@ pub async fn harness() -> Harness {
         base_delay: std::time::Duration::from_millis(50),
         max_delay: std::time::Duration::from_secs(1),
     });
-    runtime.register(provider.clone(), RateLimit::default());
+    runtime
+        .register(provider.clone(), RateLimit::default())
+        .expect("one provider per name");
     Harness {
         moto,
         provider,

@@ -75,7 +75,9 @@ pub async fn harness() -> Harness {
         base_delay: Duration::from_millis(50),
         max_delay: Duration::from_secs(1),
     });
-    runtime.register(provider.clone(), RateLimit::default());
+    runtime
+        .register(provider.clone(), RateLimit::default())
+        .expect("one provider per name");
     Harness {
         env,
         server: Server::parse(&env.database_url),
@@ -110,7 +112,7 @@ impl Harness {
         );
         let mut all = vec![admin];
         all.extend(extra);
-        KubeReader::fixed(all, vec![])
+        KubeReader::fixed(NS, all, vec![])
     }
 }
 
