@@ -790,6 +790,14 @@ impl Loader<'_> {
                         );
                     }
                 }
+                // Rules over the whole map, when no template leaves part of it unknown.
+                if let Some(lit) = tv.literal() {
+                    for val in &f.validators {
+                        if let Err(e) = val.check(&lit) {
+                            self.err_at_key("invalid-value", p, format!("`{}`: {e}", f.name));
+                        }
+                    }
+                }
                 return;
             }
         }

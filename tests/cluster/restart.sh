@@ -42,7 +42,7 @@ deadline=$(($(date +%s) + ${UP_TIMEOUT:-120}))
 ready() {
 	case "$name" in
 	kube-apiserver) "$(. "$dir/env"; echo "${KUBECTL:-kubectl}")" --kubeconfig "$dir/kubeconfig" get --raw /readyz ;;
-	moto) curl -sf "$(. "$dir/env"; echo "$AWS_ENDPOINT_URL")/moto-api/data.json" ;;
+	moto) curl -sf "$(. "$dir/env"; echo "$AWS_ENDPOINT_URL")/moto-api/" ;;
 	*) alive "$(cat "$f")" ;;
 	esac
 }

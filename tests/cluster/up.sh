@@ -291,7 +291,7 @@ start_moto() {
 	: >"$dir/moto-recording.jsonl"
 	MOTO_ENABLE_RECORDING=True MOTO_RECORDER_FILEPATH="$dir/moto-recording.jsonl" \
 		start moto "$moto_venv/bin/moto_server" -H 127.0.0.1 -p "$port"
-	wait_until "moto on http://127.0.0.1:$port" curl -sf "http://127.0.0.1:$port/moto-api/data.json"
+	wait_until "moto on http://127.0.0.1:$port" curl -sf "http://127.0.0.1:$port/moto-api/"
 	env_lines+=("AWS_ENDPOINT_URL=http://127.0.0.1:$port" "AWS_ACCESS_KEY_ID=testing"
 		"AWS_SECRET_ACCESS_KEY=testing" "AWS_REGION=us-east-1" "AWS_DEFAULT_REGION=us-east-1"
 		"MOTO_RECORDING=$dir/moto-recording.jsonl")

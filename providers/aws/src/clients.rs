@@ -83,6 +83,9 @@ pub(crate) struct ClientFactory {
     /// on a local endpoint. Keyed by the credentials' content so a rotated Secret gets a new client.
     s3_clients: Mutex<HashMap<ClientKey, aws_sdk_s3::Client>>,
     rds_clients: Mutex<HashMap<ClientKey, aws_sdk_rds::Client>>,
+    sqs_clients: Mutex<HashMap<ClientKey, aws_sdk_sqs::Client>>,
+    iam_clients: Mutex<HashMap<ClientKey, aws_sdk_iam::Client>>,
+    route53_clients: Mutex<HashMap<ClientKey, aws_sdk_route53::Client>>,
 }
 
 /// Region plus access key id, secret key and session token (None: the default chain).
@@ -99,6 +102,40 @@ fn client_key(region: &str, creds: Option<&Credentials>) -> ClientKey {
     (region.to_string(), creds)
 }
 
+/// A cached client of an SDK crate whose config needs nothing beyond region, credentials and the
+/// call log (every service but S3): one per (region, credentials), built from the shared base.
+macro_rules! standard_client {
+    ($factory:expr, $cache:ident, $sdk:ident, $region:expr, $creds:expr) => {{
+        let key = client_key($region, $creds);
+        let cached = $factory
+            .$cache
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&key).cloned());
+        match cached {
+            Some(c) => c,
+            None => {
+                let base = $factory.base().await;
+                let mut b = $sdk::config::Builder::from(base)
+                    .region($sdk::config::Region::new($region.to_string()));
+                if let Some(c) = $creds {
+                    b = b.credentials_provider($sdk::config::SharedCredentialsProvider::new(
+                        c.clone(),
+                    ));
+                }
+                if let Some(log) = &$factory.settings.call_log {
+                    b = b.interceptor(log.clone());
+                }
+                let client = $sdk::Client::from_conf(b.build());
+                if let Ok(mut m) = $factory.$cache.lock() {
+                    m.insert(key, client.clone());
+                }
+                client
+            }
+        }
+    }};
+}
+
 impl ClientFactory {
     pub(crate) fn new(settings: AwsSettings) -> Self {
         Self {
@@ -106,6 +143,9 @@ impl ClientFactory {
             base: OnceCell::new(),
             s3_clients: Mutex::new(HashMap::new()),
             rds_clients: Mutex::new(HashMap::new()),
+            sqs_clients: Mutex::new(HashMap::new()),
+            iam_clients: Mutex::new(HashMap::new()),
+            route53_clients: Mutex::new(HashMap::new()),
         }
     }
 
@@ -206,35 +246,35 @@ impl ClientFactory {
         region: &str,
         creds: Option<&Credentials>,
     ) -> aws_sdk_rds::Client {
-        let key = client_key(region, creds);
-        if let Some(c) = self
-            .rds_clients
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&key).cloned())
-        {
-            return c;
-        }
-        let client = self.build_rds(region, creds).await;
-        if let Ok(mut m) = self.rds_clients.lock() {
-            m.insert(key, client.clone());
-        }
-        client
+        standard_client!(self, rds_clients, aws_sdk_rds, region, creds)
     }
 
-    async fn build_rds(&self, region: &str, creds: Option<&Credentials>) -> aws_sdk_rds::Client {
-        let base = self.base().await;
-        let mut b = aws_sdk_rds::config::Builder::from(base)
-            .region(aws_sdk_rds::config::Region::new(region.to_string()));
-        if let Some(c) = creds {
-            b = b.credentials_provider(aws_sdk_rds::config::SharedCredentialsProvider::new(
-                c.clone(),
-            ));
-        }
-        if let Some(log) = &self.settings.call_log {
-            b = b.interceptor(log.clone());
-        }
-        aws_sdk_rds::Client::from_conf(b.build())
+    /// An SQS client for `region` using `creds` (or the default chain).
+    pub(crate) async fn sqs(
+        &self,
+        region: &str,
+        creds: Option<&Credentials>,
+    ) -> aws_sdk_sqs::Client {
+        standard_client!(self, sqs_clients, aws_sdk_sqs, region, creds)
+    }
+
+    /// An IAM client using `creds` (or the default chain). IAM is global: every call goes to
+    /// its one endpoint, signed for `region` (us-east-1 in the aws partition).
+    pub(crate) async fn iam(
+        &self,
+        region: &str,
+        creds: Option<&Credentials>,
+    ) -> aws_sdk_iam::Client {
+        standard_client!(self, iam_clients, aws_sdk_iam, region, creds)
+    }
+
+    /// A Route 53 client using `creds` (or the default chain). Route 53 is global like IAM.
+    pub(crate) async fn route53(
+        &self,
+        region: &str,
+        creds: Option<&Credentials>,
+    ) -> aws_sdk_route53::Client {
+        standard_client!(self, route53_clients, aws_sdk_route53, region, creds)
     }
 }
 

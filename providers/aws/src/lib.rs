@@ -37,13 +37,16 @@
 pub mod calls;
 pub mod clients;
 mod error;
+pub mod iam;
 mod ownership;
 pub mod provider;
 pub mod rds;
+pub mod route53;
 pub mod s3;
 pub mod schema;
+pub mod sqs;
 
 pub use calls::{Call, CallLog};
 pub use clients::AwsSettings;
-pub use provider::AwsProvider;
+pub use provider::{AwsProvider, FixedClients};
 pub use schema::schema;

@@ -1,4 +1,5 @@
-//! [`AwsProvider`]: the `aws` block's [`Provider`], dispatching to the S3 and RDS kinds.
+//! [`AwsProvider`]: the `aws` block's [`Provider`], dispatching each kind to its module (S3, RDS,
+//! SQS, IAM, Route 53) with a client for the declaration's region and credentials.
 
 use async_trait::async_trait;
 use aws_sdk_s3::config::Credentials;
@@ -9,16 +10,41 @@ use orkestra_provider::{
 use serde_json::Value;
 
 use crate::clients::{declared_credentials, AwsSettings, ClientFactory};
-use crate::{rds, s3, schema};
+use crate::{iam, rds, route53, s3, schema, sqs};
 
 enum Clients {
     Sdk(Box<ClientFactory>),
     /// Prebuilt clients used for every region (tests with aws-smithy-mocks).
     Fixed {
-        s3: aws_sdk_s3::Client,
-        rds: aws_sdk_rds::Client,
+        clients: Box<FixedClients>,
         region: String,
     },
+}
+
+/// Prebuilt clients for [`AwsProvider::with_fixed_clients`]; a kind whose client is `None`
+/// fails with an error naming the service.
+#[derive(Debug, Clone, Default)]
+pub struct FixedClients {
+    /// For `s3`.
+    pub s3: Option<aws_sdk_s3::Client>,
+    /// For `rds`.
+    pub rds: Option<aws_sdk_rds::Client>,
+    /// For `sqs`.
+    pub sqs: Option<aws_sdk_sqs::Client>,
+    /// For the IAM kinds.
+    pub iam: Option<aws_sdk_iam::Client>,
+    /// For the Route 53 kinds.
+    pub route53: Option<aws_sdk_route53::Client>,
+}
+
+/// The fixed client of one service, or an error naming it.
+fn fixed<C: Clone>(client: &Option<C>, service: &str) -> Result<C, ProviderError> {
+    client.clone().ok_or_else(|| {
+        ProviderError::new(Cause::InvalidField {
+            field: "(provider)".into(),
+            message: format!("this provider was built without a {service} client"),
+        })
+    })
 }
 
 /// The `aws` provider.
@@ -57,10 +83,21 @@ impl AwsProvider {
     /// A provider that sends every call through the given clients, whatever the region
     /// (for tests whose clients answer from aws-smithy-mocks rules).
     pub fn with_clients(s3: aws_sdk_s3::Client, rds: aws_sdk_rds::Client, region: &str) -> Self {
+        Self::with_fixed_clients(
+            FixedClients {
+                s3: Some(s3),
+                rds: Some(rds),
+                ..FixedClients::default()
+            },
+            region,
+        )
+    }
+
+    /// A provider that sends every call through `clients`, whatever the region.
+    pub fn with_fixed_clients(clients: FixedClients, region: &str) -> Self {
         Self {
             clients: Clients::Fixed {
-                s3,
-                rds,
+                clients: Box::new(clients),
                 region: region.to_string(),
             },
         }
@@ -81,17 +118,58 @@ impl AwsProvider {
         }
     }
 
-    async fn s3(&self, region: &str, creds: Option<&Credentials>) -> aws_sdk_s3::Client {
+    async fn s3(
+        &self,
+        region: &str,
+        creds: Option<&Credentials>,
+    ) -> Result<aws_sdk_s3::Client, ProviderError> {
         match &self.clients {
-            Clients::Sdk(f) => f.s3(region, creds).await,
-            Clients::Fixed { s3, .. } => s3.clone(),
+            Clients::Sdk(f) => Ok(f.s3(region, creds).await),
+            Clients::Fixed { clients, .. } => fixed(&clients.s3, "S3"),
         }
     }
 
-    async fn rds(&self, region: &str, creds: Option<&Credentials>) -> aws_sdk_rds::Client {
+    async fn rds(
+        &self,
+        region: &str,
+        creds: Option<&Credentials>,
+    ) -> Result<aws_sdk_rds::Client, ProviderError> {
         match &self.clients {
-            Clients::Sdk(f) => f.rds(region, creds).await,
-            Clients::Fixed { rds, .. } => rds.clone(),
+            Clients::Sdk(f) => Ok(f.rds(region, creds).await),
+            Clients::Fixed { clients, .. } => fixed(&clients.rds, "RDS"),
+        }
+    }
+
+    async fn sqs(
+        &self,
+        region: &str,
+        creds: Option<&Credentials>,
+    ) -> Result<aws_sdk_sqs::Client, ProviderError> {
+        match &self.clients {
+            Clients::Sdk(f) => Ok(f.sqs(region, creds).await),
+            Clients::Fixed { clients, .. } => fixed(&clients.sqs, "SQS"),
+        }
+    }
+
+    async fn iam(
+        &self,
+        region: &str,
+        creds: Option<&Credentials>,
+    ) -> Result<aws_sdk_iam::Client, ProviderError> {
+        match &self.clients {
+            Clients::Sdk(f) => Ok(f.iam(region, creds).await),
+            Clients::Fixed { clients, .. } => fixed(&clients.iam, "IAM"),
+        }
+    }
+
+    async fn route53(
+        &self,
+        region: &str,
+        creds: Option<&Credentials>,
+    ) -> Result<aws_sdk_route53::Client, ProviderError> {
+        match &self.clients {
+            Clients::Sdk(f) => Ok(f.route53(region, creds).await),
+            Clients::Fixed { clients, .. } => fixed(&clients.route53, "Route 53"),
         }
     }
 
@@ -114,7 +192,7 @@ impl AwsProvider {
         let region = self.region_for(decl).await;
         match decl.kind.as_str() {
             "s3" => {
-                let client = self.s3(&region, creds.as_ref()).await;
+                let client = self.s3(&region, creds.as_ref()).await?;
                 match s3::head(&client, &decl.name).await? {
                     s3::Head::Missing => Ok(Observation::absent()),
                     s3::Head::Forbidden => Ok(s3::observe_forbidden(decl)),
@@ -129,7 +207,7 @@ impl AwsProvider {
                         let client = if actual == region {
                             client
                         } else {
-                            self.s3(&actual, creds.as_ref()).await
+                            self.s3(&actual, creds.as_ref()).await?
                         };
                         if for_delete {
                             s3::observe_ownership(&client, decl, &actual).await
@@ -139,7 +217,23 @@ impl AwsProvider {
                     }
                 }
             }
-            "rds" => rds::observe(&self.rds(&region, creds.as_ref()).await, decl).await,
+            "rds" => rds::observe(&self.rds(&region, creds.as_ref()).await?, decl).await,
+            kind if sqs::KINDS.contains(&kind) => {
+                sqs::observe(&self.sqs(&region, creds.as_ref()).await?, decl, for_delete).await
+            }
+            kind if iam::KINDS.contains(&kind) => {
+                iam::observe(
+                    &self.iam(&region, creds.as_ref()).await?,
+                    ctx,
+                    decl,
+                    for_delete,
+                )
+                .await
+            }
+            kind if route53::KINDS.contains(&kind) => {
+                let client = self.route53(&region, creds.as_ref()).await?;
+                route53::observe(&client, ctx, decl, for_delete).await
+            }
             _ => Err(ProviderError::new(Cause::UnknownKind)),
         }
     }
@@ -157,7 +251,7 @@ impl AwsProvider {
             "s3" => {
                 let region = self.bucket_region(decl, obs).await;
                 s3::apply(
-                    &self.s3(&region, creds.as_ref()).await,
+                    &self.s3(&region, creds.as_ref()).await?,
                     decl,
                     obs,
                     plan,
@@ -173,11 +267,29 @@ impl AwsProvider {
                 };
                 let region = self.region_for(decl).await;
                 rds::apply(
-                    &self.rds(&region, creds.as_ref()).await,
+                    &self.rds(&region, creds.as_ref()).await?,
                     decl,
                     obs,
                     plan,
                     password,
+                )
+                .await
+            }
+            kind if sqs::KINDS.contains(&kind) => {
+                let region = self.region_for(decl).await;
+                sqs::apply(&self.sqs(&region, creds.as_ref()).await?, decl, obs, plan).await
+            }
+            kind if iam::KINDS.contains(&kind) => {
+                let region = self.region_for(decl).await;
+                iam::apply(&self.iam(&region, creds.as_ref()).await?, decl, obs, plan).await
+            }
+            kind if route53::KINDS.contains(&kind) => {
+                let region = self.region_for(decl).await;
+                route53::apply(
+                    &self.route53(&region, creds.as_ref()).await?,
+                    decl,
+                    obs,
+                    plan,
                 )
                 .await
             }
@@ -196,11 +308,23 @@ impl AwsProvider {
         match decl.kind.as_str() {
             "s3" => {
                 let region = self.bucket_region(decl, obs).await;
-                s3::delete(&self.s3(&region, creds.as_ref()).await, decl, obs).await
+                s3::delete(&self.s3(&region, creds.as_ref()).await?, decl, obs).await
             }
             "rds" => {
                 let region = self.region_for(decl).await;
-                rds::delete(&self.rds(&region, creds.as_ref()).await, decl, obs).await
+                rds::delete(&self.rds(&region, creds.as_ref()).await?, decl, obs).await
+            }
+            kind if sqs::KINDS.contains(&kind) => {
+                let region = self.region_for(decl).await;
+                sqs::delete(&self.sqs(&region, creds.as_ref()).await?, decl, obs).await
+            }
+            kind if iam::KINDS.contains(&kind) => {
+                let region = self.region_for(decl).await;
+                iam::delete(&self.iam(&region, creds.as_ref()).await?, decl, obs).await
+            }
+            kind if route53::KINDS.contains(&kind) => {
+                let region = self.region_for(decl).await;
+                route53::delete(&self.route53(&region, creds.as_ref()).await?, decl, obs).await
             }
             _ => Err(ProviderError::new(Cause::UnknownKind)),
         }
@@ -260,6 +384,9 @@ impl Provider for AwsProvider {
         match decl.kind.as_str() {
             "s3" => s3::diff(decl, obs, self.configured_region()),
             "rds" => rds::diff(decl, obs),
+            kind if sqs::KINDS.contains(&kind) => sqs::diff(decl, obs),
+            kind if iam::KINDS.contains(&kind) => iam::diff(decl, obs),
+            kind if route53::KINDS.contains(&kind) => route53::diff(decl, obs),
             _ => Plan::new(&decl.provider, &decl.kind, &decl.name, Action::Noop),
         }
     }

@@ -14,7 +14,8 @@ pub const NAME: &str = "aws";
 const DELETION_POLICIES: &[&str] = &["Delete", "Orphan"];
 const MANAGEMENT_POLICIES: &[&str] = &["Manage", "Observe"];
 
-fn common() -> Vec<F> {
+/// The fields every kind accepts: tags, the policies, adoption, credentials.
+pub(crate) fn common() -> Vec<F> {
     vec![
         F::new("tags", T::StringMap),
         F::new("deletionPolicy", T::String).validate(Validator::OneOf(DELETION_POLICIES)),
@@ -90,50 +91,51 @@ pub fn schema() -> ProviderSchema {
         F::new("applyImmediately", T::Boolean),
     ];
     rds.extend(common());
-    ProviderSchema {
-        name: NAME,
-        kinds: vec![
-            KindSchema {
-                name: "s3",
-                name_field: "bucket",
-                fields: s3,
-                outputs: vec![
-                    O::new("bucket", T::String, "the bucket's name"),
-                    O::new(
-                        "arn",
-                        T::String,
-                        "the bucket's ARN (arn:aws:s3:::BUCKET, or its partition's)",
-                    ),
-                    O::new("region", T::String, "the region the bucket lives in"),
-                    O::new(
-                        "domainName",
-                        T::String,
-                        "the bucket's regional domain name (BUCKET.s3.REGION.amazonaws.com)",
-                    ),
-                ],
-            },
-            KindSchema {
-                name: "rds",
-                name_field: "identifier",
-                fields: rds,
-                outputs: vec![
-                    O::new("endpoint", T::String, "the instance's DNS address"),
-                    O::new("port", T::Integer, "the port the instance listens on"),
-                    O::new("arn", T::String, "the instance's ARN"),
-                    O::new(
-                        "status",
-                        T::String,
-                        "the instance's status (available, ...)",
-                    ),
-                    O::new(
-                        "engineVersion",
-                        T::String,
-                        "the engine version running (16.4 for a declared 16)",
-                    ),
-                ],
-            },
-        ],
-    }
+    let mut kinds = vec![
+        KindSchema {
+            name: "s3",
+            name_field: "bucket",
+            fields: s3,
+            outputs: vec![
+                O::new("bucket", T::String, "the bucket's name"),
+                O::new(
+                    "arn",
+                    T::String,
+                    "the bucket's ARN (arn:aws:s3:::BUCKET, or its partition's)",
+                ),
+                O::new("region", T::String, "the region the bucket lives in"),
+                O::new(
+                    "domainName",
+                    T::String,
+                    "the bucket's regional domain name (BUCKET.s3.REGION.amazonaws.com)",
+                ),
+            ],
+        },
+        KindSchema {
+            name: "rds",
+            name_field: "identifier",
+            fields: rds,
+            outputs: vec![
+                O::new("endpoint", T::String, "the instance's DNS address"),
+                O::new("port", T::Integer, "the port the instance listens on"),
+                O::new("arn", T::String, "the instance's ARN"),
+                O::new(
+                    "status",
+                    T::String,
+                    "the instance's status (available, ...)",
+                ),
+                O::new(
+                    "engineVersion",
+                    T::String,
+                    "the engine version running (16.4 for a declared 16)",
+                ),
+            ],
+        },
+    ];
+    kinds.extend(crate::sqs::kinds());
+    kinds.extend(crate::iam::kinds());
+    kinds.extend(crate::route53::kinds());
+    ProviderSchema { name: NAME, kinds }
 }
 
 /// S3's general purpose bucket naming rules.
@@ -189,7 +191,8 @@ pub fn rds_identifier(s: &str) -> Result<(), String> {
     Ok(())
 }
 
-fn region(s: &str) -> Result<(), String> {
+/// An AWS region name (`eu-west-1`).
+pub(crate) fn region(s: &str) -> Result<(), String> {
     let parts: Vec<&str> = s.split('-').collect();
     let ok = parts.len() >= 3
         && parts.iter().all(|p| {

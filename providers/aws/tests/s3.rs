@@ -10,7 +10,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{BucketVersioningStatus, Tag, Tagging};
 use common::*;
 use orkestra_provider::ownership::{TAG_KATALOG, TAG_OWNER, TAG_OWNER_UID};
-use orkestra_provider::{Action, Blocked, State};
+use orkestra_provider::{Action, Blocked, KubeReader, State};
 use orkestra_testsupport::unique_name;
 use serde_json::{json, Value};
 
@@ -529,7 +529,10 @@ async fn a_failing_declaration_does_not_stop_the_others() {
     );
     let report = h
         .runtime
-        .reconcile(&ctx(), &[secretless.clone(), good.clone()])
+        .reconcile(
+            &ctx_with(KubeReader::fixed("shop", vec![], vec![])),
+            &[secretless.clone(), good.clone()],
+        )
         .await;
     assert_eq!(report.rows[0].state, State::Error);
     assert_eq!(report.rows[0].message, "Secret shop/absent: not found");

@@ -241,6 +241,9 @@ pub enum Validator {
     Range(i64, i64),
     /// A custom rule with a name for diagnostics.
     Rule(fn(&str) -> Result<(), String>),
+    /// A rule over a whole value (a map or a list: an IAM policy document's grammar). Lint runs
+    /// it when the value has no template in it; render, plan and the agent once it is rendered.
+    Value(fn(&Value) -> Result<(), String>),
 }
 
 impl Validator {
@@ -260,6 +263,7 @@ impl Validator {
                 Some(s) => f(s),
                 None => Ok(()),
             },
+            Validator::Value(f) => f(v),
         }
     }
 }

@@ -20,6 +20,9 @@ pub struct Harness {
     pub log: CallLog,
     pub s3: aws_sdk_s3::Client,
     pub rds: aws_sdk_rds::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub iam: aws_sdk_iam::Client,
+    pub route53: aws_sdk_route53::Client,
 }
 
 pub async fn harness() -> Harness {
@@ -54,6 +57,9 @@ pub async fn harness() -> Harness {
         log,
         s3: moto.s3_client().await,
         rds: moto.rds_client().await,
+        sqs: moto.sqs_client().await,
+        iam: moto.iam_client().await,
+        route53: moto.route53_client().await,
     }
 }
 
