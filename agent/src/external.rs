@@ -55,14 +55,32 @@ impl ExternalReport {
 }
 
 /// Turn rendered items into declarations; items that cannot become one get an Error row.
+///
+/// For a delete, the walk renders with every output unknown (what it reads may be gone already),
+/// so fields holding a `(known after apply: …)` placeholder are left out: deleting needs the
+/// resource's identity, ownership and policies, not what it was composed from, and a
+/// placeholder must not fail a field's rule (an ARN, a host name) and hold the CR's deletion.
+/// When a required field was among them, the CR's status row of the resource stands in (as for
+/// a CR whose Katalog no longer renders).
 fn declarations(
     ctx: &AgentContext,
+    cr: &Value,
     items: &[External],
     owner: &Owner,
+    deleting: bool,
 ) -> (Vec<Declaration>, Vec<(usize, StatusRow, String)>) {
+    let recorded = if deleting {
+        orkestra_provider::journal::rows_of(cr)
+    } else {
+        Vec::new()
+    };
     let mut decls = Vec::new();
     let mut failed = Vec::new();
     for (i, item) in items.iter().enumerate() {
+        let mut fields = item.fields.clone();
+        if deleting {
+            fields.retain(|_, v| !orkestra_engine::render::has_placeholder(v));
+        }
         let problem = match ctx
             .provider_schemas
             .iter()
@@ -71,18 +89,25 @@ fn declarations(
             None => format!("provider {} is not registered in this agent", item.provider),
             Some(schema) => match schema.kind(&item.kind) {
                 None => format!("provider {} has no kind {}", item.provider, item.kind),
-                Some(kind) => match Declaration::from_rendered(
-                    &item.provider,
-                    kind,
-                    &item.fields,
-                    owner.clone(),
-                ) {
-                    Ok(d) => {
-                        decls.push(d);
-                        continue;
+                Some(kind) => {
+                    match Declaration::from_rendered(&item.provider, kind, &fields, owner.clone()) {
+                        Ok(d) => {
+                            decls.push(d);
+                            continue;
+                        }
+                        Err(e) => match recorded.iter().find(|r| {
+                            r.provider == item.provider
+                                && r.kind == item.kind
+                                && r.name == item.name
+                        }) {
+                            Some(row) => {
+                                decls.push(Declaration::from_row(row, kind, owner.clone()));
+                                continue;
+                            }
+                            None => e.short_message(),
+                        },
                     }
-                    Err(e) => e.short_message(),
-                },
+                }
             },
         };
         let row = error_row(item, &problem);
@@ -226,7 +251,7 @@ async fn run(
         return ExternalReport::default();
     }
     let owner = Owner::of_cr(&pctx.cr, katalog);
-    let (decls, failed) = declarations(ctx, items, &owner);
+    let (decls, failed) = declarations(ctx, &pctx.cr, items, &owner, deleting);
     let report: RunReport = if decls.is_empty() {
         RunReport::default()
     } else if deleting {

@@ -226,7 +226,8 @@ pub fn known_after_apply(what: &str) -> String {
 }
 
 /// Whether a rendered value stands in for an unknown one.
-fn has_placeholder(v: &Value) -> bool {
+/// Whether `v` holds a value not known yet (a `(known after apply: …)` placeholder) anywhere.
+pub fn has_placeholder(v: &Value) -> bool {
     match v {
         Value::String(s) => s.contains("(known after apply: "),
         Value::Array(a) => a.iter().any(has_placeholder),
