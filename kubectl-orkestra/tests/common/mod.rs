@@ -272,9 +272,14 @@ impl Agent {
         };
         let mut providers = orkestra_provider::ProviderRuntime::new();
         if aws {
-            let aws = orkestra_provider_aws::AwsProvider::with_clients(
-                env.s3_client().await,
-                env.rds_client().await,
+            let aws = orkestra_provider_aws::AwsProvider::with_fixed_clients(
+                orkestra_provider_aws::FixedClients {
+                    s3: Some(env.s3_client().await),
+                    rds: Some(env.rds_client().await),
+                    sqs: Some(env.aws.sqs_client().await),
+                    iam: Some(env.aws.iam_client().await),
+                    route53: Some(env.aws.route53_client().await),
+                },
                 &env.aws.region,
             );
             providers
