@@ -146,6 +146,29 @@ async fn plan_then_the_agent_reconciles_shows_and_deletes_parameters() {
     let ns = env.namespace("acme-ssm").await.unwrap();
     let name = unique_name("web");
     let token = unique_name("token-value");
+    // The Katalog CRD, as `kubectl orkestra install` puts it (this test does not install the
+    // agent: it runs this build's agent binary itself).
+    let katalog_crd = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/crds/katalog.yaml");
+    kubectl(
+        env,
+        &[
+            "apply",
+            "--server-side",
+            "--force-conflicts",
+            "-f",
+            katalog_crd.to_str().unwrap(),
+        ],
+        None,
+    );
+    kubectl(
+        env,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "crd/katalogs.orkestra.orkspace.io",
+        ],
+        None,
+    );
     // Installed as its users would: this build's plugin applies the CRD and the Katalog object
     // (which `status` reads to know the kind).
     let o = command(PLUGIN, env)
