@@ -245,6 +245,7 @@ async fn message_queue_composes_queue_dead_letter_queue_and_policy() {
         );
     }
     agent.stop().await;
+    remove_applied_katalog(env, "message-queue");
     let _ = ns.cleanup().await;
 }
 
@@ -378,6 +379,7 @@ async fn database_cluster_points_a_cname_at_the_instance() {
         );
     }
     agent.stop().await;
+    remove_applied_katalog(env, "database-cluster");
     let _ = route53.delete_hosted_zone().id(&zone_id).send().await;
     let _ = ns.cleanup().await;
 }

@@ -332,5 +332,17 @@ async fn plan_then_the_agent_reconciles_shows_and_deletes_parameters() {
         let _ = std::io::Read::read_to_string(&mut err, &mut logs);
     }
     assert!(!logs.contains(&token), "the token reached the agent's logs");
+    // What `apply` installed: the Katalog object and the agent's RBAC for its kinds.
+    kubectl(
+        env,
+        &[
+            "delete",
+            "--ignore-not-found",
+            "katalogs.orkestra.orkspace.io/app-config",
+            "clusterrole/orkestra-katalog-app-config",
+            "clusterrolebinding/orkestra-katalog-app-config",
+        ],
+        None,
+    );
     let _ = ns.cleanup().await;
 }

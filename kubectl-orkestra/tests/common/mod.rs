@@ -232,6 +232,18 @@ pub fn remove_katalog(env: &TestEnv, id: &str) {
         .output();
 }
 
+/// Delete Katalog `name` as `apply` installed it: the object and the agent's RBAC for its kinds
+/// (left behind, that RBAC would widen what the agent's service account may do in later tests).
+pub fn remove_applied_katalog(env: &TestEnv, name: &str) {
+    let _ = env
+        .kubectl()
+        .args(["delete", "--ignore-not-found", "--wait=false"])
+        .arg(format!("katalogs.orkestra.orkspace.io/{name}"))
+        .arg(format!("clusterrole/orkestra-katalog-{name}"))
+        .arg(format!("clusterrolebinding/orkestra-katalog-{name}"))
+        .output();
+}
+
 /// `text` (a [`katalog_text`]) labelled so that only the agent of run `id` runs it.
 pub fn labelled(text: &str, id: &str) -> String {
     text.replacen(
