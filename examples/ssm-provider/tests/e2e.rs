@@ -200,7 +200,7 @@ async fn plan_then_the_agent_reconciles_shows_and_deletes_parameters() {
     let level = format!("/acme/{}/{name}/log-level", ns.name());
     let api_token = format!("/acme/{}/{name}/api-token", ns.name());
 
-    // plan: the stock plugin would skip the block; this build observes it in moto.
+    // plan: this build observes the ssm block in moto (the stock plugin reports it unknown).
     let o = command(PLUGIN, env)
         .args(["plan", "-f"])
         .arg(example("katalog.yaml"))
