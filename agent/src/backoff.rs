@@ -48,6 +48,15 @@ impl Backoff {
             .remove(key);
     }
 
+    /// Keep only the objects `keep` accepts (prunes CRs that are gone without a last reconcile,
+    /// a finalizer removed by hand for one).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        self.failures
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .retain(|k, _| keep(k));
+    }
+
     /// Objects whose last reconcile failed.
     pub fn failing(&self) -> usize {
         self.failures
@@ -71,6 +80,15 @@ fn jitter() -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pruning_forgets_objects_that_are_gone() {
+        let b = Backoff::new(Duration::from_secs(1), Duration::from_secs(8));
+        b.failed("ns/a");
+        b.failed("ns/gone");
+        b.retain(|k| k == "ns/a");
+        assert_eq!(b.failing(), 1);
+    }
 
     #[test]
     fn delays_grow_are_capped_jittered_and_reset() {

@@ -1,5 +1,10 @@
 //! One kube-runtime controller per CRD entry: its own queue, workers, resync and per-object
 //! backoff. A panic or error in one CR's reconcile is caught here and stays with that CR.
+//!
+//! The resync of Ready CRs does not go through kube-runtime's requeue: a reconcile that asks
+//! for `Action::requeue(resync)` (nothing to look at sooner) is filed with the controller's
+//! [`DriftSchedule`] instead, which feeds drift checks back oldest first into free workers only,
+//! so new and changed CRs never queue behind thousands of them.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
@@ -8,8 +13,9 @@ use std::time::{Duration, Instant};
 use futures::{FutureExt, Stream, StreamExt};
 use kube::api::{Api, ApiResource, DynamicObject};
 use kube::runtime::controller::{Action, Config as ControllerConfig, Controller};
-use kube::runtime::reflector::Store;
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::{watcher, WatchStreamExt};
+use kube::ResourceExt;
 use orkestra_engine::objects::labels;
 use orkestra_engine::{CrdEntry, Katalog};
 use tokio::sync::watch;
@@ -19,6 +25,7 @@ use tokio_util::sync::CancellationToken;
 use crate::backoff::Backoff;
 use crate::context::AgentContext;
 use crate::discovery::ResolvedApi;
+use crate::drift::DriftSchedule;
 use crate::error::Error;
 use crate::metrics::CrdLabels;
 use crate::reconcile;
@@ -28,6 +35,8 @@ use crate::status::{self, Body, Ready};
 const BASE_BACKOFF: Duration = Duration::from_secs(1);
 /// Longest wait between retries of a failing CR.
 const MAX_BACKOFF: Duration = Duration::from_secs(300);
+/// How often per-CR tables are pruned of CRs that are gone.
+const PRUNE_EVERY: Duration = Duration::from_secs(60);
 /// Longest wait between looks for a CRD that is not installed yet.
 const MAX_CRD_WAIT: Duration = Duration::from_secs(30);
 
@@ -212,9 +221,16 @@ async fn run(
             Some(ns) => Api::namespaced_with(client.clone(), ns, &resolved.resource),
             None => Api::all_with(client.clone(), &resolved.resource),
         };
-        let mut c =
-            Controller::new_with(api, watcher::Config::default(), resolved.resource.clone())
-                .with_config(ControllerConfig::default().concurrency(workers));
+        // The CR cache keeps no managedFields: nothing reads them, and with many CRs they are
+        // most of each cached object.
+        let writer = reflector::store::Writer::new(resolved.resource.clone());
+        let reader = writer.as_reader();
+        let crs = watcher::watcher(api, watcher::Config::default())
+            .modify(|cr| cr.managed_fields_mut().clear())
+            .reflect(writer)
+            .applied_objects();
+        let mut c = Controller::for_stream_with(crs, reader, resolved.resource.clone())
+            .with_config(ControllerConfig::default().concurrency(workers));
         // Child changes (drift, a Deployment becoming ready) wake the owning CR at once.
         for ck in &child_kinds {
             let capi: Api<DynamicObject> = match (ns, ck.namespaced) {
@@ -228,25 +244,69 @@ async fn run(
             );
         }
         c = c.reconcile_all_on(leadership_gained(agent.leadership.subscribe()));
+        let store = c.store();
+        let drift = DriftSchedule::new(workers.into(), entry.reconciler.resync);
+        let cached = store.clone();
+        c = c.reconcile_on(
+            drift
+                .clone()
+                .releases(move |key: &Key| cached.get(key).is_some()),
+        );
         stats
             .stores
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .push(c.store());
-        streams.push(c.run(guarded, error_policy, ctx.clone()).boxed());
+            .push(store);
+        streams.push(
+            c.run(
+                move |obj, ctx| guarded(obj, ctx, drift.clone()),
+                error_policy,
+                ctx.clone(),
+            )
+            .boxed(),
+        );
     }
     stats.set(Phase::Running);
     agent.metrics.controllers.inc();
     let _running = Running(agent.clone());
     tracing::info!(katalog = %katalog.name, entry = %entry.name, %crd, workers, "controller started");
     let mut all = futures::stream::select_all(streams);
-    while let Some(item) = all.next().await {
-        match item {
-            Ok((obj, _)) => tracing::trace!(%crd, object = %obj, "reconciled"),
-            Err(e) => tracing::debug!(%crd, error = %e, "controller"),
+    let drive = async {
+        while let Some(item) = all.next().await {
+            match item {
+                Ok((obj, _)) => tracing::trace!(%crd, object = %obj, "reconciled"),
+                Err(e) => tracing::debug!(%crd, error = %e, "controller"),
+            }
         }
+    };
+    tokio::select! {
+        () = drive => {}
+        () = prune_every(&ctx, PRUNE_EVERY) => {}
     }
     tracing::info!(%crd, "controller stream ended");
+}
+
+/// Forget the per-CR state (backoff counts, recent external passes) of CRs no longer in the
+/// controller's cache, every `period`: a CR can go without a last reconcile (its finalizer
+/// removed by hand, deleted while this instance was a standby), and the tables must not grow
+/// with every CR ever seen.
+async fn prune_every(ctx: &EntryCtx, period: Duration) {
+    let mut tick = tokio::time::interval(period);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        let live: std::collections::HashSet<String> = ctx
+            .stats
+            .stores
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .flat_map(|s| s.state())
+            .map(|o| reconcile::key(&o))
+            .collect();
+        ctx.stats.backoff.retain(|k| live.contains(k));
+        ctx.fresh.retain(|k| live.contains(k));
+    }
 }
 
 /// Resolve the CR kind, waiting (with backoff) while its CRD is not served.
@@ -304,12 +364,22 @@ fn leadership_gained(rx: watch::Receiver<bool>) -> impl Stream<Item = ()> + Send
     })
 }
 
-/// Reconcile with the guards every CR gets: leadership, panic isolation, metrics, backoff reset.
-async fn guarded(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Action, Error> {
+/// A CR as the controller's cache and the drift schedule know it.
+type Key = ObjectRef<DynamicObject>;
+
+/// Reconcile with the guards every CR gets: leadership, panic isolation, metrics, backoff reset,
+/// and the drift schedule's bookkeeping (a worker slot while it runs, the next drift check after).
+async fn guarded(
+    obj: Arc<DynamicObject>,
+    ctx: Arc<EntryCtx>,
+    drift: Arc<DriftSchedule<Key>>,
+) -> Result<Action, Error> {
     if !ctx.agent.is_leader() {
         // A standby keeps its cache warm and waits; becoming the leader re-reconciles everything.
         return Ok(Action::await_change());
     }
+    let object_ref = ObjectRef::from_obj_with(&*obj, ctx.api.clone());
+    let slot = drift.started(object_ref.clone());
     let key = reconcile::key(&obj);
     let who = reconcile::label(&obj, &ctx.entry.api.kind);
     let started = Instant::now();
@@ -348,6 +418,35 @@ async fn guarded(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Action, 
     ctx.agent
         .metrics
         .reconciled(&ctx.crd, outcome, started.elapsed());
+    let result = match result {
+        // Ready at its generation, nothing to look at sooner: the next look is a drift check.
+        Ok(action)
+            if action == Action::requeue(ctx.entry.reconciler.resync)
+                && obj.metadata.deletion_timestamp.is_none() =>
+        {
+            drift.schedule(object_ref);
+            Ok(Action::await_change())
+        }
+        // It asked for its own requeue, is being deleted, or failed (the error policy requeues).
+        other => {
+            drift.remove(&object_ref);
+            other
+        }
+    };
+    drop(slot);
+    let labels = CrdLabels {
+        crd: ctx.crd.clone(),
+    };
+    ctx.agent
+        .metrics
+        .drift_lag_seconds
+        .get_or_create(&labels)
+        .set(drift.lag().as_secs_f64());
+    ctx.agent
+        .metrics
+        .drift_scheduled
+        .get_or_create(&labels)
+        .set(i64::try_from(drift.len()).unwrap_or(i64::MAX));
     result
 }
 

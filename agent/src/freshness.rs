@@ -123,6 +123,22 @@ impl Freshness {
         passes.retain(|k, _| !k.starts_with(&wave));
     }
 
+    /// Keep only the passes of CRs `keep` accepts (by CR key, waves included).
+    pub fn retain(&self, keep: impl Fn(&str) -> bool) {
+        let mut passes = self.passes.lock().unwrap_or_else(|e| e.into_inner());
+        passes.retain(|k, _| keep(k.split_once('#').map_or(k.as_str(), |(cr, _)| cr)));
+    }
+
+    /// How many passes are remembered (waves count one each).
+    pub fn len(&self) -> usize {
+        self.passes.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether no pass is remembered.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// The key of one wave of a composed CR's walk: each wave has its own declarations.
     pub fn wave_key(key: &str, wave: usize) -> String {
         if wave == 0 {
@@ -185,6 +201,22 @@ mod tests {
         assert!(f.reuse("ns/a", &items, 8, t0).is_none());
         f.forget("ns/a");
         assert!(f.reuse("ns/a", &items, 7, t0).is_none());
+    }
+
+    #[test]
+    fn pruning_keeps_live_crs_and_their_waves_only() {
+        let f = Freshness::default();
+        let t0 = Instant::now();
+        let items = [item(true)];
+        let ready = [row(State::Ready, None)];
+        for key in ["ns/a", "ns/gone"] {
+            f.record(key, &items, 0, &ready, t0);
+            f.record(&Freshness::wave_key(key, 1), &items, 0, &ready, t0);
+        }
+        f.retain(|k| k == "ns/a");
+        assert_eq!(f.len(), 2);
+        assert!(f.reuse("ns/a", &items, 0, t0).is_some());
+        assert!(f.reuse("ns/gone", &items, 0, t0).is_none());
     }
 
     #[test]

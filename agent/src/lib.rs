@@ -22,6 +22,7 @@ pub mod config;
 pub mod context;
 pub mod controller;
 pub mod discovery;
+pub mod drift;
 pub mod entry;
 pub mod error;
 pub mod events;

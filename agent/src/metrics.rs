@@ -79,6 +79,10 @@ pub struct Metrics {
     pub in_flight: Family<CrdLabels, Gauge>,
     /// CRs known to each CRD's controller.
     pub managed: Family<CrdLabels, Gauge>,
+    /// How long the oldest due drift check has waited past its time, seconds ([`crate::drift`]).
+    pub drift_lag_seconds: Family<CrdLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    /// CRs filed for a drift check.
+    pub drift_scheduled: Family<CrdLabels, Gauge>,
     /// CRs whose last reconcile failed.
     pub failing: Family<CrdLabels, Gauge>,
     /// External resources by state.
@@ -120,6 +124,8 @@ impl Metrics {
             ),
             in_flight: Family::default(),
             managed: Family::default(),
+            drift_lag_seconds: Family::default(),
+            drift_scheduled: Family::default(),
             failing: Family::default(),
             external: Family::default(),
             provider_calls: Family::default(),
@@ -146,6 +152,16 @@ impl Metrics {
             m.in_flight.clone(),
         );
         registry.register("custom_resources", "CRs managed by CRD", m.managed.clone());
+        registry.register(
+            "drift_lag_seconds",
+            "How long the oldest due drift check of a Ready CR has waited past its resync, by CRD",
+            m.drift_lag_seconds.clone(),
+        );
+        registry.register(
+            "drift_checks_scheduled",
+            "Ready CRs waiting for their next drift check, by CRD",
+            m.drift_scheduled.clone(),
+        );
         registry.register(
             "custom_resources_failing",
             "CRs whose last reconcile failed, by CRD",

@@ -11,6 +11,9 @@ use std::time::Duration;
 use anyhow::{anyhow, Context as _};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+/// The `User-Agent` of the plugin's API requests.
+pub const USER_AGENT: &str = concat!("kubectl-orkestra/", env!("CARGO_PKG_VERSION"));
+
 /// The kubectl flags that pick a cluster and a namespace.
 #[derive(clap::Args, Debug, Clone, Default)]
 pub struct KubeArgs {
@@ -137,6 +140,12 @@ pub async fn connect(a: &KubeArgs) -> anyhow::Result<Kube> {
     // An unreachable server should fail fast, not after the default 30 s per attempt.
     config.connect_timeout = Some(Duration::from_secs(10));
     config.read_timeout = Some(Duration::from_secs(60));
+    // Like kubectl, name the client: the API server's audit log then says which requests were
+    // the plugin's (kube-rs sends no User-Agent of its own).
+    config.headers.push((
+        http::header::USER_AGENT,
+        http::HeaderValue::from_static(USER_AGENT),
+    ));
     let server = config.cluster_url.to_string();
     let namespace = a
         .namespace

@@ -1,102 +1,16 @@
 //! `kubectl orkestra plan` writes nothing: not to the API server, not to AWS.
 //!
-//! Its own test binary, so no other test of this crate mutates the cluster while the API
-//! server's request counters are compared.
+//! The API server's audit log shows each request's User-Agent and whether it was a dry run, so
+//! the check looks at exactly the requests the plugin sent while plan ran, whatever the
+//! controllers (or namespaces left terminating by earlier tests) do meanwhile. Its own test
+//! binary, so no other test runs the plugin at the same time.
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use common::*;
-use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::Api;
 use serde_json::Value;
-
-/// `apiserver_request_total` summed by (verb, dry_run, resource) over the resources plan reads
-/// or dry-runs, main resource only (controllers write the status subresources on their own).
-fn request_counts(
-    env: &orkestra_testsupport::TestEnv,
-    resources: &[&str],
-) -> BTreeMap<(String, String, String), f64> {
-    let o = env
-        .kubectl()
-        .args(["get", "--raw", "/metrics"])
-        .output()
-        .unwrap();
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let text = String::from_utf8_lossy(&o.stdout).into_owned();
-    let mut out = BTreeMap::new();
-    for line in text
-        .lines()
-        .filter(|l| l.starts_with("apiserver_request_total{"))
-    {
-        let Some((labels, value)) = line.rsplit_once(' ') else {
-            continue;
-        };
-        let label = |k: &str| {
-            labels
-                .split(&format!("{k}=\""))
-                .nth(1)
-                .and_then(|r| r.split('"').next())
-                .unwrap_or_default()
-                .to_string()
-        };
-        if !resources.contains(&label("resource").as_str()) || !label("subresource").is_empty() {
-            continue;
-        }
-        *out.entry((label("verb"), label("dry_run"), label("resource")))
-            .or_insert(0.0) += value.parse::<f64>().unwrap_or(0.0);
-    }
-    out
-}
-
-/// The counts once the API server is quiet: namespaces earlier tests left terminating are gone
-/// (the namespace controller deletes what was in them; the root-CA publisher writes into new
-/// ones) and no mutating request arrived for a second, so only plan's requests are counted.
-fn quiet_counts(
-    env: &orkestra_testsupport::TestEnv,
-    resources: &[&str],
-) -> BTreeMap<(String, String, String), f64> {
-    let mut last = request_counts(env, resources);
-    for _ in 0..180 {
-        std::thread::sleep(std::time::Duration::from_secs(1));
-        let now = request_counts(env, resources);
-        let o = env
-            .kubectl()
-            .args([
-                "get",
-                "namespaces",
-                "-o",
-                "jsonpath={.items[?(@.status.phase==\"Terminating\")].metadata.name}",
-            ])
-            .output()
-            .unwrap();
-        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-        let terminating = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        if terminating.is_empty() && mutations(&now, false) == mutations(&last, false) {
-            return now;
-        }
-        last = now;
-    }
-    panic!(
-        "the API server did not go quiet within 3 minutes, so plan's requests cannot be told apart"
-    )
-}
-
-fn mutations(counts: &BTreeMap<(String, String, String), f64>, dry_run: bool) -> f64 {
-    counts
-        .iter()
-        .filter(|((verb, dr, _), _)| {
-            matches!(
-                verb.as_str(),
-                "POST" | "PUT" | "PATCH" | "APPLY" | "DELETE" | "DELETECOLLECTION"
-            ) && (dr.is_empty() != dry_run)
-        })
-        .map(|(_, v)| v)
-        .sum()
-}
 
 #[tokio::test]
 async fn plan_makes_no_mutating_call_to_the_api_server_or_moto() {
@@ -161,53 +75,8 @@ async fn plan_makes_no_mutating_call_to_the_api_server_or_moto() {
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 
-    // Let the controllers finish their own writes first: the deployment controller's revision
-    // annotation and the root-CA publisher's ConfigMap in the new namespace.
-    let client = env.client().await;
-    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns.name());
-    orkestra_testsupport::wait_for(
-        "the deployment controller to see web",
-        Duration::from_secs(60),
-        || async {
-            deployments
-                .get("web")
-                .await
-                .ok()
-                .and_then(|d| d.metadata.annotations)
-                .is_some_and(|a| a.contains_key("deployment.kubernetes.io/revision"))
-        },
-    )
-    .await
-    .unwrap();
-    let configmaps: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
-    orkestra_testsupport::wait_for("kube-root-ca.crt", Duration::from_secs(60), || async {
-        configmaps
-            .get_opt("kube-root-ca.crt")
-            .await
-            .ok()
-            .flatten()
-            .map(|_| true)
-            .unwrap_or(false)
-    })
-    .await
-    .unwrap();
-
-    let resources = [
-        "deployments",
-        "configmaps",
-        "sites",
-        "katalogs",
-        "customresourcedefinitions",
-        "clusterroles",
-        "clusterrolebindings",
-    ];
-    let before = quiet_counts(env, &resources);
-    let rv_before = deployments
-        .get("web")
-        .await
-        .unwrap()
-        .metadata
-        .resource_version;
+    // Where the audit log stands before plan runs.
+    let audit_before = env.audit_events().unwrap().len();
     // What moto has served so far (it records every request; other tests share it, so only
     // the requests naming this test's bucket are looked at).
     let bucket = format!("web-{}", ns.name());
@@ -263,24 +132,50 @@ async fn plan_makes_no_mutating_call_to_the_api_server_or_moto() {
         }
     }
 
-    let after = request_counts(env, &resources);
-    assert_eq!(
-        mutations(&after, false),
-        mutations(&before, false),
-        "mutating requests reached the API server:\nbefore {before:?}\nafter {after:?}"
+    // A dry-run create after plan: once its event is in the log, so are plan's, which finished
+    // before it was sent.
+    let marker = format!("audit-marker-{id}");
+    let o = env
+        .kubectl()
+        .args([
+            "create",
+            "configmap",
+            &marker,
+            "-n",
+            ns.name(),
+            "--dry-run=server",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let mut events = Vec::new();
+    orkestra_testsupport::wait_for(
+        "the marker request in the audit log",
+        Duration::from_secs(30),
+        || {
+            events = env.audit_events().unwrap()[audit_before..].to_vec();
+            let seen = events.iter().any(|e| e.name == marker);
+            async move { seen }
+        },
+    )
+    .await
+    .unwrap();
+    let marker_at = events.iter().position(|e| e.name == marker).unwrap();
+    // The plugin names itself in User-Agent; the scheduler shares the admin credentials here.
+    let plans: Vec<_> = events[..marker_at]
+        .iter()
+        .filter(|e| e.user_agent.starts_with("kubectl-orkestra/"))
+        .collect();
+    let writes: Vec<_> = plans.iter().filter(|e| e.is_write()).collect();
+    assert!(
+        writes.is_empty(),
+        "plan sent requests that write to the API server: {writes:#?}"
     );
     assert!(
-        mutations(&after, true) > mutations(&before, true),
-        "plan made no dry-run request at all: {after:?}"
-    );
-    assert_eq!(
-        deployments
-            .get("web")
-            .await
-            .unwrap()
-            .metadata
-            .resource_version,
-        rv_before
+        plans
+            .iter()
+            .any(|e| e.is_dry_run() && e.resource == "deployments"),
+        "plan made no dry-run request for the Deployment: {plans:#?}"
     );
     let served: Vec<_> = env.aws.requests().unwrap()[moto_before..]
         .iter()

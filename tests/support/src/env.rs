@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use crate::audit_log::AuditEvent;
 use crate::error::Error;
 use crate::moto_log::MotoRequest;
 use crate::namespace::TestNamespace;
@@ -236,6 +237,8 @@ pub struct TestEnv {
     registry: Result<RegistryEnv, String>,
     /// FerretDB's URL, or what the env file lacks for it ([`TestEnv::mongodb_url`]).
     mongodb_url: Result<String, String>,
+    /// The API server's audit log (`APISERVER_AUDIT_LOG`), if the set was started with one.
+    audit_log: Option<PathBuf>,
 }
 
 impl TestEnv {
@@ -261,6 +264,10 @@ impl TestEnv {
             node: NodeEnv::from_vars(&vars, &path).map_err(detail_of),
             registry: RegistryEnv::from_vars(&vars, &path).map_err(detail_of),
             mongodb_url: mongodb_url_from_vars(&vars, &path).map_err(detail_of),
+            audit_log: vars
+                .get("APISERVER_AUDIT_LOG")
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from),
             vars,
         })
     }
@@ -393,6 +400,19 @@ impl TestEnv {
             context: format!("building a client for service account {namespace}/{name}"),
             source,
         })
+    }
+
+    /// Every mutating request the API server finished since it started, oldest first (see
+    /// [`AuditEvent`]), or an error naming the env file when the set has no audit log (started
+    /// by an older `up.sh`: start it again).
+    pub fn audit_events(&self) -> Result<Vec<AuditEvent>, Error> {
+        let path = self.audit_log.as_ref().ok_or_else(|| Error::EnvFile {
+            path: self.dir.join("env"),
+            detail: "no APISERVER_AUDIT_LOG: this set of systems was started without the API \
+                     server's audit log; start it again with tests/cluster/up.sh"
+                .into(),
+        })?;
+        crate::audit_log::read(path)
     }
 
     /// A `kubectl` command aimed at this cluster (`KUBECONFIG` set), to run as a user would.

@@ -29,6 +29,7 @@
 //! Each test makes its own namespace ([`TestEnv::namespace`]) and unique AWS names
 //! ([`unique_name`]), so tests sharing one set of systems do not see each other's state.
 
+mod audit_log;
 mod env;
 mod error;
 mod helpers;
@@ -37,6 +38,7 @@ mod namespace;
 mod start;
 mod wait;
 
+pub use audit_log::AuditEvent;
 pub use env::{MotoEnv, NodeEnv, RegistryEnv, TestEnv};
 pub use error::Error;
 pub use helpers::{free_port, http_get, strip_finalizers};
