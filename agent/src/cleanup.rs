@@ -33,6 +33,56 @@ enum JobState {
     Failed(String),
 }
 
+/// The CR's graph as deletion sees it: rendered with placeholders for what is not known, where
+/// every external resource the status recorded (matched by provider, kind and name) counts as
+/// observed with its recorded outputs. A grant that reads a role's and a database's names from
+/// their outputs is thus deleted with those names, not without them. Each pass can name nodes
+/// whose names read outputs found by the pass before, so there are at most as many passes as
+/// external nodes.
+fn walk_recorded(
+    ctx: &EntryCtx,
+    cr: &Value,
+) -> Result<orkestra_engine::Desired, orkestra_engine::RenderError> {
+    let rows = orkestra_provider::journal::rows_of(cr);
+    let mut observed = orkestra_engine::Observed::new();
+    let mut passes = 0;
+    loop {
+        let desired = orkestra_engine::walk(
+            &ctx.katalog,
+            &ctx.entry,
+            cr,
+            &ctx.agent.provider_schemas,
+            &observed,
+            orkestra_engine::Unknown::Placeholder,
+        )?;
+        passes += 1;
+        let before = observed.len();
+        for item in &desired.external {
+            if observed.contains_key(&item.source) {
+                continue;
+            }
+            let Some(row) = rows.iter().find(|r| {
+                r.provider == item.provider && r.kind == item.kind && r.name == item.name
+            }) else {
+                continue;
+            };
+            observed.insert(
+                item.source.clone(),
+                orkestra_engine::Seen::external(
+                    &row.name,
+                    row.id.as_deref(),
+                    &format!("{:?}", row.state),
+                    &row.outputs,
+                    row.state == orkestra_provider::State::Ready,
+                ),
+            );
+        }
+        if observed.len() == before || passes > ctx.entry.external.len() {
+            return Ok(desired);
+        }
+    }
+}
+
 /// Run the deletion steps of a CR being deleted.
 pub async fn run(
     ctx: &EntryCtx,
@@ -48,15 +98,9 @@ pub async fn run(
         what: who.to_string(),
         message: e.to_string(),
     })?;
-    // Names rarely depend on outputs: a walk with placeholders names every node it can.
-    let desired = match orkestra_engine::walk(
-        &ctx.katalog,
-        &ctx.entry,
-        &cr,
-        &ctx.agent.provider_schemas,
-        &orkestra_engine::Observed::new(),
-        orkestra_engine::Unknown::Placeholder,
-    ) {
+    // A walk with placeholders, fed what the status recorded of each external resource, names
+    // every node it can and gives each the outputs it read when it was made.
+    let desired = match walk_recorded(ctx, &cr) {
         Ok(d) => d,
         // Without a rendering, what the CR's status recorded is all there is to clean up.
         Err(e) => return from_status(ctx, api, obj, &cr, who, render_error(who, e)).await,

@@ -101,7 +101,12 @@ fn declarations(
                                 && r.name == item.name
                         }) {
                             Some(row) => {
-                                decls.push(Declaration::from_row(row, kind, owner.clone()));
+                                decls.push(Declaration::from_row_with(
+                                    row,
+                                    kind,
+                                    &fields,
+                                    owner.clone(),
+                                ));
                                 continue;
                             }
                             None => e.short_message(),

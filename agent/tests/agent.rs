@@ -666,6 +666,20 @@ async fn a_katalog_file_runs_without_katalog_objects_and_metrics_count_reconcile
         metrics.contains("orkestra_reconcile_duration_seconds_bucket"),
         "{metrics}"
     );
+    // The Ready CR waits for its drift check in the drift schedule, not in kube-runtime's queue.
+    let scheduled = format!("orkestra_drift_checks_scheduled{{crd=\"{crd}\"}} 1");
+    let lag = format!("orkestra_drift_lag_seconds{{crd=\"{crd}\"}}");
+    wait_for(
+        "the Ready CR filed for its drift check",
+        TIMEOUT,
+        || async {
+            http_get(&addr, "/metrics")
+                .await
+                .is_some_and(|(_, m)| m.contains(&scheduled) && m.contains(&lag))
+        },
+    )
+    .await
+    .unwrap();
 
     agent.stop().await;
     strip_finalizers(&crs).await;

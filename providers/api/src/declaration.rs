@@ -202,6 +202,36 @@ impl Declaration {
     }
 }
 
+impl Declaration {
+    /// [`Declaration::from_row`] plus every rendered field that is valid on its own (a
+    /// connection, a region), for deleting a resource whose declaration no longer renders whole:
+    /// what is missing takes the provider's defaults, what rendered is not thrown away.
+    pub fn from_row_with(
+        row: &crate::status::StatusRow,
+        kind: &KindSchema,
+        rendered: &Map<String, Value>,
+        owner: Owner,
+    ) -> Self {
+        let mut d = Self::from_row(row, kind, owner);
+        for (key, value) in rendered {
+            if key == kind.name_field || value.is_null() || value.as_str() == Some("") {
+                continue;
+            }
+            let Some(schema) = kind.field(key) else {
+                continue;
+            };
+            if let Ok(v) = coerce_field(schema, value) {
+                d.fields.insert(key.clone(), v);
+            }
+        }
+        // The policies are the declaration's, not fields a provider reads.
+        for policy in ["deletionPolicy", "managementPolicy", "adopt"] {
+            d.fields.remove(policy);
+        }
+        d
+    }
+}
+
 fn coerce_field(schema: &crate::schema::FieldSchema, value: &Value) -> Result<Value, String> {
     let mut v = schema.ty.coerce(value)?;
     if let (crate::schema::FieldType::Object, Value::Object(map)) = (schema.ty, &mut v) {
@@ -278,6 +308,34 @@ mod tests {
         assert_eq!(d.management_policy, ManagementPolicy::Observe);
         assert!(d.adopt);
         assert!(!d.fields.contains_key("adopt"));
+    }
+
+    #[test]
+    fn a_row_keeps_the_rendered_fields_that_are_valid_alone() {
+        let row = crate::status::StatusRow {
+            provider: "aws".into(),
+            kind: "s3".into(),
+            name: "recorded".into(),
+            id: None,
+            state: crate::State::Ready,
+            message: String::new(),
+            last_sync_time: String::new(),
+            outputs: Map::new(),
+            intent: None,
+            deletion_policy: Some(DeletionPolicy::Orphan),
+        };
+        // The required credentials.secretName is missing, so the whole does not build.
+        let rendered = item(json!({"bucket": "other", "versioning": "true", "size": "x",
+                                   "credentials": {}, "deletionPolicy": "Delete", "colour": 1}));
+        assert!(Declaration::from_rendered("aws", &kind(), &rendered, Owner::default()).is_err());
+        let d = Declaration::from_row_with(&row, &kind(), &rendered, Owner::default());
+        assert_eq!(d.name, "recorded");
+        assert_eq!(d.str("bucket"), Some("recorded"));
+        assert_eq!(d.fields.get("versioning"), Some(&json!(true)));
+        for dropped in ["size", "credentials", "deletionPolicy", "colour"] {
+            assert!(!d.fields.contains_key(dropped), "{dropped}: {:?}", d.fields);
+        }
+        assert_eq!(d.deletion_policy, DeletionPolicy::Orphan);
     }
 
     #[test]

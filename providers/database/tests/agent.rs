@@ -374,11 +374,17 @@ async fn a_cr_gets_its_role_database_and_grant_rotates_and_cleans_up() {
         crs.delete(name, &DeleteParams::default()).await.unwrap();
     }
     for name in ["shop", "broken"] {
-        wait_for(&format!("{name} gone"), TIMEOUT, || async {
+        let result = wait_for(&format!("{name} gone"), TIMEOUT, || async {
             crs.get_opt(name).await.ok().flatten().is_none()
         })
-        .await
-        .unwrap_or_else(|e| panic!("{e}"));
+        .await;
+        if let Err(e) = result {
+            let now = crs.get_opt(name).await.ok().flatten();
+            panic!(
+                "{e}; the CR now: {}",
+                serde_json::to_string_pretty(&now).unwrap_or_default()
+            );
+        }
     }
     let pg = connect(&server, &server.user, &server.password, "postgres")
         .await
