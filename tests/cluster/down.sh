@@ -72,6 +72,6 @@ done
 rm -rf "$dir/etcd" "$dir/postgres" "$dir/registry" "$dir/registry.yml" "$dir/registry.htpasswd" \
 	"$dir/ferretdb" "$dir/pki" "$dir/logs" "$dir/pids" \
 	"$dir/env" "$dir/env.tmp" "$dir/kubeconfig" "$dir/controller-manager.kubeconfig" "$dir/components" \
-	"$dir/slot" "$dir/node-name"
+	"$dir/slot" "$dir/node-name" "$dir/audit.jsonl" "$dir/audit-policy.yaml" "$dir/moto-recording.jsonl"
 rmdir "$dir" 2>/dev/null || true
 log "down: $dir"
