@@ -265,7 +265,8 @@ impl ProviderRuntime {
     /// diff, since the failed attempt may have changed something (a bucket created, not tagged).
     ///
     /// `intent` is the row's recorded intent, kept up to date: set when a create is recorded,
-    /// cleared once the resource is seen with owner tags or as someone else's.
+    /// cleared once the resource is seen with owner tags or as someone else's, or once the
+    /// create returned (see [`settled_by_apply`]).
     async fn reconcile_one(
         &self,
         ctx: &ProviderContext,
@@ -311,10 +312,7 @@ impl ProviderRuntime {
                 Ok(outcome) => {
                     self.metrics
                         .mutations(&decl.provider, &decl.kind, outcome.mutations);
-                    if outcome.state == State::Conflict {
-                        // The name is someone else's: nothing of ours to claim later.
-                        *intent = None;
-                    }
+                    *intent = settled_by_apply(&plan, &outcome, *intent);
                     return Ok(outcome);
                 }
             }
@@ -464,9 +462,29 @@ fn recorded_intent(previous: &[StatusRow], decl: &Declaration) -> Option<Intent>
         .and_then(|r| r.intent)
 }
 
+/// What is left of a create intent after `apply` carried out `plan` with `outcome`.
+///
+/// A create (or the update of a claimed resource) that returned without error left the resource
+/// carrying the owner's tags (the provider contract: ownership tags on every created resource,
+/// in the create call or before `apply` returns), so there is nothing left to claim and the row
+/// the agent writes next records the resource without the intent: no later pass, and no extra
+/// status write, is needed to clear it. A name that turned out to be someone else's leaves
+/// nothing of ours to claim either. An error row or a blocked plan keeps the intent.
+pub fn settled_by_apply(plan: &Plan, outcome: &Outcome, intent: Option<Intent>) -> Option<Intent> {
+    use crate::plan::Action;
+    match outcome.state {
+        State::Conflict => None,
+        State::Error => intent,
+        _ if plan.blocked.is_none() && matches!(plan.action, Action::Create | Action::Update) => {
+            None
+        }
+        _ => intent,
+    }
+}
+
 /// Apply a recorded create intent to a fresh observation: a resource without owner tags is the
-/// interrupted create's and is claimed (the diff then adds the tags, the intent stays until the
-/// row is written); a resource that carries owner tags, ours or another's, settles the intent.
+/// interrupted create's and is claimed (the diff then adds the tags, see [`settled_by_apply`]);
+/// a resource that carries owner tags, ours or another's, settles the intent.
 /// `kubectl orkestra plan` calls this very rule, so it shows what the runtime will do.
 pub fn settle_intent(obs: &mut Observation, intent: &mut Option<Intent>) {
     if *intent != Some(Intent::Create) || !obs.exists {

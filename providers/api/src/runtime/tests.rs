@@ -367,7 +367,7 @@ fn intent_row(name: &str) -> serde_json::Value {
 }
 
 #[tokio::test]
-async fn a_create_is_recorded_before_the_create_call_and_stays_recorded_until_seen_owned() {
+async fn a_create_is_recorded_before_the_create_call_and_cleared_when_it_returns() {
     let (rt, p) = runtime(TestProvider::default());
     let j = LogJournal {
         log: p.clone(),
@@ -381,8 +381,9 @@ async fn a_create_is_recorded_before_the_create_call_and_stays_recorded_until_se
         p.calls.lock().unwrap().clone(),
         ["observe a", "record a Creating Some(Create)", "apply a"]
     );
-    // Not yet observed carrying owner tags: the row keeps the intent for the next cycle.
-    assert_eq!(report.rows[0].intent, Some(Intent::Create));
+    // The create returned, so the resource carries the owner tags: the row the agent writes
+    // next records it without the intent (no later pass and no extra status write to clear it).
+    assert_eq!(report.rows[0].intent, None);
 }
 
 #[tokio::test]
@@ -482,4 +483,27 @@ fn rows_record_policies_that_keep_the_resource() {
         StatusRow::from_outcome(&d, &Outcome::new(State::Ready)).deletion_policy,
         Some(crate::DeletionPolicy::Orphan)
     );
+}
+
+#[test]
+fn an_intent_is_settled_by_a_create_that_returned_and_kept_by_an_error_or_a_block() {
+    let create = Plan::new("test", "thing", "a", Action::Create);
+    let update = Plan::new("test", "thing", "a", Action::Update);
+    let noop = Plan::new("test", "thing", "a", Action::Noop);
+    let blocked = Plan {
+        blocked: Some(crate::plan::Blocked::ReplacementRequired),
+        ..update.clone()
+    };
+    let i = Some(Intent::Create);
+    let ok = Outcome::new;
+    assert_eq!(settled_by_apply(&create, &ok(State::Ready), i), None);
+    // A long create (RDS) that was accepted carries its tags already.
+    assert_eq!(settled_by_apply(&create, &ok(State::Creating), i), None);
+    // The claimed resource's tags were added.
+    assert_eq!(settled_by_apply(&update, &ok(State::Ready), i), None);
+    assert_eq!(settled_by_apply(&create, &ok(State::Conflict), i), None);
+    assert_eq!(settled_by_apply(&create, &ok(State::Error), i), i);
+    assert_eq!(settled_by_apply(&blocked, &ok(State::Ready), i), i);
+    assert_eq!(settled_by_apply(&noop, &ok(State::Ready), i), i);
+    assert_eq!(settled_by_apply(&create, &ok(State::Ready), None), None);
 }
