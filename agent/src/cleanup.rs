@@ -173,7 +173,7 @@ pub async fn run(
         ) {
             JobState::Done => {}
             JobState::Running(m) => {
-                deleting(api, &cr, format!("waiting for {what}: {m}")).await?;
+                deleting(ctx, api, &cr, format!("waiting for {what}: {m}")).await?;
                 return Ok(Action::requeue(JOB_POLL));
             }
             JobState::Failed(m) => {
@@ -266,7 +266,7 @@ pub async fn run(
             .ctx(|| format!("reading {what}"))?
             .is_some()
         {
-            deleting(api, &cr, format!("waiting for {what} to be gone")).await?;
+            deleting(ctx, api, &cr, format!("waiting for {what} to be gone")).await?;
             return Ok(Action::requeue(JOB_POLL));
         }
     }
@@ -366,7 +366,7 @@ async fn external_progress(
                 ..Body::from_live(cr)
             },
         );
-        status::write(api, cr, status).await?;
+        status::write(api, cr, status, &ctx.written).await?;
         return Ok(Some(Action::requeue(
             report
                 .requeue_after
@@ -392,13 +392,14 @@ async fn external_progress(
     Ok(None)
 }
 
-async fn deleting(api: &Api<DynamicObject>, cr: &Value, message: String) -> Result<(), Error> {
-    status::write(
-        api,
-        cr,
-        status::build(cr, &Ready::no("Deleting", message), Body::from_live(cr)),
-    )
-    .await
+async fn deleting(
+    ctx: &EntryCtx,
+    api: &Api<DynamicObject>,
+    cr: &Value,
+    message: String,
+) -> Result<(), Error> {
+    let status = status::build(cr, &Ready::no("Deleting", message), Body::from_live(cr));
+    status::write(api, cr, status, &ctx.written).await
 }
 
 /// A Job is done when it succeeded, failed when its Failed condition is True; any other kind of

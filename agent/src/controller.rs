@@ -59,8 +59,10 @@ pub struct EntryCtx {
     pub cancel: CancellationToken,
     /// Shared with the entry's stats.
     pub stats: Arc<EntryStats>,
-    /// Recent full passes over each CR's external resources.
+    /// The last full pass over each CR's external resources.
     pub fresh: crate::freshness::Freshness,
+    /// The status this agent last wrote for each CR.
+    pub written: Arc<status::LastWritten>,
 }
 
 /// Where an entry's controller stands.
@@ -206,7 +208,8 @@ async fn run(
         namespaced: resolved.namespaced,
         cancel,
         stats: stats.clone(),
-        fresh: Default::default(),
+        fresh: crate::freshness::Freshness::new(entry.reconciler.resync),
+        written: Arc::default(),
     });
     let namespaces: Vec<Option<String>> =
         if resolved.namespaced && !agent.config.namespaces.is_empty() {
@@ -282,11 +285,12 @@ async fn run(
     tokio::select! {
         () = drive => {}
         () = prune_every(&ctx, PRUNE_EVERY) => {}
+        () = forget_passes_on_leadership(&ctx) => {}
     }
     tracing::info!(%crd, "controller stream ended");
 }
 
-/// Forget the per-CR state (backoff counts, recent external passes) of CRs no longer in the
+/// Forget the per-CR state (backoff counts, external passes, last written statuses) of CRs no longer in the
 /// controller's cache, every `period`: a CR can go without a last reconcile (its finalizer
 /// removed by hand, deleted while this instance was a standby), and the tables must not grow
 /// with every CR ever seen.
@@ -306,7 +310,20 @@ async fn prune_every(ctx: &EntryCtx, period: Duration) {
             .collect();
         ctx.stats.backoff.retain(|k| live.contains(k));
         ctx.fresh.retain(|k| live.contains(k));
+        ctx.written.retain(|k| live.contains(k));
     }
+}
+
+/// Forget the remembered external passes each time leadership changes: while this instance was
+/// a standby another may have changed what it remembers, and the reconcile of every CR that
+/// leadership brings must observe.
+async fn forget_passes_on_leadership(ctx: &EntryCtx) {
+    let mut rx = ctx.agent.leadership.subscribe();
+    while rx.changed().await.is_ok() {
+        ctx.fresh.clear();
+    }
+    // The sender is gone (the agent is stopping): nothing more to forget.
+    std::future::pending::<()>().await;
 }
 
 /// Resolve the CR kind, waiting (with backoff) while its CRD is not served.
@@ -392,15 +409,19 @@ async fn guarded(
         })
         .clone();
     in_flight.inc();
-    let result = AssertUnwindSafe(reconcile::reconcile(obj.clone(), ctx.clone()))
-        .catch_unwind()
-        .await
-        .unwrap_or_else(|panic| {
-            Err(Error::Panic {
-                cr: who.clone(),
-                message: panic_message(panic.as_ref()),
-            })
-        });
+    let result = AssertUnwindSafe(reconcile::reconcile(
+        obj.clone(),
+        ctx.clone(),
+        slot.is_drift_check(),
+    ))
+    .catch_unwind()
+    .await
+    .unwrap_or_else(|panic| {
+        Err(Error::Panic {
+            cr: who.clone(),
+            message: panic_message(panic.as_ref()),
+        })
+    });
     in_flight.dec();
     let outcome = match &result {
         Ok(_) => {
@@ -458,7 +479,7 @@ async fn record_panic(ctx: &EntryCtx, obj: &DynamicObject, e: &Error) {
         &Ready::no(e.reason(), e.to_string()),
         Body::from_live(&cr),
     );
-    if let Err(w) = status::write(&api, &cr, s).await {
+    if let Err(w) = status::write(&api, &cr, s, &ctx.written).await {
         tracing::warn!(error = %w, "could not record the panic on the CR's status");
     }
 }

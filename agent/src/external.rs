@@ -157,8 +157,16 @@ fn context(
 
 /// The journal of one reconcile of `cr`: every wave of the walk records its create intents
 /// through the same one, so a later wave's intent write keeps an earlier wave's rows.
-pub fn journal(api: &Api<DynamicObject>, cr: &Value) -> Arc<StatusJournal> {
-    Arc::new(StatusJournal::new(api.clone(), Arc::new(cr.clone())))
+pub fn journal(
+    api: &Api<DynamicObject>,
+    cr: &Value,
+    written: &Arc<crate::status::LastWritten>,
+) -> Arc<StatusJournal> {
+    Arc::new(StatusJournal::new(
+        api.clone(),
+        Arc::new(cr.clone()),
+        written.clone(),
+    ))
 }
 
 /// Bring every external resource of `items` to its declared state; creates are recorded on the

@@ -11,7 +11,7 @@ use orkestra_provider::{Journal, ProviderError, StatusRow};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
-use crate::status::{self, Body, Ready};
+use crate::status::{self, Body, LastWritten, Ready};
 
 /// Writes intents into one CR's `status.external`, keeping the rows it has written so far in
 /// this reconcile (one CR can create several resources in one pass). Nothing is copied until the
@@ -19,6 +19,7 @@ use crate::status::{self, Body, Ready};
 pub struct StatusJournal {
     api: Api<DynamicObject>,
     cr: Arc<Value>,
+    written: Arc<LastWritten>,
     rows: Mutex<Option<Vec<Value>>>,
 }
 
@@ -31,11 +32,13 @@ impl std::fmt::Debug for StatusJournal {
 }
 
 impl StatusJournal {
-    /// A journal for `cr` (as read at the start of the reconcile), written through `api`.
-    pub fn new(api: Api<DynamicObject>, cr: Arc<Value>) -> Self {
+    /// A journal for `cr` (as read at the start of the reconcile), written through `api` and
+    /// remembered in `written`.
+    pub fn new(api: Api<DynamicObject>, cr: Arc<Value>, written: Arc<LastWritten>) -> Self {
         Self {
             api,
             cr,
+            written,
             rows: Mutex::new(None),
         }
     }
@@ -69,7 +72,8 @@ impl Journal for StatusJournal {
             external: rows.clone(),
             ..Body::from_live(&self.cr)
         };
-        status::write(&self.api, &self.cr, status::build(&self.cr, &ready, body))
+        let status = status::build(&self.cr, &ready, body);
+        status::write(&self.api, &self.cr, status, &self.written)
             .await
             .map_err(|e| {
                 ProviderError::api(

@@ -61,8 +61,13 @@ pub fn render_error(who: &str, e: orkestra_engine::RenderError) -> Error {
     }
 }
 
-/// Reconcile one CR.
-pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Action, Error> {
+/// Reconcile one CR. A `drift_check` (released by the drift schedule) observes every external
+/// resource; another reconcile may reuse the last full pass (see `freshness`).
+pub async fn reconcile(
+    obj: Arc<DynamicObject>,
+    ctx: Arc<EntryCtx>,
+    drift_check: bool,
+) -> Result<Action, Error> {
     let who = label(&obj, &ctx.entry.api.kind);
     let api = cr_api(&ctx, &obj);
     if obj.metadata.deletion_timestamp.is_some() {
@@ -81,7 +86,11 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
         message: e.to_string(),
     })?;
 
-    let walked = match walk::run(&ctx, &api, &obj, &cr, &who, request_id(&obj)).await {
+    let cycle = walk::Cycle {
+        request_id: request_id(&obj),
+        drift_check,
+    };
+    let walked = match walk::run(&ctx, &api, &obj, &cr, &who, &cycle).await {
         Ok(w) => w,
         Err(e) => return fail(&ctx, &api, &obj, &cr, e).await,
     };
@@ -213,7 +222,7 @@ pub async fn reconcile(obj: Arc<DynamicObject>, ctx: Arc<EntryCtx>) -> Result<Ac
             })
             .collect(),
     };
-    status::write(&api, &cr, status::build(&cr, &ready, body)).await?;
+    status::write(&api, &cr, status::build(&cr, &ready, body), &ctx.written).await?;
 
     let mut next = ctx.entry.reconciler.resync;
     if let Some(d) = report.requeue_after {
@@ -247,7 +256,8 @@ pub async fn fail(
     e: Error,
 ) -> Result<Action, Error> {
     let ready = Ready::no(e.reason(), message_of(&e));
-    if let Err(w) = status::write(api, cr, status::build(cr, &ready, Body::from_live(cr))).await {
+    let status = status::build(cr, &ready, Body::from_live(cr));
+    if let Err(w) = status::write(api, cr, status, &ctx.written).await {
         tracing::warn!(error = %w, "could not record the failure on the CR's status");
     }
     ctx.agent

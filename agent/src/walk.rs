@@ -41,6 +41,15 @@ pub struct Walked {
     pub observed: Observed,
 }
 
+/// What kind of reconcile a walk is part of.
+#[derive(Debug, Clone)]
+pub struct Cycle {
+    /// Correlates the logs of one reconcile (and reaches the providers).
+    pub request_id: String,
+    /// A drift check observes every external resource instead of reusing the last pass.
+    pub drift_check: bool,
+}
+
 /// Walk the graph of `cr` (see the module docs). A render error or a failed child write stops
 /// the walk; what earlier waves wrote stays written.
 pub async fn run(
@@ -49,11 +58,11 @@ pub async fn run(
     obj: &DynamicObject,
     cr: &Value,
     who: &str,
-    request_id: String,
+    cycle: &Cycle,
 ) -> Result<Walked, Error> {
     let mut out = Walked::default();
     let mut done: HashSet<String> = HashSet::new();
-    let journal = external::journal(api, cr);
+    let journal = external::journal(api, cr, &ctx.written);
     let ready = |child: &orkestra_engine::Child, live: &Value| {
         child_readiness(&ctx.katalog, &ctx.entry, &child.source, &child.kind, live)
     };
@@ -102,15 +111,8 @@ pub async fn run(
         if !items.is_empty() {
             let inputs =
                 crate::freshness::inputs(out.synced.iter().map(|s| (s.kind.as_str(), &s.live)));
-            let report = reconcile_wave(
-                ctx,
-                &journal,
-                cr,
-                &items,
-                (&cr_key, wave, inputs),
-                &request_id,
-            )
-            .await;
+            let report =
+                reconcile_wave(ctx, &journal, cr, &items, (&cr_key, wave, inputs), cycle).await;
             for (item, row) in items.iter().zip(&report.rows) {
                 // The state's name as the row spells it (`Creating`).
                 let seen = Seen::external(
@@ -144,19 +146,24 @@ pub async fn run(
     Ok(out)
 }
 
-/// Reconcile one wave's external resources, or reuse a full pass moments ago over the same
-/// declarations and inputs (see `freshness`; the key is the CR's, the wave's number and the
-/// fingerprint of the Secrets and ConfigMaps synced so far).
+/// Reconcile one wave's external resources or, outside a drift check, reuse the last full pass
+/// over the same declarations and inputs (see `freshness`; the key is the CR's, the wave's
+/// number and the fingerprint of the Secrets and ConfigMaps synced so far).
 async fn reconcile_wave(
     ctx: &EntryCtx,
     journal: &Arc<crate::journal::StatusJournal>,
     cr: &Value,
     items: &[External],
     (cr_key, wave, inputs): (&str, usize, u64),
-    request_id: &str,
+    cycle: &Cycle,
 ) -> ExternalReport {
     let fresh_key = crate::freshness::Freshness::wave_key(cr_key, wave);
-    if let Some(rows) = ctx.fresh.reuse(&fresh_key, items, inputs, Instant::now()) {
+    let reused = if cycle.drift_check {
+        None
+    } else {
+        ctx.fresh.reuse(&fresh_key, items, inputs, Instant::now())
+    };
+    if let Some(rows) = reused {
         return ExternalReport {
             rows,
             ..Default::default()
@@ -168,7 +175,7 @@ async fn reconcile_wave(
         cr,
         &ctx.katalog.name,
         items,
-        request_id.to_string(),
+        cycle.request_id.clone(),
         ctx.cancel.child_token(),
     )
     .await;

@@ -19,7 +19,7 @@ use std::sync::{Arc, Mutex};
 use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Event, Secret};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use orkestra_provider::schema::ProviderSchema;
 use orkestra_provider::{
     Action, Declaration, Observation, Outcome, Plan, Provider, ProviderContext, ProviderError,
@@ -256,6 +256,7 @@ async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
     let env = cluster().await;
     // An onCreate ConfigMap that reads the endpoint: created once, reported when it drifts.
     let st = Stack::new("agent-compose", |k| {
+        k["spec"]["crds"][0]["operatorBox"]["reconciler"] = json!({"resync": "8s"});
         k["spec"]["crds"][0]["operatorBox"]["onCreate"]["configMaps"]
             .as_array_mut()
             .unwrap()
@@ -361,15 +362,8 @@ async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
 
     // A replaced instance: the enforced Deployment follows the new endpoint.
     *gated.endpoint.lock().unwrap() = Some("replaced.db.example".into());
-    // A pass moments ago stands in for a new one (agent/src/freshness.rs): poke after it.
-    tokio::time::sleep(orkestra_agent::freshness::WINDOW + std::time::Duration::from_secs(1)).await;
-    crs.patch(
-        "billing",
-        &PatchParams::default(),
-        &Patch::Merge(json!({"metadata": {"annotations": {"test/poke": "1"}}})),
-    )
-    .await
-    .unwrap();
+    // Nothing in the CR changed, so only a drift check observes the instance again
+    // (agent/src/freshness.rs): the entry's resync is 8 s here, so one comes within 9 s.
     wait_until(
         "the Deployment's PGHOST follows the new endpoint",
         || async {
@@ -449,9 +443,8 @@ async fn outputs_flow_in_graph_order_and_deletion_runs_in_reverse() {
     st.ns.cleanup().await.unwrap();
 }
 
-/// Once converged, a composed CR costs nothing per resync: the entry resyncs every 6 s (longer
-/// than the freshness window, so each resync observes), the
-/// agent observes (the provider's read count grows) and writes nothing — the CR, its Secrets and
+/// Once converged, a composed CR costs nothing per resync: the entry resyncs every 6 s (each
+/// resync is a drift check, which observes rather than reusing the last pass), the agent observes (the provider's read count grows) and writes nothing — the CR, its Secrets and
 /// ConfigMap keep their resourceVersion, the Deployment its generation and the agent's managed
 /// fields, and no mutating step reaches AWS.
 #[tokio::test]
