@@ -45,6 +45,6 @@ pub use plan::{Action, Blocked, FieldChange, Plan, PlanValue};
 pub use provider::Provider;
 pub use reader::{KubeReader, SecretData, SecretValue};
 pub use registry::Providers;
-pub use runtime::{ProviderRuntime, RateLimit, RetryPolicy, RunReport};
+pub use runtime::{ProviderRuntime, RateLimit, RetryPolicy, RunReport, TokenBucket};
 pub use schema::{FieldSchema, FieldType, KindSchema, ProviderSchema, Validator};
 pub use status::StatusRow;

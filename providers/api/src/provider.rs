@@ -1,5 +1,7 @@
 //! The trait every provider implements.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::context::ProviderContext;
@@ -8,6 +10,7 @@ use crate::error::ProviderError;
 use crate::observation::Observation;
 use crate::outcome::Outcome;
 use crate::plan::Plan;
+use crate::runtime::TokenBucket;
 use crate::schema::ProviderSchema;
 
 /// A provider: observe (read-only), a pure diff, apply one step, delete.
@@ -20,7 +23,8 @@ use crate::schema::ProviderSchema;
 ///   requeue delay;
 /// - `delete` of something already gone is success ([`crate::State::Deleted`]);
 /// - no Kubernetes writes (the context only carries a [`crate::KubeReader`]);
-/// - retries, rate limits, status, events and ordering belong to the runtime, not the provider.
+/// - retries, rate limits, status, events and ordering belong to the runtime, not the provider
+///   (a provider may count its own calls against the runtime's limit: [`Provider::meter_calls`]).
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// Block key in a Katalog (`aws`).
@@ -56,6 +60,14 @@ pub trait Provider: Send + Sync {
         decl: &Declaration,
     ) -> Result<Observation, ProviderError> {
         self.observe(ctx, decl).await
+    }
+
+    /// Take one token of `limiter` (the runtime's rate limit for this provider) per external
+    /// call from now on, and return true; the runtime then stops taking one per operation. The
+    /// default returns false: operations are counted, whatever calls they make.
+    fn meter_calls(&self, limiter: Arc<TokenBucket>) -> bool {
+        let _ = limiter;
+        false
     }
 
     /// Delete (or orphan, per the declaration's policies) the resource.

@@ -2,18 +2,20 @@
 //! override (AWS_ENDPOINT_URL) with path-style S3, explicit timeouts and the SDK's standard retries.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_sdk_s3::config::{Credentials, Region, SharedCredentialsProvider};
+use aws_smithy_runtime_api::client::http::SharedHttpClient;
 use orkestra_provider::{Declaration, KubeReader, ProviderError};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
 use crate::calls::CallLog;
+use crate::meter::{CallMeter, MeteredClient};
 
 /// Region used when neither the declaration nor the environment names one.
 pub const FALLBACK_REGION: &str = "us-east-1";
@@ -79,6 +81,8 @@ impl AwsSettings {
 pub(crate) struct ClientFactory {
     settings: AwsSettings,
     base: OnceCell<SdkConfig>,
+    /// Every client's requests take a token of the runtime's rate limit (see `meter`).
+    pub(crate) meter: Arc<CallMeter>,
     /// Clients by (region, credentials): building one per call costs more than the call itself
     /// on a local endpoint. Keyed by the credentials' content so a rotated Secret gets a new client.
     s3_clients: Mutex<HashMap<ClientKey, aws_sdk_s3::Client>>,
@@ -126,6 +130,7 @@ macro_rules! standard_client {
                 if let Some(log) = &$factory.settings.call_log {
                     b = b.interceptor(log.clone());
                 }
+                b = b.http_client($factory.metered_http_client(base));
                 let client = $sdk::Client::from_conf(b.build());
                 if let Ok(mut m) = $factory.$cache.lock() {
                     m.insert(key, client.clone());
@@ -141,6 +146,7 @@ impl ClientFactory {
         Self {
             settings,
             base: OnceCell::new(),
+            meter: Arc::default(),
             s3_clients: Mutex::new(HashMap::new()),
             rds_clients: Mutex::new(HashMap::new()),
             sqs_clients: Mutex::new(HashMap::new()),
@@ -151,6 +157,14 @@ impl ClientFactory {
 
     pub(crate) fn settings(&self) -> &AwsSettings {
         &self.settings
+    }
+
+    /// The HTTP client of every SDK client, metered: the base configuration's when it names
+    /// one, else the SDK's default stack (the SDK picks that per client, past where a wrapper
+    /// could reach it).
+    fn metered_http_client(&self, base: &SdkConfig) -> SharedHttpClient {
+        let inner = base.http_client().unwrap_or_else(default_http_client);
+        MeteredClient::wrap(inner, self.meter.clone())
     }
 
     /// The shared SDK configuration (default chain), loaded once.
@@ -237,6 +251,7 @@ impl ClientFactory {
         if let Some(log) = &self.settings.call_log {
             b = b.interceptor(log.clone());
         }
+        b = b.http_client(self.metered_http_client(base));
         aws_sdk_s3::Client::from_conf(b.build())
     }
 
@@ -276,6 +291,24 @@ impl ClientFactory {
     ) -> aws_sdk_route53::Client {
         standard_client!(self, route53_clients, aws_sdk_route53, region, creds)
     }
+}
+
+/// The SDK's default HTTPS stack (hyper 1 with rustls on aws-lc), proxies from the
+/// environment (`HTTPS_PROXY`, `NO_PROXY`) as the SDK's own default reads them.
+fn default_http_client() -> SharedHttpClient {
+    use aws_smithy_http_client::proxy::ProxyConfig;
+    use aws_smithy_http_client::tls::{rustls_provider::CryptoMode, Provider};
+    use aws_smithy_http_client::{Builder, ConnectorBuilder};
+    Builder::new().build_with_connector_fn(|settings, components| {
+        let mut connector =
+            ConnectorBuilder::default().tls_provider(Provider::Rustls(CryptoMode::AwsLc));
+        connector.set_connector_settings(settings.cloned());
+        if let Some(components) = components {
+            connector.set_sleep_impl(components.sleep_impl());
+        }
+        connector.set_proxy_config(Some(ProxyConfig::from_env()));
+        connector.build()
+    })
 }
 
 /// Credentials from the declaration's `credentials.secretName` Secret (in the CR's namespace),

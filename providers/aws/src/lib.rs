@@ -38,6 +38,7 @@ pub mod calls;
 pub mod clients;
 mod error;
 pub mod iam;
+mod meter;
 mod ownership;
 pub mod provider;
 pub mod rds;

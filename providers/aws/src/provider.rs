@@ -360,6 +360,18 @@ impl Provider for AwsProvider {
         schema::schema()
     }
 
+    /// Clients this provider builds send every request through the runtime's bucket; fixed
+    /// clients (tests with aws-smithy-mocks) are counted per operation.
+    fn meter_calls(&self, limiter: std::sync::Arc<orkestra_provider::TokenBucket>) -> bool {
+        match &self.clients {
+            Clients::Sdk(factory) => {
+                factory.meter.attach(limiter);
+                true
+            }
+            Clients::Fixed { .. } => false,
+        }
+    }
+
     async fn observe(
         &self,
         ctx: &ProviderContext,

@@ -39,7 +39,7 @@ pub trait RuntimeMetrics: Send + Sync {
     /// A retryable error is retried after `delay`.
     fn retry(&self, _provider: &str, _kind: &str, _op: Operation, _attempt: u32, _delay: Duration) {
     }
-    /// The rate limiter made an operation wait.
+    /// The rate limiter made calls wait this long (all waits since the last report).
     fn throttled(&self, _provider: &str, _waited: Duration) {}
     /// Mutating external calls made by an apply or delete.
     fn mutations(&self, _provider: &str, _kind: &str, _count: u32) {}

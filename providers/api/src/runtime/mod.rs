@@ -35,7 +35,9 @@ const ERROR_REQUEUE: Duration = Duration::from_secs(30);
 
 struct Registered {
     provider: Arc<dyn Provider>,
-    limiter: TokenBucket,
+    limiter: Arc<TokenBucket>,
+    /// The provider takes the limiter's tokens per external call itself.
+    meters_calls: bool,
 }
 
 /// Runs declarations through their providers.
@@ -139,11 +141,14 @@ impl ProviderRuntime {
 
     /// Register `provider`, whose name is known to be free.
     pub(crate) fn insert(&mut self, provider: Arc<dyn Provider>, limit: RateLimit) {
+        let limiter = Arc::new(TokenBucket::new(limit));
+        let meters_calls = provider.meter_calls(limiter.clone());
         self.providers.insert(
             provider.name().to_string(),
             Registered {
                 provider,
-                limiter: TokenBucket::new(limit),
+                limiter,
+                meters_calls,
             },
         );
     }
@@ -401,7 +406,8 @@ impl ProviderRuntime {
         }
     }
 
-    /// One attempt of `op`: rate limit, cancellation, metrics.
+    /// One attempt of `op`: rate limit (one token, unless the provider meters its calls),
+    /// cancellation, metrics.
     async fn once<'a, T, F, Fut>(
         &self,
         ctx: &ProviderContext,
@@ -415,15 +421,19 @@ impl ProviderRuntime {
         Fut: Future<Output = Result<T, ProviderError>> + 'a,
     {
         ctx.check_cancelled()?;
-        let waited = reg.limiter.acquire().await;
-        if !waited.is_zero() {
-            self.metrics.throttled(&decl.provider, waited);
+        if !reg.meters_calls {
+            reg.limiter.acquire().await;
         }
         let started = tokio::time::Instant::now();
         let result = tokio::select! {
             r = op() => r,
             () = ctx.cancel.cancelled() => Err(ProviderError::new(Cause::Cancelled)),
         };
+        // Waits of every acquire since the last report, this operation's calls among them.
+        let waited = reg.limiter.take_waited();
+        if !waited.is_zero() {
+            self.metrics.throttled(&decl.provider, waited);
+        }
         self.metrics.operation(
             &decl.provider,
             &decl.kind,

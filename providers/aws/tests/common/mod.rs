@@ -25,10 +25,9 @@ pub struct Harness {
     pub route53: aws_sdk_route53::Client,
 }
 
-pub async fn harness() -> Harness {
-    let moto = orkestra_testsupport::moto().await;
-    let log = CallLog::new();
-    let settings = AwsSettings {
+/// Settings that reach `moto` with its credentials, recording every request in `log`.
+pub fn moto_settings(moto: &MotoEnv, log: &CallLog) -> AwsSettings {
+    AwsSettings {
         endpoint_url: Some(moto.endpoint.clone()),
         region: Some(moto.region.clone()),
         credentials: Some(aws_sdk_s3::config::Credentials::new(
@@ -40,8 +39,13 @@ pub async fn harness() -> Harness {
         )),
         call_log: Some(log.clone()),
         ..AwsSettings::default()
-    };
-    let provider = Arc::new(AwsProvider::new(settings));
+    }
+}
+
+pub async fn harness() -> Harness {
+    let moto = orkestra_testsupport::moto().await;
+    let log = CallLog::new();
+    let provider = Arc::new(AwsProvider::new(moto_settings(moto, &log)));
     let mut runtime = ProviderRuntime::new().with_retry(RetryPolicy {
         max_attempts: 3,
         base_delay: std::time::Duration::from_millis(50),
