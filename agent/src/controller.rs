@@ -81,6 +81,8 @@ pub enum Phase {
 pub struct EntryStats {
     phase: Mutex<Phase>,
     stores: Mutex<Vec<Store<DynamicObject>>>,
+    /// One drift schedule per watched namespace (one in all without `--namespace`).
+    drifts: Mutex<Vec<Arc<DriftSchedule<Key>>>>,
     /// Per-CR failure counts.
     pub backoff: Backoff,
 }
@@ -90,6 +92,7 @@ impl EntryStats {
         Self {
             phase: Mutex::new(Phase::Starting),
             stores: Mutex::new(Vec::new()),
+            drifts: Mutex::new(Vec::new()),
             backoff: Backoff::new(BASE_BACKOFF, MAX_BACKOFF),
         }
     }
@@ -118,6 +121,16 @@ impl EntryStats {
     /// CRs whose last reconcile failed.
     pub fn failing(&self) -> usize {
         self.backoff.failing()
+    }
+    /// How far the most delayed drift check of any namespace is behind its time, and how many
+    /// CRs are filed for one in all (the entry's gauges sum over its per-namespace schedules).
+    pub fn drift(&self) -> (Duration, usize) {
+        let drifts = self
+            .drifts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let lag = drifts.iter().map(|d| d.lag()).max().unwrap_or_default();
+        (lag, drifts.iter().map(|d| d.len()).sum())
     }
 }
 
@@ -249,6 +262,11 @@ async fn run(
         c = c.reconcile_all_on(leadership_gained(agent.leadership.subscribe()));
         let store = c.store();
         let drift = DriftSchedule::new(workers.into(), entry.reconciler.resync);
+        stats
+            .drifts
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(drift.clone());
         let cached = store.clone();
         c = c.reconcile_on(
             drift
@@ -458,16 +476,17 @@ async fn guarded(
     let labels = CrdLabels {
         crd: ctx.crd.clone(),
     };
+    let (lag, scheduled) = ctx.stats.drift();
     ctx.agent
         .metrics
         .drift_lag_seconds
         .get_or_create(&labels)
-        .set(drift.lag().as_secs_f64());
+        .set(lag.as_secs_f64());
     ctx.agent
         .metrics
         .drift_scheduled
         .get_or_create(&labels)
-        .set(i64::try_from(drift.len()).unwrap_or(i64::MAX));
+        .set(i64::try_from(scheduled).unwrap_or(i64::MAX));
     result
 }
 
@@ -493,4 +512,33 @@ fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
 
 fn error_policy(obj: Arc<DynamicObject>, _e: &Error, ctx: Arc<EntryCtx>) -> Action {
     Action::requeue(ctx.stats.backoff.failed(&reconcile::key(&obj)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use kube::api::GroupVersionKind;
+
+    fn key(name: &str, ns: &str) -> Key {
+        let ar = ApiResource::from_gvk(&GroupVersionKind::gvk("apps.example.io", "v1", "Stack"));
+        ObjectRef::new_with(name, ar).within(ns)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn drift_figures_cover_every_namespace_schedule() {
+        let stats = EntryStats::new();
+        let period = Duration::from_secs(30);
+        let (a, b) = (DriftSchedule::new(2, period), DriftSchedule::new(2, period));
+        stats.drifts.lock().unwrap().extend([a.clone(), b.clone()]);
+        a.schedule(key("x", "team-a"));
+        tokio::time::advance(Duration::from_secs(20)).await;
+        b.schedule(key("y", "team-b"));
+        b.schedule(key("z", "team-b"));
+        // 60 s in: a's check (due by 33 s) is late by at least 27 s, b's by at least 7 s.
+        tokio::time::advance(Duration::from_secs(40)).await;
+        let (lag, scheduled) = stats.drift();
+        assert_eq!(scheduled, 3);
+        assert!(lag >= Duration::from_secs(27), "{lag:?}");
+        assert_eq!(lag, a.lag().max(b.lag()));
+    }
 }
