@@ -61,11 +61,17 @@ struct Args {
     /// CRs for the reaction percentiles.
     #[arg(long, default_value_t = 200)]
     reaction_n: usize,
-    /// Sections to run (convergence, memory, reaction, plugin, peer).
+    /// New CRs created together in the `busy` section, on an idle agent and beside Ready ones.
+    #[arg(long, default_value_t = 100)]
+    busy_new: usize,
+    /// Ready CRs the `busy` section's new CRs are created beside.
+    #[arg(long, default_value_t = 3000)]
+    busy_beside: usize,
+    /// Sections to run (convergence, memory, reaction, busy, plugin, peer).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "memory,convergence,reaction,plugin,peer"
+        default_value = "memory,convergence,reaction,busy,plugin,peer"
     )]
     only: Vec<String>,
 }
@@ -270,6 +276,7 @@ async fn run(ctx: &mut Ctx) -> Result<()> {
     // The agent acts only on its own namespaces, so the floor's CRs are left alone.
     let mut namespaces: Vec<String> = ctx.args.sizes.iter().map(|n| conv_ns(*n)).collect();
     namespaces.push("react".into());
+    namespaces.push(BUSY_NS.into());
     for ns in &namespaces {
         workload::ensure_namespace(&ctx.cluster.client, ns).await?;
     }
@@ -328,6 +335,9 @@ async fn run(ctx: &mut Ctx) -> Result<()> {
     }
     if ctx.want("reaction") {
         reaction(ctx).await?;
+    }
+    if ctx.want("busy") {
+        busy(ctx).await?;
     }
     if ctx.want("plugin") {
         plugin(ctx, &katalog).await?;
@@ -663,6 +673,99 @@ async fn reaction(ctx: &mut Ctx) -> Result<()> {
     }
     workload::delete_all_crs(&client, ns, Duration::from_secs(300)).await?;
     Ok(())
+}
+
+const BUSY_NS: &str = "busy";
+
+/// Create → Ready of `--busy-new` CRs created together, first on an idle agent, then beside
+/// `--busy-beside` Ready CRs whose drift checks are due (one resync period after they
+/// converged). Issue 17's goal: the p99 beside them within 2x the idle p99, since new work never
+/// queues behind drift checks.
+async fn busy(ctx: &mut Ctx) -> Result<()> {
+    let client = ctx.cluster.client.clone();
+    let (n, beside) = (ctx.args.busy_new, ctx.args.busy_beside);
+    let api: Api<DynamicObject> =
+        Api::namespaced_with(client.clone(), BUSY_NS, &workload::app_stack());
+    let ready = workload::Tracker::start(api, workload::is_ready);
+    let idle = new_crs_latency(&client, &ready, "idle", n).await?;
+    workload::delete_all_crs(&client, BUSY_NS, Duration::from_secs(600)).await?;
+
+    let old = workload::names("old", beside);
+    let started = Instant::now();
+    workload::create_crs(&client, BUSY_NS, &old, "nginx:1.27", 32).await?;
+    workload::wait_until(
+        &format!("{beside} CRs Ready"),
+        Duration::from_secs(3600),
+        Duration::from_secs(1),
+        || {
+            let r = ready.all_at(&old);
+            async move { r }
+        },
+    )
+    .await?;
+    eprintln!(
+        "[bench] busy: {beside} CRs Ready after {:.1}s; waiting one resync ({}s) so their drift checks are due",
+        started.elapsed().as_secs_f64(),
+        ctx.args.resync_secs
+    );
+    tokio::time::sleep(Duration::from_secs(ctx.args.resync_secs)).await;
+    let crowded = new_crs_latency(&client, &ready, "new", n).await?;
+    ready.stop();
+
+    let p99 = |lat: &[Duration]| percentile(lat, 99.0).unwrap_or_default();
+    let ratio = p99(&crowded).as_secs_f64() / p99(&idle).as_secs_f64().max(1e-9);
+    for (label, lat) in [
+        (format!("{n} new CRs at once, idle agent"), &idle),
+        (
+            format!("{n} new CRs at once beside {beside} Ready"),
+            &crowded,
+        ),
+    ] {
+        let p50 = percentile(lat, 50.0).unwrap_or_default();
+        ctx.report.add(
+            "Busy",
+            &format!("create → Ready, {label} (p50 / p99)"),
+            format!("{} / {} ms", ms(p50), ms(p99(lat))),
+            "",
+            "",
+            json!({"label": label, "p50_ms": ms(p50), "p99_ms": ms(p99(lat))}),
+        );
+    }
+    ctx.report.add(
+        "Busy",
+        &format!("p99 beside {beside} Ready ÷ p99 idle"),
+        format!("{ratio:.2}x"),
+        "1x (idle, same run)",
+        "goal ≤ 2x",
+        json!({"ratio": ratio}),
+    );
+    workload::delete_all_crs(&client, BUSY_NS, Duration::from_secs(1800)).await?;
+    Ok(())
+}
+
+/// Create `n` CRs `prefix…` together in the busy namespace; each one's create → Ready time.
+async fn new_crs_latency(
+    client: &kube::Client,
+    ready: &workload::Tracker,
+    prefix: &str,
+    n: usize,
+) -> Result<Vec<Duration>> {
+    let names = workload::names(prefix, n);
+    let created = workload::create_crs(client, BUSY_NS, &names, "nginx:1.27", 16).await?;
+    workload::wait_until(
+        &format!("{n} new CRs ({prefix}…) Ready"),
+        Duration::from_secs(600),
+        Duration::from_millis(20),
+        || {
+            let r = ready.all_at(&names);
+            async move { r }
+        },
+    )
+    .await?;
+    Ok(names
+        .iter()
+        .filter_map(|name| Some(ready.at(name)?.duration_since(*created.get(name)?)))
+        .collect())
 }
 
 /// Runs a command `runs` times; returns (min, p50, mean) wall times.
