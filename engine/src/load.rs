@@ -575,7 +575,7 @@ impl Loader<'_> {
                         None => self.err_at_value(
                             "invalid-value",
                             &rp.key("resync"),
-                            "resync must be a duration like 30s, 5m or 1h",
+                            "resync must be a duration from 1s to 720h, like 30s, 5m or 1h",
                         ),
                     }
                 }
@@ -1427,10 +1427,19 @@ pub(crate) fn pointer<'v>(v: &'v Value, p: &Path) -> Option<&'v Value> {
     Some(cur)
 }
 
-/// `30s`, `5m`, `1h`, `1h30m`, or a number of seconds.
+/// The longest duration a Katalog or flag may give (30 days): longer ones are errors, so no
+/// input can overflow a clock (`Instant + Duration` panics on overflow).
+pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
+
+/// `30s`, `5m`, `1h`, `1h30m`, or a number of seconds; `None` if malformed, zero or longer than
+/// [`MAX_DURATION`].
 pub fn parse_duration(v: &Value) -> Option<Duration> {
+    let within = |secs: u64| {
+        let d = Duration::from_secs(secs);
+        (secs > 0 && d <= MAX_DURATION).then_some(d)
+    };
     if let Some(n) = v.as_u64() {
-        return Some(Duration::from_secs(n));
+        return within(n);
     }
     let s = v.as_str()?.trim();
     let mut total = 0u64;
@@ -1442,15 +1451,16 @@ pub fn parse_duration(v: &Value) -> Option<Duration> {
         }
         let n: u64 = num.parse().ok()?;
         num.clear();
-        total += n * match c {
+        let unit = match c {
             's' => 1,
             'm' => 60,
             'h' => 3600,
             _ => return None,
         };
+        total = total.checked_add(n.checked_mul(unit)?)?;
     }
     if !num.is_empty() {
-        total += num.parse::<u64>().ok()?;
+        total = total.checked_add(num.parse::<u64>().ok()?)?;
     }
-    (total > 0).then(|| Duration::from_secs(total))
+    within(total)
 }

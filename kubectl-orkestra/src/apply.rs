@@ -47,8 +47,7 @@ pub struct Args {
 /// Parse `90s`, `5m`, `1h30m` or plain seconds.
 pub fn parse_timeout(s: &str) -> Result<Duration, String> {
     orkestra_engine::load::parse_duration(&serde_json::Value::String(s.to_string()))
-        .filter(|d| !d.is_zero())
-        .ok_or_else(|| format!("{s:?} is not a duration like 90s, 5m or 1h30m"))
+        .ok_or_else(|| format!("{s:?} is not a duration from 1s to 720h, like 90s, 5m or 1h30m"))
 }
 
 pub fn run(a: Args) -> anyhow::Result<i32> {

@@ -182,6 +182,25 @@ pub static FUNCTIONS: &[Func] = &[
     },
 ];
 
+/// The longest text a function or a template may produce (1 MiB, a ConfigMap's limit): a
+/// longer one is an error, so no CR value can make rendering unbounded.
+pub const MAX_TEXT_BYTES: usize = 1 << 20;
+
+/// `v`, or an error when it is text longer than [`MAX_TEXT_BYTES`]. (Only text grows: the other
+/// functions return parts of their arguments.)
+pub fn bounded(v: Value) -> Result<Value, String> {
+    match &v {
+        Value::String(t) if t.len() > MAX_TEXT_BYTES => Err(too_long(t.len())),
+        _ => Ok(v),
+    }
+}
+
+fn too_long(n: usize) -> String {
+    format!(
+        "the rendered text would be {n} bytes, over the limit of {MAX_TEXT_BYTES} bytes (1 MiB)"
+    )
+}
+
 /// Look a function up by name.
 pub fn lookup(name: &str) -> Option<&'static Func> {
     FUNCTIONS.iter().find(|f| f.name == name)
@@ -294,7 +313,21 @@ fn trunc(a: &[Value]) -> Result<Value, String> {
     s(out)
 }
 fn replace(a: &[Value]) -> Result<Value, String> {
-    s(text(a).replace(&to_text(&a[0]), &to_text(&a[1])))
+    let (old, new, t) = (to_text(&a[0]), to_text(&a[1]), text(a));
+    if old.is_empty() {
+        // Go's strings.Replace would insert NEW between every character: output quadratic in
+        // CR-sized arguments, and never what a Katalog means.
+        return Err("replace: the text to replace (its first argument) is empty".into());
+    }
+    // The size is known before building it, so a huge result is refused without being made.
+    let grows = new.len().saturating_sub(old.len());
+    let size = t
+        .len()
+        .saturating_add(t.matches(old.as_str()).count().saturating_mul(grows));
+    if size > MAX_TEXT_BYTES {
+        return Err(format!("replace: {}", too_long(size)));
+    }
+    s(t.replace(&old, &new))
 }
 fn quote(a: &[Value]) -> Result<Value, String> {
     let parts: Vec<String> = a
@@ -375,6 +408,27 @@ mod tests {
 
     fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
         (lookup(name).unwrap().call)(&args)
+    }
+
+    #[test]
+    fn replace_refuses_an_empty_pattern_and_results_over_the_limit() {
+        let e = call("replace", vec![json!(""), json!("x"), json!("abc")]).unwrap_err();
+        assert!(e.contains("empty"), "{e}");
+        // 1 MiB of `a`s each replaced by 1 KiB: refused from the count, never built.
+        let text = "a".repeat(MAX_TEXT_BYTES);
+        let big = "b".repeat(1024);
+        let e = call("replace", vec![json!("a"), json!(big), json!(text)]).unwrap_err();
+        assert!(e.contains("over the limit"), "{e}");
+        // Shrinking replacements of long text are fine.
+        let out = call("replace", vec![json!("aa"), json!("a"), json!(text)]).unwrap();
+        assert_eq!(out.as_str().unwrap().len(), MAX_TEXT_BYTES / 2);
+    }
+
+    #[test]
+    fn bounded_refuses_text_over_the_limit_only() {
+        assert!(bounded(json!("a".repeat(MAX_TEXT_BYTES))).is_ok());
+        assert!(bounded(json!("a".repeat(MAX_TEXT_BYTES + 1))).is_err());
+        assert!(bounded(json!({"a": 1})).is_ok());
     }
 
     #[test]

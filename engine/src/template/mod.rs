@@ -157,6 +157,10 @@ impl TemplateSet {
     /// Render one compiled scalar against a scope. Errors are function errors (`required`,
     /// `b64dec` of bad input, …) as a message.
     pub fn render(&self, t: &Template, scope: &Scope) -> Result<Value, String> {
+        self.render_unbounded(t, scope).and_then(functions::bounded)
+    }
+
+    fn render_unbounded(&self, t: &Template, scope: &Scope) -> Result<Value, String> {
         // Fast path: plain field paths (most Katalog values) are looked up directly, with the
         // same semantics handlebars gives them; anything with a function goes to handlebars.
         match t {
@@ -329,6 +333,7 @@ impl HelperDef for FuncHelper {
     ) -> Result<ScopedJson<'rc>, RenderError> {
         let args: Vec<Value> = h.params().iter().map(|p| p.value().clone()).collect();
         (self.0.call)(&args)
+            .and_then(functions::bounded)
             .map(ScopedJson::Derived)
             .map_err(|m| RenderErrorReason::Other(m).into())
     }
@@ -395,6 +400,18 @@ mod tests {
                      "hostile": "nginx\n  hostNetwork: true", "list": ["a", "b"], "default": "d",
                      "quoted": "say \"hi\""}
         })
+    }
+
+    #[test]
+    fn rendered_text_is_bounded_on_both_paths() {
+        // Nested `cat`s double a CR-sized value at each level: the limit stops it at the call
+        // that crosses 1 MiB, and a plain text template of many paths stops at the end.
+        let cr = json!({"spec": {"x": "a".repeat(300 * 1024)}});
+        let e = render("{{ cat (cat .spec.x .spec.x) (cat .spec.x .spec.x) }}", &cr).unwrap_err();
+        assert!(e.contains("over the limit"), "{e}");
+        let e = render("{{.spec.x}}{{.spec.x}}{{.spec.x}}{{.spec.x}}", &cr).unwrap_err();
+        assert!(e.contains("over the limit"), "{e}");
+        assert!(render("{{.spec.x}}{{.spec.x}}{{.spec.x}}", &cr).is_ok());
     }
 
     #[test]
