@@ -6,6 +6,7 @@
 //! Secret keys (kept from the live Secret, else made from the OS's randomness), applied hash.
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use orkestra_engine::apply::Placement;
 use orkestra_engine::readiness::Readiness;
 use orkestra_engine::Child;
 use serde_json::Value;
@@ -111,12 +112,15 @@ async fn sync_one(
         .await
         .ctx(|| format!("reading {what}"))?;
     let live_json = live.as_ref().map(to_json);
-    let (desired, generated) = orkestra_engine::apply::body(
-        child,
-        namespace.filter(|_| resolved.namespaced),
-        live_json.as_ref(),
-    )
-    .map_err(|e| Error::Invalid {
+    let placement = if resolved.namespaced {
+        Placement::Namespaced(namespace)
+    } else {
+        Placement::Cluster {
+            owner_namespaced: cr_namespace.is_some(),
+        }
+    };
+    let (desired, generated) = orkestra_engine::apply::body(child, placement, live_json.as_ref())
+        .map_err(|e| Error::Invalid {
         what: what.clone(),
         message: e.to_string(),
     })?;
@@ -147,16 +151,7 @@ async fn sync_one(
             what: what.clone(),
             message: e.to_string(),
         })?;
-        return match api
-            .create(
-                &PostParams {
-                    field_manager: Some(FIELD_MANAGER.into()),
-                    ..PostParams::default()
-                },
-                &obj,
-            )
-            .await
-        {
+        return match create_strict(&ctx.client, &resolved, namespace, &obj).await {
             Ok(created) => Ok(synced(to_json(&created), Change::Created)),
             Err(e) if is_status(&e, 409) => {
                 let live = api
@@ -176,7 +171,10 @@ async fn sync_one(
             return Ok(synced(live, Change::Unchanged));
         }
     }
-    let params = PatchParams::apply(FIELD_MANAGER).force();
+    // Strict: a field the kind does not have is an error naming it, not silently dropped.
+    let params = PatchParams::apply(FIELD_MANAGER)
+        .force()
+        .validation_strict();
     let applied = api
         .patch(&child.name, &params, &Patch::Apply(&desired))
         .await
@@ -187,6 +185,37 @@ async fn sync_one(
         Change::Created
     };
     Ok(synced(to_json(&applied), change))
+}
+
+/// Create `obj` with the agent's field manager and strict field validation (kube's
+/// `PostParams` has no `fieldValidation`, so the query gets it here).
+async fn create_strict(
+    client: &kube::Client,
+    r: &ResolvedApi,
+    namespace: Option<&str>,
+    obj: &DynamicObject,
+) -> Result<DynamicObject, kube::Error> {
+    let url = <DynamicObject as kube::Resource>::url_path(
+        &r.resource,
+        namespace.filter(|_| r.namespaced),
+    );
+    let params = PostParams {
+        field_manager: Some(FIELD_MANAGER.into()),
+        ..PostParams::default()
+    };
+    let body = serde_json::to_vec(obj).map_err(kube::Error::SerdeError)?;
+    let mut req = kube::core::Request::new(url)
+        .create(&params, body)
+        .map_err(kube::Error::BuildRequest)?;
+    let uri = req.uri().to_string();
+    let sep = if uri.contains('?') { '&' } else { '?' };
+    let strict = format!("{uri}{sep}fieldValidation=Strict");
+    *req.uri_mut() = strict.parse().map_err(|_| {
+        kube::Error::BuildRequest(kube::core::request::Error::Validation(format!(
+            "not a URI: {strict}"
+        )))
+    })?;
+    client.request::<DynamicObject>(req).await
 }
 
 fn to_json(o: &DynamicObject) -> Value {

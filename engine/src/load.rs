@@ -663,7 +663,11 @@ impl Loader<'_> {
             .chain(CONTROL_KEYS.iter().copied())
             .chain((block == KubeBlock::Secrets).then_some("generate"))
             .collect();
-        self.check_keys(m, p, &allowed, &what);
+        // A custom object's top-level fields are its kind's (a RuntimeClass's `handler`, a
+        // StorageClass's `provisioner`): the API server checks them, with strict validation.
+        if block != KubeBlock::Custom {
+            self.check_keys(m, p, &allowed, &what);
+        }
         let generate = match m.get("generate") {
             Some(g) if block == KubeBlock::Secrets => self.generate(g, &p.key("generate")),
             _ => Vec::new(),

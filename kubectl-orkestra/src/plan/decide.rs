@@ -4,6 +4,7 @@
 //! recorded create intents settled as the provider runtime settles them, and orphaned
 //! `status.external` rows. Nothing here reads or writes; every rule is unit-tested below.
 
+use orkestra_engine::apply::Placement;
 use orkestra_engine::objects::labels::APPLIED_HASH;
 use orkestra_engine::{Child, External, Waiting};
 use orkestra_provider::runtime::stale_rows;
@@ -114,11 +115,12 @@ pub(super) fn by_name(ext: &External, name_field: &str, owner: Owner) -> Declara
 }
 
 /// A child's change before its diff is known (a no-op on it, with what generating its body
-/// made), and the body the agent writes ([`orkestra_engine::apply::body`]) in `namespace` over
-/// `live`.
+/// made), and the body the agent writes ([`orkestra_engine::apply::body`]) at `placement` over
+/// `live`; `namespace` is the one it is shown in.
 pub(super) fn child_change(
     child: &Child,
     namespace: Option<&str>,
+    placement: Placement<'_>,
     live: Option<&Value>,
     waiting: Option<&Waiting>,
 ) -> anyhow::Result<(Change, Value)> {
@@ -127,7 +129,7 @@ pub(super) fn child_change(
         ..Change::noop("kubernetes", None, &child.kind, namespace, &child.name)
     };
     let what = format!("{} {}", child.kind, child.name);
-    let (body, made) = orkestra_engine::apply::body(child, namespace, live)
+    let (body, made) = orkestra_engine::apply::body(child, placement, live)
         .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
     if !made.is_empty() {
         change.notes.push(format!(

@@ -207,6 +207,7 @@ async fn plan_child(
     let (mut change, body) = decide::child_change(
         child,
         look.namespace.as_deref(),
+        look.placement(),
         look.live.as_ref(),
         waiting,
     )?;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::{anyhow, bail, Context as _};
 use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
-use orkestra_engine::apply::FIELD_MANAGER;
+use orkestra_engine::apply::{Placement, FIELD_MANAGER};
 use orkestra_engine::cr::CrId;
 use orkestra_engine::render::{child_readiness, external_ready};
 use orkestra_engine::{
@@ -117,7 +117,24 @@ pub(super) struct ChildLook {
     api: Api<DynamicObject>,
     /// The namespace it is written in (`None` for a cluster-scoped kind).
     pub(super) namespace: Option<String>,
+    /// Its kind is namespaced (discovery's answer).
+    namespaced: bool,
+    /// Its CR lives in a namespace.
+    owner_namespaced: bool,
     pub(super) live: Option<Value>,
+}
+
+impl ChildLook {
+    /// Where the agent writes it: the placement its body is made for.
+    pub(super) fn placement(&self) -> Placement<'_> {
+        if self.namespaced {
+            Placement::Namespaced(self.namespace.as_deref())
+        } else {
+            Placement::Cluster {
+                owner_namespaced: self.owner_namespaced,
+            }
+        }
+    }
 }
 
 /// What was looked at of one external resource.
@@ -455,7 +472,10 @@ impl Planner<'_> {
         if !child.enforce {
             return Ok(DryRun::NotEnforced);
         }
-        let params = PatchParams::apply(FIELD_MANAGER).force().dry_run();
+        let params = PatchParams::apply(FIELD_MANAGER)
+            .force()
+            .dry_run()
+            .validation_strict();
         match api.patch(&child.name, &params, &Patch::Apply(body)).await {
             Ok(result) => Ok(DryRun::Applied(serde_json::to_value(&result)?)),
             Err(kube::Error::Api(s)) if s.code == 422 && s.message.contains("immutable") => {
@@ -528,6 +548,8 @@ async fn look_child(
     Ok(ChildLook {
         api,
         namespace,
+        namespaced,
+        owner_namespaced: cr_namespace.is_some(),
         live,
     })
 }
