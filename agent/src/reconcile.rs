@@ -73,6 +73,21 @@ pub async fn reconcile(
     if obj.metadata.deletion_timestamp.is_some() {
         return cleanup::run(&ctx, &api, &obj, &who).await;
     }
+    if let Some(why) = ctx
+        .entry
+        .refuses_namespace(obj.metadata.namespace.as_deref())
+    {
+        // Refused before anything is written for it (no finalizer, no child); the CR says why
+        // and waits for a change (a new Katalog restarts the controller).
+        let cr = serde_json::to_value(&*obj).map_err(|e| Error::Invalid {
+            what: who.clone(),
+            message: e.to_string(),
+        })?;
+        let ready = Ready::no("NamespaceNotAllowed", why);
+        let status = status::build(&cr, &ready, Body::from_live(&cr));
+        status::write(&api, &cr, status, &ctx.written).await?;
+        return Ok(Action::await_change());
+    }
     let obj = if finalizer::has(&obj) {
         obj
     } else {

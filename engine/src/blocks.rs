@@ -38,6 +38,23 @@ impl KubeBlock {
         KubeBlock::Custom,
     ];
 
+    /// The name an entry gets when it gives none, as upstream Orkestra names it (a template
+    /// over the CR); `None` where a name is required (PVCs, custom objects).
+    pub fn default_name(self) -> Option<&'static str> {
+        Some(match self {
+            KubeBlock::Deployments => "{{ .metadata.name }}-deployment",
+            KubeBlock::Services => "{{ .metadata.name }}-svc",
+            KubeBlock::ConfigMaps => "{{ .metadata.name }}-config",
+            KubeBlock::Secrets => "{{ .metadata.name }}-secret",
+            KubeBlock::ServiceAccounts => "{{ .metadata.name }}-sa",
+            KubeBlock::Jobs => "{{ .metadata.name }}-job",
+            KubeBlock::CronJobs => "{{ .metadata.name }}-cronjob",
+            KubeBlock::StatefulSets => "{{ .metadata.name }}",
+            KubeBlock::Ingresses => "{{ .metadata.name }}-ingress",
+            KubeBlock::PersistentVolumeClaims | KubeBlock::Custom => return None,
+        })
+    }
+
     /// The key as written in a Katalog.
     pub fn key(self) -> &'static str {
         match self {

@@ -7,8 +7,12 @@ use serde_json::{json, Value};
 
 use crate::katalog::{CrdEntry, Scope};
 
-/// The CRD for `entry`, with a status subresource and Ready/Age printer columns.
+/// The CRD for `entry`: the one its `crdFile` holds, as written, or one generated from
+/// apiTypes with a status subresource and Ready/Age printer columns.
 pub fn generate(entry: &CrdEntry, katalog: &str) -> Value {
+    if let Some(crd) = &entry.crd_file {
+        return crd.clone();
+    }
     let api = &entry.api;
     let mut schema = entry.schema.clone().unwrap_or_else(|| {
         json!({

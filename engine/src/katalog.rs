@@ -137,6 +137,24 @@ pub struct CrdEntry {
     /// The entry's declarations as one graph: who reads whose outputs, in which order they
     /// are rendered (see [`crate::graph`]).
     pub graph: Graph,
+    /// The CRD read from `crdFile` (installed as it is, instead of one generated from apiTypes).
+    pub crd_file: Option<serde_json::Value>,
+    /// `allowedNamespaces`: when not empty, CRs in other namespaces are refused, not reconciled.
+    pub allowed_namespaces: Vec<String>,
+}
+
+impl CrdEntry {
+    /// Why a CR in `namespace` is refused (`allowedNamespaces` does not list it), if it is.
+    pub fn refuses_namespace(&self, namespace: Option<&str>) -> Option<String> {
+        let ns = namespace?;
+        if self.allowed_namespaces.is_empty() || self.allowed_namespaces.iter().any(|a| a == ns) {
+            return None;
+        }
+        Some(format!(
+            "namespace {ns} is not in this entry's allowedNamespaces ({}); nothing is created for this CR",
+            self.allowed_namespaces.join(", ")
+        ))
+    }
 }
 
 /// One entry of a Kubernetes block (`deployments[0]`).

@@ -23,6 +23,65 @@ use crate::value::Tv;
 /// The API group and version of Katalog objects.
 pub const KATALOG_API_VERSION: &str = "orkestra.orkspace.io/v1";
 
+/// The apiVersion upstream Orkestra's Katalogs used through v0.2.4; loaded as the current one.
+pub const LEGACY_API_VERSION: &str = "orkestra.konductor.io/v1Alpha";
+
+/// Keys of upstream Orkestra's format that orkestra does not run yet, with what they are there:
+/// a Katalog using one gets an error naming the feature, never a generic "unknown field".
+const NOT_SUPPORTED: &[(&str, &str)] = &[
+    ("validation", "admission validation rules"),
+    ("mutation", "admission mutation rules"),
+    ("admission", "admission validation and mutation rules"),
+    ("normalize", "spec normalization"),
+    ("imports", "Motif imports"),
+    ("sources", "Komposer sources"),
+    ("enrich", "enrichment of children with pods and events"),
+    ("enrichAll", "enrichment of children with pods and events"),
+    ("cross", "reads of other CRs"),
+    ("dependsOn", "ordering between CRD entries"),
+    ("setup", "setup files applied before the operator starts"),
+    ("autoscale", "worker autoscaling"),
+    ("external", "external HTTP calls"),
+    ("hooks", "Go hooks (typed mode)"),
+    ("constructor", "Go constructors (typed mode)"),
+    ("mode", "typed mode"),
+    ("webhooks", "admission webhooks"),
+    ("endpoints", "health and info endpoints"),
+    ("queue", "queue tuning"),
+    ("requeue", "templated requeue intervals"),
+    ("observe", "watches of other objects and event observation"),
+    ("preReconcile", "reconcile gates"),
+    (
+        "runtime",
+        "runtime settings (finalizers, deletion protection, cleanup)",
+    ),
+    ("finalizers", "custom finalizers"),
+    ("removeFinalizers", "finalizer removal"),
+    ("deletionProtection", "deletion protection"),
+    ("restrictedNamespaces", "namespace deny lists"),
+    ("rollBackOnError", "rollback on error"),
+    (
+        "labelSelector",
+        "operators over built-in kinds selected by label",
+    ),
+    (
+        "fieldSelector",
+        "operators over built-in kinds selected by field",
+    ),
+    ("include", "included files"),
+    ("forceConflict", "per-entry apply conflict settings"),
+    ("notes", "user-defined notes"),
+    ("profiles", "profiles"),
+    ("gateway", "the gateway"),
+    ("security", "security settings"),
+    ("publish", "publishing"),
+    ("notification", "notifications"),
+    ("lifecycle", "lifecycle settings"),
+    ("policy", "policies"),
+    ("crossAccess", "cross-namespace access settings"),
+    ("events", "custom events"),
+];
+
 /// What loading produced: the Katalog when there were no errors, and all diagnostics.
 #[derive(Debug)]
 pub struct Loaded {
@@ -75,9 +134,13 @@ pub fn load_file(file: &SourceFile, providers: &[ProviderSchema]) -> Loaded {
     }
 }
 
-/// Whether a document is a Katalog (by `kind`).
+/// Whether a document is a Katalog (by `kind`), or upstream's Komposer, which is loaded to be
+/// refused by name rather than passed over.
 pub fn is_katalog(v: &Value) -> bool {
-    v.get("kind").and_then(Value::as_str) == Some("Katalog")
+    matches!(
+        v.get("kind").and_then(Value::as_str),
+        Some("Katalog" | "Komposer")
+    )
 }
 
 /// Load one parsed Katalog document.
@@ -153,6 +216,13 @@ const METADATA_KEYS: &[&str] = &[
     "name",
     "description",
     "version",
+    // Upstream's KatalogMeta: descriptive only.
+    "author",
+    "license",
+    "tags",
+    "createdBy",
+    "clusterName",
+    "projects",
     "labels",
     "annotations",
     "uid",
@@ -176,6 +246,16 @@ const ENTRY_KEYS: &[&str] = &[
     "status",
     "schema",
     "description",
+    // Upstream's spellings: the CRD from a file, its example CRs, tuning on the entry, the
+    // oldest layout's `reconciler:` wrapper, descriptive flags.
+    "crdFile",
+    "crFiles",
+    "workers",
+    "resync",
+    "reconciler",
+    "enabled",
+    "namespaced",
+    "allowedNamespaces",
 ];
 const API_KEYS: &[&str] = &[
     "group",
@@ -193,9 +273,17 @@ const BOX_KEYS: &[&str] = &[
     "onReconcile",
     "onDelete",
     "providers",
+    // Upstream: status in the box (middle layout), tuning in it, and the newest layout's
+    // `reconcile` (tuning and hooks) and `emit` (status).
+    "status",
+    "workers",
+    "resync",
+    "reconcile",
+    "emit",
 ];
+const EMIT_KEYS: &[&str] = &["status"];
 const RECONCILER_KEYS: &[&str] = &["default", "workers", "resync"];
-const STATUS_KEYS: &[&str] = &["fields"];
+const STATUS_KEYS: &[&str] = &["fields", "conditions"];
 const STATUS_FIELD_KEYS: &[&str] = &["path", "value", "when", "or"];
 const CONDITION_KEYS: &[&str] = &["field", "operator", "value"];
 
@@ -246,17 +334,27 @@ impl Loader<'_> {
         }
     }
 
-    /// Report keys of `m` not in `allowed`.
+    /// Report keys of `m` not in `allowed`; a key of upstream Orkestra's format that orkestra
+    /// does not run yet is named as such.
     fn check_keys(&mut self, m: &Map<String, Value>, p: &Path, allowed: &[&str], what: &str) {
         for k in m.keys() {
-            if !allowed.contains(&k.as_str()) {
-                let hint = did_you_mean(k, allowed.iter().copied());
-                self.err_at_key(
-                    "unknown-field",
-                    &p.key(k),
-                    format!("unknown field `{k}` in {what}{hint}"),
-                );
+            if allowed.contains(&k.as_str()) {
+                continue;
             }
+            if let Some((_, feature)) = NOT_SUPPORTED.iter().find(|(n, _)| n == k) {
+                self.err_at_key(
+                    "not-supported",
+                    &p.key(k),
+                    format!("`{k}` in {what} is upstream Orkestra's {feature}, which orkestra does not support yet"),
+                );
+                continue;
+            }
+            let hint = did_you_mean(k, allowed.iter().copied());
+            self.err_at_key(
+                "unknown-field",
+                &p.key(k),
+                format!("unknown field `{k}` in {what}{hint}"),
+            );
         }
     }
 
@@ -295,12 +393,19 @@ impl Loader<'_> {
         let root = Path::root();
         let m = self.map(&self.doc.value, &root, "a Katalog")?;
         self.check_keys(m, &root, ROOT_KEYS, "the Katalog");
+        if m.get("kind").and_then(Value::as_str) == Some("Komposer") {
+            self.err_at_value(
+                "not-supported",
+                &root.key("kind"),
+                "kind Komposer is upstream Orkestra's Katalog merger (sources/imports), which orkestra does not support yet",
+            );
+        }
         match m.get("apiVersion").and_then(Value::as_str) {
-            Some(KATALOG_API_VERSION) => {}
+            Some(KATALOG_API_VERSION | LEGACY_API_VERSION) => {}
             Some(other) => self.err_at_value(
                 "invalid-value",
                 &root.key("apiVersion"),
-                format!("apiVersion must be {KATALOG_API_VERSION}, found {other:?}"),
+                format!("apiVersion must be {KATALOG_API_VERSION} (or upstream's {LEGACY_API_VERSION}), found {other:?}"),
             ),
             None => self.err_at_key(
                 "missing-field",
@@ -442,21 +547,39 @@ impl Loader<'_> {
             Some(k) => Some(k.to_string()),
             None => self.string(m, "name", p, true, "a crds entry in list form"),
         };
-        let api = match m.get("apiTypes") {
-            Some(a) => self.api_types(a, &p.key("apiTypes")),
-            None => {
+        // `apiTypes` wins over `crdFile` when both are given: `kubectl orkestra apply` records
+        // the apiTypes it read from the file in the Katalog it stores, for the agent, which has
+        // no files beside it.
+        let (mut file_schema, mut crd_file) = (None, None);
+        let api = match (m.get("apiTypes"), m.get("crdFile")) {
+            (Some(a), _) => self.api_types(a, &p.key("apiTypes")),
+            (None, Some(f)) => self
+                .crd_file(f, &p.key("crdFile"))
+                .map(|(api, schema, crd)| {
+                    file_schema = schema;
+                    crd_file = Some(crd);
+                    api
+                }),
+            (None, None) => {
                 self.err_at_key(
                     "missing-field",
                     p,
-                    "a crds entry needs `apiTypes` (group, version, kind)",
+                    "a crds entry needs `apiTypes` (group, version, kind) or `crdFile`",
                 );
                 None
             }
         };
-        let schema = m.get("schema").cloned();
-        if let Some(s) = &schema {
+        if let Some(files) = m.get("crFiles") {
+            self.cr_files(files, &p.key("crFiles"));
+        }
+        let schema = m.get("schema").cloned().or(file_schema);
+        if let Some(s) = m.get("schema") {
             self.map(s, &p.key("schema"), "schema (an openAPIV3Schema)");
         }
+        let allowed_namespaces = match m.get("allowedNamespaces") {
+            Some(v) => self.strings(v, &p.key("allowedNamespaces"), "allowedNamespaces"),
+            None => Vec::new(),
+        };
         let mut entry = CrdEntry {
             name: name.unwrap_or_default(),
             api: api?,
@@ -466,21 +589,149 @@ impl Loader<'_> {
             external: Vec::new(),
             status: Vec::new(),
             graph: graph::Graph::default(),
+            crd_file,
+            allowed_namespaces,
         };
         self.specs.clear();
         self.status_refs.clear();
+        // Upstream's oldest layout: tuning on the entry.
+        self.tuning(m, p, &mut entry);
         let bp = p.key("operatorBox");
-        match m.get("operatorBox") {
-            Some(b) => self.operator_box(b, &bp, &mut entry),
-            None => self.err_at_key("missing-field", p, "a crds entry needs `operatorBox`"),
+        match (m.get("operatorBox"), m.get("reconciler")) {
+            (Some(b), _) => self.operator_box(b, &bp, &mut entry),
+            // Upstream's oldest layout: the hooks and status in a `reconciler:` wrapper.
+            (None, Some(r)) => self.operator_box(r, &p.key("reconciler"), &mut entry),
+            (None, None) => self.err_at_key("missing-field", p, "a crds entry needs `operatorBox`"),
         }
         if let Some(s) = m.get("status") {
-            self.in_status = true;
-            entry.status = self.status(s, &p.key("status"));
-            self.in_status = false;
+            self.entry_status(s, &p.key("status"), &mut entry);
         }
         entry.graph = self.graph();
         Some(entry)
+    }
+
+    /// `status:` wherever a layout puts it (the entry, the box, `emit`); one per entry.
+    fn entry_status(&mut self, v: &Value, p: &Path, entry: &mut CrdEntry) {
+        if !entry.status.is_empty() {
+            self.err_at_key(
+                "duplicate",
+                p,
+                "this entry has status fields in another place already; keep one `status`",
+            );
+            return;
+        }
+        self.in_status = true;
+        entry.status = self.status(v, p);
+        self.in_status = false;
+    }
+
+    /// `default`, `workers` and `resync`, wherever a layout puts them.
+    fn tuning(&mut self, m: &Map<String, Value>, p: &Path, entry: &mut CrdEntry) {
+        if let Some(b) = m.get("default") {
+            entry.reconciler.default = self.boolean(b, &p.key("default"));
+        }
+        if let Some(w) = m.get("workers") {
+            match w.as_u64().filter(|w| (1..=64).contains(w)) {
+                Some(w) => entry.reconciler.workers = w as u16,
+                None => self.err_at_value(
+                    "invalid-value",
+                    &p.key("workers"),
+                    "workers must be an integer from 1 to 64",
+                ),
+            }
+        }
+        if let Some(r) = m.get("resync") {
+            match parse_duration(r) {
+                Some(d) => entry.reconciler.resync = d,
+                None => self.err_at_value(
+                    "invalid-value",
+                    &p.key("resync"),
+                    "resync must be a duration from 1s to 720h, like 30s, 5m or 1h",
+                ),
+            }
+        }
+    }
+
+    /// A list of non-empty strings.
+    fn strings(&mut self, v: &Value, p: &Path, what: &str) -> Vec<String> {
+        let mut out = Vec::new();
+        for (i, item) in self.list(v, p, what).into_iter().flatten().enumerate() {
+            match item.as_str().filter(|s| !s.is_empty()) {
+                Some(s) => out.push(s.to_string()),
+                None => self.err_at_value(
+                    "invalid-type",
+                    &p.index(i),
+                    format!("{what} lists names (non-empty strings)"),
+                ),
+            }
+        }
+        out
+    }
+
+    /// `crdFile:`: the entry's apiTypes (and its CR schema) read from a CRD file beside the
+    /// Katalog, as upstream reads them: group, kind, plural, singular, short names and scope from
+    /// the CRD, the version marked `storage`, else the first served, else the first.
+    fn crd_file(&mut self, v: &Value, p: &Path) -> Option<(ApiTypes, Option<Value>, Value)> {
+        let Some(rel) = v.as_str().filter(|s| !s.is_empty()) else {
+            self.err_at_value("invalid-type", p, "crdFile must be a path to a CRD file");
+            return None;
+        };
+        let text = match self.file.beside(rel) {
+            Ok(t) => t,
+            Err(e) => {
+                self.err_at_value("unreadable-file", p, format!("crdFile {rel:?}: {e}"));
+                return None;
+            }
+        };
+        let crd = match serde_yaml_ng::from_str::<Value>(&text) {
+            Ok(c) if c.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition") => c,
+            Ok(_) => {
+                self.err_at_value(
+                    "invalid-value",
+                    p,
+                    format!("crdFile {rel:?} is not a CustomResourceDefinition"),
+                );
+                return None;
+            }
+            Err(e) => {
+                self.err_at_value("invalid-value", p, format!("crdFile {rel:?}: {e}"));
+                return None;
+            }
+        };
+        match api_types_of_crd(&crd) {
+            Ok((api, schema)) => Some((api, schema, crd)),
+            Err(missing) => {
+                self.err_at_value(
+                    "invalid-value",
+                    p,
+                    format!("crdFile {rel:?} has no `{missing}`"),
+                );
+                None
+            }
+        }
+    }
+
+    /// `crFiles:`: example CRs beside the Katalog; each must be readable YAML where there are
+    /// files to read (not in the agent, which only runs the Katalog).
+    fn cr_files(&mut self, v: &Value, p: &Path) {
+        let names = self.strings(v, p, "crFiles");
+        if self.file.dir.is_none() {
+            return;
+        }
+        for (i, rel) in names.into_iter().enumerate() {
+            let e = match self.file.beside(&rel) {
+                Ok(t) => match SourceFile::new(&rel, t).documents() {
+                    (_, d) if d.is_empty() => continue,
+                    (_, d) => d[0].message.clone(),
+                },
+                Err(e) => e,
+            };
+            self.err_at_value(
+                "unreadable-file",
+                &p.index(i),
+                format!("crFiles {rel:?}: {e}"),
+            );
+        }
     }
 
     fn api_types(&mut self, v: &Value, p: &Path) -> Option<ApiTypes> {
@@ -549,37 +800,44 @@ impl Loader<'_> {
             return;
         };
         self.check_keys(m, p, BOX_KEYS, "operatorBox");
-        if let Some(b) = m.get("default") {
-            entry.reconciler.default = self.boolean(b, &p.key("default"));
-        }
+        self.tuning(m, p, entry);
         if let Some(r) = m.get("reconciler") {
             let rp = p.key("reconciler");
             if let Some(rm) = self.map(r, &rp, "reconciler") {
                 self.check_keys(rm, &rp, RECONCILER_KEYS, "reconciler");
-                if let Some(b) = rm.get("default") {
-                    entry.reconciler.default = self.boolean(b, &rp.key("default"));
-                }
-                if let Some(w) = rm.get("workers") {
-                    match w.as_u64().filter(|w| (1..=64).contains(w)) {
-                        Some(w) => entry.reconciler.workers = w as u16,
-                        None => self.err_at_value(
-                            "invalid-value",
-                            &rp.key("workers"),
-                            "workers must be an integer from 1 to 64",
-                        ),
-                    }
-                }
-                if let Some(r) = rm.get("resync") {
-                    match parse_duration(r) {
-                        Some(d) => entry.reconciler.resync = d,
-                        None => self.err_at_value(
-                            "invalid-value",
-                            &rp.key("resync"),
-                            "resync must be a duration from 1s to 720h, like 30s, 5m or 1h",
-                        ),
-                    }
+                self.tuning(rm, &rp, entry);
+            }
+        }
+        // The newest layout: tuning and hooks under `reconcile`, status under `emit`.
+        if let Some(r) = m.get("reconcile") {
+            let rp = p.key("reconcile");
+            if rp
+                .0
+                .iter()
+                .filter(|s| matches!(s, crate::path::Seg::Key(k) if k == "reconcile"))
+                .count()
+                > 1
+            {
+                self.err_at_key(
+                    "invalid-value",
+                    &rp,
+                    "`reconcile` cannot hold another `reconcile`",
+                );
+            } else {
+                self.operator_box(r, &rp, entry);
+            }
+        }
+        if let Some(e) = m.get("emit") {
+            let ep = p.key("emit");
+            if let Some(em) = self.map(e, &ep, "emit") {
+                self.check_keys(em, &ep, EMIT_KEYS, "emit");
+                if let Some(s) = em.get("status") {
+                    self.entry_status(s, &ep.key("status"), entry);
                 }
             }
+        }
+        if let Some(s) = m.get("status") {
+            self.entry_status(s, &p.key("status"), entry);
         }
         for hook in [
             HookKind::OnCreate,
@@ -705,6 +963,17 @@ impl Loader<'_> {
                 .map(|f| f.name)
                 .collect(),
         });
+        // Upstream's default name when the entry gives none (`<cr>-deployment`).
+        let named;
+        let m = match block.default_name() {
+            Some(default) if m.get("name").is_none_or(Value::is_null) => {
+                let mut with = m.clone();
+                with.insert("name".into(), Value::String(default.into()));
+                named = with;
+                &named
+            }
+            _ => m,
+        };
         let fields = self.fields(m, p, schema, &what);
         let mut enforce = hook == HookKind::OnReconcile;
         if let Some(r) = m.get("reconcile") {
@@ -1429,6 +1698,97 @@ pub(crate) fn pointer<'v>(v: &'v Value, p: &Path) -> Option<&'v Value> {
         };
     }
     Some(cur)
+}
+
+/// `doc` (the Katalog document `katalog` was loaded from) with the apiTypes read from each
+/// `crdFile` written into its entry: what `kubectl orkestra apply` stores, so the agent, which
+/// has no files beside the Katalog, loads the same entries.
+pub fn with_api_types(doc: &Value, katalog: &Katalog) -> Value {
+    let mut out = doc.clone();
+    let entries: Vec<&mut Value> = match out.pointer_mut("/spec/crds") {
+        Some(Value::Object(m)) => m.values_mut().collect(),
+        Some(Value::Array(a)) => a.iter_mut().collect(),
+        _ => Vec::new(),
+    };
+    for (v, entry) in entries.into_iter().zip(&katalog.entries) {
+        let Some(m) = v.as_object_mut() else { continue };
+        if entry.crd_file.is_none() || m.contains_key("apiTypes") {
+            continue;
+        }
+        let a = &entry.api;
+        let scope = match a.scope {
+            Scope::Namespaced => "Namespaced",
+            Scope::Cluster => "Cluster",
+        };
+        m.insert(
+            "apiTypes".into(),
+            serde_json::json!({
+                "group": a.group, "version": a.version, "kind": a.kind, "plural": a.plural,
+                "singular": a.singular, "shortNames": a.short_names, "scope": scope,
+            }),
+        );
+        if let (Some(schema), false) = (&entry.schema, m.contains_key("schema")) {
+            m.insert("schema".into(), schema.clone());
+        }
+    }
+    out
+}
+
+/// The apiTypes and the storage version's openAPIV3Schema of a CRD, or the field it lacks.
+pub fn api_types_of_crd(crd: &Value) -> Result<(ApiTypes, Option<Value>), &'static str> {
+    let text = |p: &'static str| {
+        crd.pointer(p)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .ok_or(p)
+    };
+    let group = text("/spec/group").map_err(|_| "spec.group")?;
+    let kind = text("/spec/names/kind").map_err(|_| "spec.names.kind")?;
+    let plural = text("/spec/names/plural").map_err(|_| "spec.names.plural")?;
+    let versions = crd
+        .pointer("/spec/versions")
+        .and_then(Value::as_array)
+        .filter(|v| !v.is_empty())
+        .ok_or("spec.versions")?;
+    let flag = |v: &&Value, f: &str| v.get(f).and_then(Value::as_bool) == Some(true);
+    let chosen = versions
+        .iter()
+        .find(|v| flag(v, "storage"))
+        .or_else(|| versions.iter().find(|v| flag(v, "served")))
+        .unwrap_or(&versions[0]);
+    let version = chosen
+        .get("name")
+        .and_then(Value::as_str)
+        .ok_or("spec.versions[].name")?
+        .to_string();
+    let singular = text("/spec/names/singular").unwrap_or_else(|_| kind.to_lowercase());
+    let short_names = crd
+        .pointer("/spec/names/shortNames")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|s| s.as_str().map(String::from))
+                .collect()
+        })
+        .unwrap_or_default();
+    let scope = match crd.pointer("/spec/scope").and_then(Value::as_str) {
+        Some("Cluster") => Scope::Cluster,
+        _ => Scope::Namespaced,
+    };
+    let schema = chosen.pointer("/schema/openAPIV3Schema").cloned();
+    Ok((
+        ApiTypes {
+            group,
+            version,
+            kind,
+            plural,
+            singular,
+            short_names,
+            scope,
+        },
+        schema,
+    ))
 }
 
 /// The longest duration a Katalog or flag may give (30 days): longer ones are errors, so no

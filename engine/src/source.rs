@@ -70,22 +70,57 @@ pub struct SourceFile {
     /// The name diagnostics print (a path as the user gave it).
     pub name: String,
     pub text: String,
+    /// The directory files it names (`crdFile`, `crFiles`) are read from: the file's own,
+    /// when it was read from disk.
+    pub dir: Option<std::path::PathBuf>,
 }
+
+/// The largest file a Katalog may name beside it (`crdFile`, `crFiles`).
+pub const MAX_BESIDE_BYTES: u64 = 4 << 20;
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             text: text.into(),
+            dir: None,
         }
     }
 
-    /// Read a file from disk.
+    /// Read a file from disk; the files it names are read from its directory.
     pub fn read(path: &std::path::Path) -> std::io::Result<Self> {
-        Ok(Self::new(
-            path.display().to_string(),
-            std::fs::read_to_string(path)?,
-        ))
+        let mut f = Self::new(path.display().to_string(), std::fs::read_to_string(path)?);
+        f.dir = Some(
+            path.parent()
+                .map(std::path::Path::to_path_buf)
+                .unwrap_or_default(),
+        );
+        Ok(f)
+    }
+
+    /// The text of a file this one names, relative to its directory (as upstream resolves
+    /// `crdFile` and `crFiles`), or why it cannot be read.
+    pub fn beside(&self, rel: &str) -> Result<String, String> {
+        if rel.starts_with("http://") || rel.starts_with("https://") {
+            return Err("URLs are not fetched; put the file beside the Katalog".into());
+        }
+        let Some(dir) = &self.dir else {
+            return Err(format!(
+                "{} was not read from a directory, so files beside it cannot be read; give `apiTypes` (kubectl orkestra apply records them from crdFile)",
+                self.name
+            ));
+        };
+        let path = dir.join(rel);
+        let size = std::fs::metadata(&path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?
+            .len();
+        if size > MAX_BESIDE_BYTES {
+            return Err(format!(
+                "{} is {size} bytes, over the limit of {MAX_BESIDE_BYTES}",
+                path.display()
+            ));
+        }
+        std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))
     }
 
     /// Parse every document in the file. A syntax error ends parsing with one diagnostic that

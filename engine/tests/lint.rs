@@ -98,14 +98,20 @@ fn every_broken_katalog_gets_its_diagnostic() {
 #[test]
 fn example_katalogs_lint_clean() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../katalogs");
+    // Every YAML file under katalogs/, folders within folders included (katalogs/upstream/).
     let mut inputs = Vec::new();
-    for dir in std::fs::read_dir(&root).unwrap() {
-        for f in std::fs::read_dir(dir.unwrap().path()).unwrap() {
+    let mut dirs = vec![root];
+    while let Some(dir) = dirs.pop() {
+        for f in std::fs::read_dir(&dir).unwrap() {
             let p = f.unwrap().path();
-            inputs.push(Input {
-                file: SourceFile::read(&p).unwrap(),
-                explicit: false,
-            });
+            if p.is_dir() {
+                dirs.push(p);
+            } else if p.extension().is_some_and(|e| e == "yaml") {
+                inputs.push(Input {
+                    file: SourceFile::read(&p).unwrap(),
+                    explicit: false,
+                });
+            }
         }
     }
     let report = lint(

@@ -71,7 +71,11 @@ async fn run_async(a: Args) -> anyhow::Result<i32> {
         ensure_crd(&kube, entry, &katalog.name).await?;
     }
     apply_rbac(&kube, katalog, &a.agent_namespace).await?;
-    let mut object = ko::to_object(&linted.document);
+    // crdFile entries are stored with the apiTypes read from the file: the agent has no files.
+    let mut object = ko::to_object(&orkestra_engine::load::with_api_types(
+        &linted.document,
+        katalog,
+    ));
     if let Some(origin) = &sourced.origin {
         ko::set_origin(&mut object, origin);
     }

@@ -48,11 +48,16 @@ fn lint_examples_is_clean() {
         String::from_utf8_lossy(&o.stderr)
     );
     assert_eq!(stdout(&o), "");
-    // Every example directory holds one Katalog, and lint must have found each of them.
-    let examples = std::fs::read_dir(root().join("katalogs"))
-        .unwrap()
-        .filter(|e| e.as_ref().unwrap().path().join("katalog.yaml").is_file())
-        .count();
+    // Every example directory holds one Katalog (katalogs/upstream/ one per folder), and lint
+    // must have found each of them.
+    let folders = |d: std::path::PathBuf| {
+        std::fs::read_dir(d)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.join("katalog.yaml").is_file())
+            .count()
+    };
+    let examples = folders(root().join("katalogs")) + folders(root().join("katalogs/upstream"));
     assert!(examples >= 4, "the examples under katalogs/");
     let summary = format!("0 error(s), 0 warning(s) in {examples} Katalog(s)");
     let stderr = String::from_utf8_lossy(&o.stderr);

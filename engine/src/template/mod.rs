@@ -112,11 +112,16 @@ impl TemplateSet {
         if !src.contains("{{") && !src.contains("}}") {
             return Ok(Template::Literal(Value::String(src.to_string())));
         }
-        let parts = parse::parse(src).map_err(|e| CompileError {
+        let mut parts = parse::parse(src).map_err(|e| CompileError {
             offset: e.offset,
             code: "template-syntax",
             message: e.message,
         })?;
+        parts.iter_mut().for_each(|p| {
+            if let Part::Expr(e) = p {
+                default_in_either_order(e);
+            }
+        });
         let mut hbs = String::new();
         for p in &parts {
             if let Part::Expr(e) = p {
@@ -233,6 +238,23 @@ fn render_msg(e: RenderError) -> String {
     match e.reason() {
         RenderErrorReason::Other(m) => m.clone(),
         other => other.to_string(),
+    }
+}
+
+/// Upstream Orkestra has written `default` in both orders (`default .spec.replicas 1` and
+/// sprig's `default 1 .spec.replicas`): the argument that is a path to a value is the value, so
+/// a path first and a literal second are swapped into sprig's order.
+fn default_in_either_order(e: &mut Expr) {
+    if let Expr::Call { name, args, .. } = e {
+        args.iter_mut().for_each(default_in_either_order);
+        let literal = |a: &Expr| matches!(a, Expr::Str(_) | Expr::Num(_) | Expr::Bool(_));
+        if name == "default"
+            && args.len() == 2
+            && matches!(args[0], Expr::Path(_))
+            && literal(&args[1])
+        {
+            args.swap(0, 1);
+        }
     }
 }
 
@@ -400,6 +422,31 @@ mod tests {
                      "hostile": "nginx\n  hostNetwork: true", "list": ["a", "b"], "default": "d",
                      "quoted": "say \"hi\""}
         })
+    }
+
+    #[test]
+    fn default_takes_either_order() {
+        let cr = json!({"spec": {"replicas": 3, "none": null}});
+        for src in [
+            "{{ default 1 .spec.replicas }}",
+            "{{ default .spec.replicas 1 }}",
+            "{{ .spec.replicas | default 1 }}",
+        ] {
+            assert_eq!(render(src, &cr).unwrap(), json!(3), "{src}");
+        }
+        for src in ["{{ default 1 .spec.none }}", "{{ default .spec.none 1 }}"] {
+            assert_eq!(render(src, &cr).unwrap(), json!(1), "{src}");
+        }
+        // Two paths keep sprig's order: the last one is the value.
+        let cr = json!({"spec": {"a": "x", "b": ""}});
+        assert_eq!(
+            render("{{ default .spec.a .spec.b }}", &cr).unwrap(),
+            json!("x")
+        );
+        assert_eq!(
+            render("{{ default .spec.b .spec.a }}", &cr).unwrap(),
+            json!("x")
+        );
     }
 
     #[test]

@@ -1,0 +1,151 @@
+//! Upstream Orkestra's Katalogs, written as upstream writes them (the fixtures under
+//! katalogs/upstream/, one folder per layout): each loads with no diagnostic, its `crdFile`
+//! read beside it, and renders the objects upstream documents (its default names, its `default`
+//! argument order); what `apply` stores for the agent loads to the same entries without files.
+
+use orkestra_engine::katalog::Scope;
+use orkestra_engine::load::{load_document, with_api_types};
+use orkestra_engine::{load_file, render, Katalog, SourceFile};
+use serde_json::Value;
+
+fn dir(folder: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../katalogs/upstream")
+        .join(folder)
+}
+
+fn load(folder: &str) -> (Katalog, SourceFile) {
+    let file = SourceFile::read(&dir(folder).join("katalog.yaml")).unwrap();
+    let loaded = load_file(&file, &[]);
+    assert!(
+        loaded.diagnostics.is_empty(),
+        "{folder}: {:#?}",
+        loaded.diagnostics
+    );
+    (loaded.katalog.unwrap(), file)
+}
+
+fn cr(folder: &str) -> Value {
+    let text = std::fs::read_to_string(dir(folder).join("cr.yaml")).unwrap();
+    serde_yaml_ng::from_str(&text).unwrap()
+}
+
+/// The kinds and names `folder`'s CR renders to.
+fn rendered(k: &Katalog, folder: &str) -> Vec<(String, String)> {
+    let cr = cr(folder);
+    let entry = k
+        .entry_for(
+            cr["apiVersion"].as_str().unwrap(),
+            cr["kind"].as_str().unwrap(),
+        )
+        .unwrap_or_else(|| panic!("{folder}: no entry for its CR"));
+    let d = render(k, entry, &cr, &[]).unwrap_or_else(|e| panic!("{folder}: {e:?}"));
+    d.children
+        .iter()
+        .map(|c| (c.kind.clone(), c.name.clone()))
+        .collect()
+}
+
+#[test]
+fn the_middle_layout_reads_its_crd_file_and_names_children_as_upstream() {
+    let (k, file) = load("operatorbox-map");
+    let e = &k.entries[0];
+    // From crd.yaml: the storage version (v1, not the first listed), kind, plural, scope.
+    assert_eq!(e.api.api_version(), "upstream.orkestra.io/v1");
+    assert_eq!(
+        (e.api.kind.as_str(), e.api.plural.as_str()),
+        ("Website", "websites")
+    );
+    assert_eq!(e.api.scope, Scope::Namespaced);
+    assert!(e.schema.as_ref().unwrap()["properties"]["spec"]["properties"]["image"].is_object());
+    assert_eq!(
+        e.crd_file.as_ref().unwrap()["metadata"]["name"],
+        "websites.upstream.orkestra.io"
+    );
+    assert_eq!(
+        (e.reconciler.workers, e.reconciler.resync.as_secs()),
+        (3, 30)
+    );
+    assert_eq!(e.status[0].path, "url");
+    assert_eq!(
+        rendered(&k, "operatorbox-map"),
+        [
+            ("Deployment".to_string(), "hello-deployment".to_string()),
+            ("Service".to_string(), "hello-svc".to_string()),
+        ]
+    );
+    // What apply stores: the apiTypes written in, read back with no directory to read from.
+    let (docs, _) = file.documents();
+    let stored = with_api_types(&docs[0].value, &k);
+    assert_eq!(
+        stored["spec"]["crds"]["website"]["apiTypes"]["version"],
+        "v1"
+    );
+    let text = serde_json::to_string(&stored).unwrap();
+    let agent_side = SourceFile::new("katalog/upstream-website", text);
+    let (docs, _) = agent_side.documents();
+    let loaded = load_document(&agent_side, &docs[0], &[]);
+    assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
+    let again = loaded.katalog.unwrap();
+    assert_eq!(again.entries[0].api, e.api);
+    assert_eq!(
+        rendered(&again, "operatorbox-map"),
+        rendered(&k, "operatorbox-map")
+    );
+}
+
+#[test]
+fn the_oldest_layout_loads_with_the_legacy_api_version() {
+    let (k, _) = load("reconciler-list");
+    let e = k.entry("frontend").unwrap();
+    assert_eq!(
+        (e.reconciler.workers, e.reconciler.resync.as_secs()),
+        (2, 60)
+    );
+    assert_eq!(e.status[0].path, "config");
+    assert_eq!(
+        rendered(&k, "reconciler-list"),
+        [("ConfigMap".to_string(), "shop-config".to_string())]
+    );
+    assert_eq!(e.refuses_namespace(Some("default")), None);
+    let why = e.refuses_namespace(Some("team-b")).unwrap();
+    assert!(
+        why.contains("allowedNamespaces (default, frontends)"),
+        "{why}"
+    );
+}
+
+#[test]
+fn the_newest_layout_reads_reconcile_and_emit() {
+    let (k, _) = load("reconcile-emit");
+    let e = &k.entries[0];
+    assert_eq!(
+        (e.reconciler.workers, e.reconciler.resync.as_secs()),
+        (4, 10)
+    );
+    assert_eq!(e.status[0].path, "stages");
+    assert!(
+        e.kube[0].enforce,
+        "onReconcile under `reconcile` is enforced"
+    );
+    assert_eq!(
+        rendered(&k, "reconcile-emit"),
+        [("ConfigMap".to_string(), "build-stages".to_string())]
+    );
+}
+
+#[test]
+fn a_crd_file_that_cannot_be_read_is_an_error_naming_it() {
+    let text = std::fs::read_to_string(dir("operatorbox-map").join("katalog.yaml"))
+        .unwrap()
+        .replace("./crd.yaml", "./missing.yaml");
+    // Read "from" the fixture folder, so the path is resolved there.
+    let mut file = SourceFile::new("katalog.yaml", text);
+    file.dir = Some(dir("operatorbox-map"));
+    let loaded = load_file(&file, &[]);
+    let d = &loaded.diagnostics[0];
+    assert_eq!(d.code, "unreadable-file");
+    assert!(d.message.contains("crdFile \"./missing.yaml\""), "{d:?}");
+    assert!(d.message.contains("missing.yaml"), "{d:?}");
+    assert!(loaded.katalog.is_none());
+}
