@@ -1,0 +1,152 @@
+//! Upstream Orkestra's Katalogs (katalogs/upstream/, as upstream writes them) run by the agent
+//! against the real API server and its node. Each is stored the way `kubectl orkestra apply`
+//! stores it: loaded beside its files, with the apiTypes read from `crdFile` written in by the
+//! engine's `with_api_types` (the function apply calls) and the upstream-only metadata dropped
+//! (a Katalog object's metadata is Kubernetes ObjectMeta).
+
+mod common;
+
+use common::*;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service};
+use kube::api::Api;
+use kube::Client;
+use orkestra_engine::load::with_api_types;
+use orkestra_engine::{load_file, SourceFile};
+use orkestra_testsupport::{cluster, strip_finalizers};
+use serde_json::{json, Value};
+
+/// The fixture `katalogs/upstream/<folder>` made unique, and its Katalog as apply stores it.
+fn stored(folder: &str, group: &str, name: &str) -> (Fixture, Value) {
+    let f = Fixture::load(&format!("upstream/{folder}"), group, name, "cr.yaml");
+    // The renamed files, beside the renamed Katalog, as a user's folder would hold them.
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("crd.yaml"), f.crd.to_string()).unwrap();
+    std::fs::write(dir.path().join("cr.yaml"), f.cr.to_string()).unwrap();
+    let mut file = SourceFile::new("katalog.yaml", f.katalog.to_string());
+    file.dir = Some(dir.path().to_path_buf());
+    let loaded = load_file(&file, &[]);
+    let k = loaded
+        .katalog
+        .unwrap_or_else(|| panic!("{folder}: {:#?}", loaded.diagnostics));
+    let mut object = with_api_types(&f.katalog, &k);
+    object["apiVersion"] = json!("orkestra.orkspace.io/v1");
+    object["metadata"] = json!({"name": f.katalog_name, "labels": f.katalog["metadata"]["labels"]});
+    (f, object)
+}
+
+async fn install(client: &Client, f: &Fixture, object: &Value) {
+    install_katalog_crd(client).await;
+    install_crd(client, &f.crd).await;
+    create(client, object).await;
+}
+
+fn ready(v: &Value) -> bool {
+    ready_of(v).is_some_and(|r| r.0 == "True")
+}
+
+#[tokio::test]
+async fn the_middle_layout_runs_with_its_crd_file_and_upstream_names() {
+    init_logs();
+    let env = cluster().await;
+    require_node(env);
+    let client = env.client().await;
+    let ns = env.namespace("upstream-box").await.unwrap();
+    let (f, object) = stored(
+        "operatorbox-map",
+        "upstream.orkestra.io",
+        "upstream-website",
+    );
+    assert_eq!(
+        object["spec"]["crds"]["website"]["apiTypes"]["version"], "v1",
+        "the storage version of crd.yaml"
+    );
+    install(&client, &f, &object).await;
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
+    let crs = cr_api(&client, &f, ns.name());
+    let mut cr = f.cr_in(ns.name(), "hello");
+    cr["spec"]["image"] = json!(WEB_IMAGE);
+    create(&client, &cr).await;
+    let cr = wait_cr(&crs, "hello", "Website Ready", ready).await;
+    assert_eq!(
+        cr["status"]["url"],
+        format!("http://hello-svc.{}:8080", ns.name())
+    );
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns.name());
+    let d = deployments.get("hello-deployment").await.unwrap();
+    assert_eq!(d.spec.unwrap().replicas, Some(2));
+    let services: Api<Service> = Api::namespaced(client.clone(), ns.name());
+    let s = services.get("hello-svc").await.unwrap();
+    assert_eq!(s.spec.unwrap().ports.unwrap()[0].port, 8080);
+    agent.stop().await;
+    strip_finalizers(&crs).await;
+    ns.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_oldest_layout_runs_and_refuses_crs_outside_its_allowed_namespaces() {
+    init_logs();
+    let env = cluster().await;
+    let client = env.client().await;
+    let allowed = env.namespace("upstream-allowed").await.unwrap();
+    let other = env.namespace("upstream-other").await.unwrap();
+    let (f, mut object) = stored("reconciler-list", "legacy.orkestra.io", "legacy-frontend");
+    object["spec"]["crds"][0]["allowedNamespaces"] = json!([allowed.name()]);
+    install(&client, &f, &object).await;
+    let mut config = config(&f.id, allowed.name());
+    config.namespaces.push(other.name().to_string());
+    let agent = start_agent(env, client.clone(), config).await;
+
+    let in_allowed = cr_api(&client, &f, allowed.name());
+    create(&client, &f.cr_in(allowed.name(), "shop")).await;
+    let cr = wait_cr(&in_allowed, "shop", "Frontend Ready", ready).await;
+    assert_eq!(cr["status"]["config"], "shop-config");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), allowed.name());
+    let cm = cms.get("shop-config").await.unwrap();
+    assert_eq!(cm.data.unwrap()["greeting"], "welcome");
+
+    let in_other = cr_api(&client, &f, other.name());
+    create(&client, &f.cr_in(other.name(), "shop")).await;
+    let refused = |v: &Value| ready_of(v).is_some_and(|r| r.1 == "NamespaceNotAllowed");
+    let cr = wait_cr(
+        &in_other,
+        "shop",
+        "Ready=False NamespaceNotAllowed",
+        refused,
+    )
+    .await;
+    let (_, _, message) = ready_of(&cr).unwrap();
+    assert!(message.contains(allowed.name()), "{message}");
+    assert!(
+        cr["metadata"]["finalizers"].is_null(),
+        "nothing is written for a refused CR: {cr}"
+    );
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), other.name());
+    assert!(cms.get_opt("shop-config").await.unwrap().is_none());
+
+    agent.stop().await;
+    strip_finalizers(&in_allowed).await;
+    allowed.cleanup().await.unwrap();
+    other.cleanup().await.unwrap();
+}
+
+#[tokio::test]
+async fn the_newest_layout_runs_reconcile_and_emit() {
+    init_logs();
+    let env = cluster().await;
+    let client = env.client().await;
+    let ns = env.namespace("upstream-emit").await.unwrap();
+    let (f, object) = stored("reconcile-emit", "emit.orkestra.io", "upstream-pipeline");
+    install(&client, &f, &object).await;
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
+    let crs = cr_api(&client, &f, ns.name());
+    create(&client, &f.cr_in(ns.name(), "build")).await;
+    let cr = wait_cr(&crs, "build", "Pipeline Ready", ready).await;
+    assert_eq!(cr["status"]["stages"], "build-stages");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
+    let cm = cms.get("build-stages").await.unwrap();
+    assert_eq!(cm.data.unwrap()["stages"], "build,test");
+    agent.stop().await;
+    strip_finalizers(&crs).await;
+    ns.cleanup().await.unwrap();
+}
