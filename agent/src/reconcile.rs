@@ -9,13 +9,12 @@
 //! watch are looked at again after [`UNWATCHED_REQUEUE`]. The status is written only when it
 //! changes, so a CR waiting on an unchanging child costs no writes.
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
 use kube::api::{Api, DynamicObject};
 use kube::runtime::controller::Action;
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::children::Synced;
 use crate::cleanup;
@@ -333,19 +332,7 @@ fn request_id(obj: &DynamicObject) -> String {
 
 /// `{"deployments": {"web": <live Deployment>}, ...}` for status templates (`.children`).
 fn children_by_block(synced: &[Synced]) -> Value {
-    let mut by: BTreeMap<String, Map<String, Value>> = BTreeMap::new();
-    for s in synced {
-        let name = s
-            .live
-            .pointer("/metadata/name")
-            .and_then(Value::as_str)
-            .unwrap_or_default()
-            .to_string();
-        by.entry(s.block.clone())
-            .or_default()
-            .insert(name, s.live.clone());
-    }
-    Value::Object(by.into_iter().map(|(k, v)| (k, Value::Object(v))).collect())
+    orkestra_engine::render::children_value(synced.iter().map(|s| (s.block.as_str(), &s.live)))
 }
 
 /// Whether the entry's controller watches children of `kind` (its Kubernetes blocks other than

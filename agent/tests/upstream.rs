@@ -72,6 +72,10 @@ async fn the_middle_layout_runs_with_its_crd_file_and_upstream_names() {
         cr["status"]["url"],
         format!("http://hello-svc.{}:8080", ns.name())
     );
+    // Upstream's status rules on the live Deployment: `.children.deployment`, its notes, the last
+    // `when` that holds.
+    assert_eq!(cr["status"]["phase"], "Running", "{}", cr["status"]);
+    assert_eq!(cr["status"]["readyReplicas"], 2, "{}", cr["status"]);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns.name());
     let d = deployments.get("hello-deployment").await.unwrap();
     assert_eq!(d.spec.unwrap().replicas, Some(2));

@@ -43,6 +43,11 @@ impl Operator {
         "in",
         "notIn",
         "regex",
+        // Upstream Orkestra's spellings of the comparisons.
+        "greaterThan",
+        "lessThan",
+        "greaterThanOrEqual",
+        "lessThanOrEqual",
     ];
 
     pub fn parse(s: &str) -> Option<Self> {
@@ -55,10 +60,10 @@ impl Operator {
             "suffix" => Suffix,
             "exists" => Exists,
             "notExists" => NotExists,
-            "gt" => Gt,
-            "lt" => Lt,
-            "gte" => Gte,
-            "lte" => Lte,
+            "gt" | "greaterThan" => Gt,
+            "lt" | "lessThan" => Lt,
+            "gte" | "greaterThanOrEqual" => Gte,
+            "lte" | "lessThanOrEqual" => Lte,
             "in" => In,
             "notIn" => NotIn,
             "regex" => Regex,

@@ -635,6 +635,38 @@ fn render_external(
 
 /// Render `status.fields` against the CR plus `children` (live child objects by block and name)
 /// and `.resources.<id>` (what was `observed` of each node with an id).
+/// The `.children` status fields read: per block a map by name (`.children.deployments.web`),
+/// and upstream Orkestra's singular spellings for the first child of a block
+/// (`.children.deployment`, `.children.configMap`, and `.children.configmap`).
+pub fn children_value<'a>(children: impl IntoIterator<Item = (&'a str, &'a Value)>) -> Value {
+    let mut out = Map::new();
+    for (block, live) in children {
+        let name = live
+            .pointer("/metadata/name")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let by_name = out
+            .entry(block.to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(m) = by_name.as_object_mut() {
+            m.insert(name, live.clone());
+        }
+        let singular = match block {
+            "ingresses" => Some("ingress".to_string()),
+            "custom" => None,
+            b => b.strip_suffix('s').map(str::to_string),
+        };
+        if let Some(one) = singular {
+            let lower = one.to_lowercase();
+            for key in [one, lower] {
+                out.entry(key).or_insert_with(|| live.clone());
+            }
+        }
+    }
+    Value::Object(out)
+}
+
 pub fn render_status(
     katalog: &Katalog,
     entry: &CrdEntry,

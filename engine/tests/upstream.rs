@@ -74,6 +74,28 @@ fn the_middle_layout_reads_its_crd_file_and_names_children_as_upstream() {
             ("Service".to_string(), "hello-svc".to_string()),
         ]
     );
+    // Status: `.children.deployment` (upstream's singular), its notes, the last `when` that
+    // holds wins.
+    let cr = cr("operatorbox-map");
+    let live = serde_json::json!({"metadata": {"name": "hello-deployment"},
+        "spec": {"replicas": 2}, "status": {"readyReplicas": 1}});
+    let children = orkestra_engine::render::children_value([("deployments", &live)]);
+    let status = |children: &Value| {
+        orkestra_engine::render_status(&k, e, &cr, children, &Default::default()).unwrap()
+    };
+    let s = status(&children);
+    assert_eq!(
+        (s["phase"].as_str(), s["readyReplicas"].as_i64()),
+        (Some("Pending"), Some(1))
+    );
+    let mut all = live.clone();
+    all["status"]["readyReplicas"] = serde_json::json!(2);
+    let s = status(&orkestra_engine::render::children_value([(
+        "deployments",
+        &all,
+    )]));
+    assert_eq!(s["phase"], "Running");
+    assert_eq!(s["url"], "http://hello-svc.default:8080");
     // What apply stores: the apiTypes written in, read back with no directory to read from.
     let (docs, _) = file.documents();
     let stored = with_api_types(&docs[0].value, &k);

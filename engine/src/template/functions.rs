@@ -180,6 +180,115 @@ pub static FUNCTIONS: &[Func] = &[
         call: has_suffix,
         usage: "hasSuffix SUFFIX TEXT",
     },
+    // Upstream Orkestra's notes (Go builtins included), in upstream's argument order.
+    f("toLower", 1, Some(1), lower, "toLower TEXT"),
+    f("toUpper", 1, Some(1), upper, "toUpper TEXT"),
+    f("trimSpace", 1, Some(1), trim, "trimSpace TEXT"),
+    f("toInt", 1, Some(1), int, "toInt VALUE"),
+    f("concat", 1, None, concat, "concat TEXT..."),
+    f("coalesce", 1, None, coalesce, "coalesce VALUE..."),
+    f("empty", 1, Some(1), empty, "empty VALUE"),
+    f("notEmpty", 1, Some(1), not_empty, "notEmpty VALUE"),
+    f(
+        "ternary",
+        3,
+        Some(3),
+        ternary,
+        "ternary CONDITION IF_TRUE IF_FALSE",
+    ),
+    f(
+        "boolTernary",
+        3,
+        Some(3),
+        bool_ternary,
+        "boolTernary BOOL IF_TRUE IF_FALSE",
+    ),
+    f("eq", 2, None, eq, "eq VALUE OTHER..."),
+    f("ne", 2, Some(2), ne, "ne VALUE OTHER"),
+    f("and", 1, None, and, "and VALUE..."),
+    f("or", 1, None, or, "or VALUE..."),
+    f("not", 1, Some(1), not, "not VALUE"),
+    f("len", 1, Some(1), len, "len VALUE"),
+    f("printf", 1, None, printf, "printf FORMAT VALUE..."),
+    f("split", 2, Some(2), split, "split TEXT SEPARATOR"),
+    f("repeat", 2, Some(2), repeat, "repeat TEXT COUNT"),
+    f(
+        "camelToKebab",
+        1,
+        Some(1),
+        camel_to_kebab,
+        "camelToKebab TEXT",
+    ),
+    f("add", 2, Some(2), add, "add A B"),
+    f("sub", 2, Some(2), sub, "sub A B"),
+    f("mul", 2, Some(2), mul, "mul A B"),
+    f("div", 2, Some(2), div, "div A B"),
+    f("get", 1, None, get, "get OBJECT KEY..."),
+    f("phase", 1, Some(1), phase, "phase OBJECT"),
+    f(
+        "resourceExists",
+        1,
+        Some(1),
+        resource_exists,
+        "resourceExists OBJECT",
+    ),
+    f(
+        "readyReplicas",
+        1,
+        Some(1),
+        ready_replicas,
+        "readyReplicas OBJECT",
+    ),
+    f(
+        "allReplicasReady",
+        1,
+        Some(1),
+        all_replicas_ready,
+        "allReplicasReady OBJECT",
+    ),
+    f(
+        "replicasReady",
+        1,
+        Some(1),
+        all_replicas_ready,
+        "replicasReady OBJECT",
+    ),
+    f(
+        "jobSucceeded",
+        1,
+        Some(1),
+        job_succeeded,
+        "jobSucceeded OBJECT",
+    ),
+];
+
+/// A table row (the upstream functions are many; one line each).
+const fn f(
+    name: &'static str,
+    min_args: usize,
+    max_args: Option<usize>,
+    call: fn(&[Value]) -> Result<Value, String>,
+    usage: &'static str,
+) -> Func {
+    Func {
+        name,
+        min_args,
+        max_args,
+        call,
+        usage,
+    }
+}
+
+/// Functions of upstream's notes that take a CR value first and a literal second where sprig
+/// puts the literal first (`hasPrefix .spec.image "myorg/"` and sprig's `hasPrefix "myorg/"
+/// .spec.image`): both orders mean the same, the path being the value.
+pub const VALUE_FIRST_UPSTREAM: &[&str] = &[
+    "default",
+    "contains",
+    "hasPrefix",
+    "hasSuffix",
+    "trimPrefix",
+    "trimSuffix",
 ];
 
 /// The longest text a function or a template may produce (1 MiB, a ConfigMap's limit): a
@@ -401,6 +510,202 @@ fn has_suffix(a: &[Value]) -> Result<Value, String> {
     Ok(Value::Bool(text(a).ends_with(&to_text(&a[0]))))
 }
 
+fn concat(a: &[Value]) -> Result<Value, String> {
+    s(a.iter().map(to_text).collect())
+}
+fn coalesce(a: &[Value]) -> Result<Value, String> {
+    Ok(a.iter()
+        .find(|v| !is_empty(v))
+        .cloned()
+        .unwrap_or(Value::Null))
+}
+fn empty(a: &[Value]) -> Result<Value, String> {
+    Ok(Value::Bool(is_empty(&a[0])))
+}
+fn not_empty(a: &[Value]) -> Result<Value, String> {
+    Ok(Value::Bool(!is_empty(&a[0])))
+}
+fn ternary(a: &[Value]) -> Result<Value, String> {
+    Ok(if is_empty(&a[0]) {
+        a[2].clone()
+    } else {
+        a[1].clone()
+    })
+}
+fn bool_ternary(a: &[Value]) -> Result<Value, String> {
+    let b = match &a[0] {
+        Value::Bool(b) => *b,
+        Value::String(t) if t == "true" || t == "false" => t == "true",
+        other => return Err(format!("boolTernary: {other} is not a boolean")),
+    };
+    Ok(if b { a[1].clone() } else { a[2].clone() })
+}
+/// Go's `eq`: equal to any of the others; numbers compare by value, text with text.
+fn eq(a: &[Value]) -> Result<Value, String> {
+    Ok(Value::Bool(a[1..].iter().any(|b| same(&a[0], b))))
+}
+fn ne(a: &[Value]) -> Result<Value, String> {
+    Ok(Value::Bool(!same(&a[0], &a[1])))
+}
+fn same(x: &Value, y: &Value) -> bool {
+    match (x, y) {
+        (Value::Number(m), Value::Number(n)) => m.as_f64() == n.as_f64(),
+        (Value::Null, Value::String(t)) | (Value::String(t), Value::Null) => t.is_empty(),
+        _ => x == y,
+    }
+}
+/// Go's `and`: the first empty argument, or the last.
+fn and(a: &[Value]) -> Result<Value, String> {
+    Ok(a.iter().find(|v| is_empty(v)).unwrap_or(last(a)).clone())
+}
+/// Go's `or`: the first non-empty argument, or the last.
+fn or(a: &[Value]) -> Result<Value, String> {
+    Ok(a.iter().find(|v| !is_empty(v)).unwrap_or(last(a)).clone())
+}
+fn not(a: &[Value]) -> Result<Value, String> {
+    Ok(Value::Bool(is_empty(&a[0])))
+}
+fn len(a: &[Value]) -> Result<Value, String> {
+    Ok(Value::from(match &a[0] {
+        Value::String(t) => t.chars().count(),
+        Value::Array(v) => v.len(),
+        Value::Object(m) => m.len(),
+        Value::Null => 0,
+        other => return Err(format!("len: {other} has no length")),
+    }))
+}
+/// Go's `printf` for the verbs Katalogs use: `%s`, `%v`, `%d`, `%q`, `%%`.
+fn printf(a: &[Value]) -> Result<Value, String> {
+    let format = to_text(&a[0]);
+    let mut args = a[1..].iter();
+    let mut out = String::new();
+    let mut chars = format.chars();
+    while let Some(c) = chars.next() {
+        if c != '%' {
+            out.push(c);
+            continue;
+        }
+        let verb = chars.next().ok_or("printf: the format ends with `%`")?;
+        if verb == '%' {
+            out.push('%');
+            continue;
+        }
+        let v = args
+            .next()
+            .ok_or_else(|| format!("printf: `%{verb}` has no argument"))?;
+        match verb {
+            's' | 'v' => out.push_str(&to_text(v)),
+            'd' => out.push_str(&as_int(v)?.to_string()),
+            'q' => out.push_str(&Value::String(to_text(v)).to_string()),
+            other => {
+                return Err(format!(
+                    "printf: verb `%{other}` is not supported (use %s, %v, %d or %q)"
+                ))
+            }
+        }
+        if out.len() > MAX_TEXT_BYTES {
+            return Err(format!("printf: {}", too_long(out.len())));
+        }
+    }
+    s(out)
+}
+fn split(a: &[Value]) -> Result<Value, String> {
+    let (t, sep) = (to_text(&a[0]), to_text(&a[1]));
+    if sep.is_empty() {
+        return Err("split: the separator is empty".into());
+    }
+    Ok(Value::Array(
+        t.split(sep.as_str())
+            .map(|p| Value::String(p.into()))
+            .collect(),
+    ))
+}
+fn repeat(a: &[Value]) -> Result<Value, String> {
+    let t = to_text(&a[0]);
+    let n =
+        usize::try_from(as_int(&a[1])?).map_err(|_| "repeat: the count is negative".to_string())?;
+    let size = t.len().saturating_mul(n);
+    if size > MAX_TEXT_BYTES {
+        return Err(format!("repeat: {}", too_long(size)));
+    }
+    s(t.repeat(n))
+}
+fn camel_to_kebab(a: &[Value]) -> Result<Value, String> {
+    let mut out = String::new();
+    for (i, c) in to_text(&a[0]).chars().enumerate() {
+        if c.is_uppercase() {
+            if i > 0 {
+                out.push('-');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(c);
+        }
+    }
+    s(out)
+}
+fn arith(a: &[Value], op: fn(i64, i64) -> Option<i64>, name: &str) -> Result<Value, String> {
+    op(as_int(&a[0])?, as_int(&a[1])?)
+        .map(Value::from)
+        .ok_or_else(|| format!("{name}: overflow or division by zero"))
+}
+fn add(a: &[Value]) -> Result<Value, String> {
+    arith(a, i64::checked_add, "add")
+}
+fn sub(a: &[Value]) -> Result<Value, String> {
+    arith(a, i64::checked_sub, "sub")
+}
+fn mul(a: &[Value]) -> Result<Value, String> {
+    arith(a, i64::checked_mul, "mul")
+}
+fn div(a: &[Value]) -> Result<Value, String> {
+    arith(a, i64::checked_div, "div")
+}
+/// Upstream's nil-safe path: `get OBJ "status" "phase"`.
+fn get(a: &[Value]) -> Result<Value, String> {
+    let mut cur = &a[0];
+    for k in &a[1..] {
+        cur = match cur {
+            Value::Object(m) => m.get(&to_text(k)).unwrap_or(&Value::Null),
+            Value::Array(v) => as_int(k)
+                .ok()
+                .and_then(|i| usize::try_from(i).ok())
+                .and_then(|i| v.get(i))
+                .unwrap_or(&Value::Null),
+            _ => &Value::Null,
+        };
+    }
+    Ok(cur.clone())
+}
+fn at<'v>(v: &'v Value, p: &str) -> &'v Value {
+    v.pointer(p).unwrap_or(&Value::Null)
+}
+fn phase(a: &[Value]) -> Result<Value, String> {
+    s(to_text(at(&a[0], "/status/phase")))
+}
+fn resource_exists(a: &[Value]) -> Result<Value, String> {
+    Ok(Value::Bool(!is_empty(&a[0])))
+}
+fn ready_replicas(a: &[Value]) -> Result<Value, String> {
+    Ok(Value::from(as_int(at(&a[0], "/status/readyReplicas"))?))
+}
+/// All the replicas a workload asks for (1 when it does not say) are ready.
+fn all_replicas_ready(a: &[Value]) -> Result<Value, String> {
+    if is_empty(&a[0]) {
+        return Ok(Value::Bool(false));
+    }
+    let desired = match at(&a[0], "/spec/replicas") {
+        Value::Null => 1,
+        v => as_int(v)?,
+    };
+    Ok(Value::Bool(
+        as_int(at(&a[0], "/status/readyReplicas"))? >= desired,
+    ))
+}
+fn job_succeeded(a: &[Value]) -> Result<Value, String> {
+    Ok(Value::Bool(as_int(at(&a[0], "/status/succeeded"))? > 0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -408,6 +713,115 @@ mod tests {
 
     fn call(name: &str, args: Vec<Value>) -> Result<Value, String> {
         (lookup(name).unwrap().call)(&args)
+    }
+
+    #[test]
+    fn upstream_notes() {
+        assert_eq!(call("toLower", vec![json!("AbC")]).unwrap(), json!("abc"));
+        assert_eq!(call("trimSpace", vec![json!("  a ")]).unwrap(), json!("a"));
+        assert_eq!(
+            call("concat", vec![json!("a"), json!(1), json!("b")]).unwrap(),
+            json!("a1b")
+        );
+        assert_eq!(
+            call("coalesce", vec![json!(""), json!(null), json!("x")]).unwrap(),
+            json!("x")
+        );
+        assert_eq!(
+            call("ternary", vec![json!(true), json!("y"), json!("n")]).unwrap(),
+            json!("y")
+        );
+        assert_eq!(
+            call("ternary", vec![json!(""), json!("y"), json!("n")]).unwrap(),
+            json!("n")
+        );
+        assert!(call("boolTernary", vec![json!("yes"), json!(1), json!(2)]).is_err());
+        assert_eq!(
+            call("eq", vec![json!(2), json!(1), json!(2.0)]).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            call("eq", vec![json!(null), json!("")]).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            call("or", vec![json!(""), json!(0), json!("z")]).unwrap(),
+            json!("z")
+        );
+        assert_eq!(
+            call("and", vec![json!("a"), json!(0), json!("z")]).unwrap(),
+            json!(0)
+        );
+        assert_eq!(call("len", vec![json!("héllo")]).unwrap(), json!(5));
+        assert_eq!(call("len", vec![json!({"a": 1})]).unwrap(), json!(1));
+        assert_eq!(
+            call(
+                "printf",
+                vec![
+                    json!("%s-%d %q 100%%"),
+                    json!("web"),
+                    json!("3"),
+                    json!("x")
+                ]
+            )
+            .unwrap(),
+            json!("web-3 \"x\" 100%")
+        );
+        assert!(call("printf", vec![json!("%s %s"), json!("a")])
+            .unwrap_err()
+            .contains("no argument"));
+        assert!(call("printf", vec![json!("%x"), json!(1)])
+            .unwrap_err()
+            .contains("not supported"));
+        assert_eq!(
+            call("split", vec![json!("a,b"), json!(",")]).unwrap(),
+            json!(["a", "b"])
+        );
+        assert!(call("repeat", vec![json!("ab"), json!(MAX_TEXT_BYTES)])
+            .unwrap_err()
+            .contains("over the limit"));
+        assert_eq!(
+            call("camelToKebab", vec![json!("myWebApp")]).unwrap(),
+            json!("my-web-app")
+        );
+        assert_eq!(call("add", vec![json!(2), json!("3")]).unwrap(), json!(5));
+        assert!(call("div", vec![json!(1), json!(0)]).is_err());
+        assert!(call("mul", vec![json!(i64::MAX), json!(2)]).is_err());
+    }
+
+    #[test]
+    fn upstream_kubernetes_notes() {
+        let d =
+            json!({"spec": {"replicas": 3}, "status": {"readyReplicas": 2, "phase": "Running"}});
+        assert_eq!(call("readyReplicas", vec![d.clone()]).unwrap(), json!(2));
+        assert_eq!(
+            call("allReplicasReady", vec![d.clone()]).unwrap(),
+            json!(false)
+        );
+        let done = json!({"spec": {}, "status": {"readyReplicas": 1}});
+        assert_eq!(call("replicasReady", vec![done]).unwrap(), json!(true));
+        assert_eq!(
+            call("allReplicasReady", vec![json!(null)]).unwrap(),
+            json!(false)
+        );
+        assert_eq!(call("phase", vec![d.clone()]).unwrap(), json!("Running"));
+        assert_eq!(call("phase", vec![json!(null)]).unwrap(), json!(""));
+        assert_eq!(
+            call("get", vec![d.clone(), json!("status"), json!("phase")]).unwrap(),
+            json!("Running")
+        );
+        assert_eq!(
+            call("get", vec![d, json!("nope"), json!("x")]).unwrap(),
+            json!(null)
+        );
+        assert_eq!(
+            call("resourceExists", vec![json!({})]).unwrap(),
+            json!(false)
+        );
+        assert_eq!(
+            call("jobSucceeded", vec![json!({"status": {"succeeded": 1}})]).unwrap(),
+            json!(true)
+        );
     }
 
     #[test]

@@ -241,14 +241,15 @@ fn render_msg(e: RenderError) -> String {
     }
 }
 
-/// Upstream Orkestra has written `default` in both orders (`default .spec.replicas 1` and
-/// sprig's `default 1 .spec.replicas`): the argument that is a path to a value is the value, so
-/// a path first and a literal second are swapped into sprig's order.
+/// Upstream Orkestra writes some functions value first (`default .spec.replicas 1`,
+/// `hasPrefix .spec.image "myorg/"`) where sprig writes the literal first (`default 1
+/// .spec.replicas`): the argument that is a path to a value is the value, so a path first and a
+/// literal second are swapped into sprig's order ([`functions::VALUE_FIRST_UPSTREAM`]).
 fn default_in_either_order(e: &mut Expr) {
     if let Expr::Call { name, args, .. } = e {
         args.iter_mut().for_each(default_in_either_order);
         let literal = |a: &Expr| matches!(a, Expr::Str(_) | Expr::Num(_) | Expr::Bool(_));
-        if name == "default"
+        if functions::VALUE_FIRST_UPSTREAM.contains(&name.as_str())
             && args.len() == 2
             && matches!(args[0], Expr::Path(_))
             && literal(&args[1])
@@ -261,6 +262,18 @@ fn default_in_either_order(e: &mut Expr) {
 /// Check every call against the function table.
 fn check(e: &Expr) -> Result<(), CompileError> {
     if let Expr::Call { name, args, offset } = e {
+        if matches!(
+            name.as_str(),
+            "randomAlphanumeric" | "randomHex" | "randomBase64" | "uuidv4"
+        ) {
+            return Err(CompileError {
+                offset: *offset,
+                code: "not-supported",
+                message: format!(
+                    "`{name}` (upstream Orkestra's random note) would change on every render; make the value once with `generate:` on a Secret (`generate: {{password: {{length: 32}}}}`, from the operating system's randomness)"
+                ),
+            });
+        }
         let Some(f) = functions::lookup(name) else {
             let names = functions::FUNCTIONS.iter().map(|f| f.name);
             return Err(CompileError {
@@ -560,6 +573,9 @@ mod tests {
             "wrong-arity"
         );
         assert_eq!(set.compile("{{ .x").unwrap_err().code, "template-syntax");
+        let e = set.compile("{{ randomAlphanumeric 32 }}").unwrap_err();
+        assert_eq!(e.code, "not-supported");
+        assert!(e.message.contains("generate:"), "{}", e.message);
     }
 
     #[test]
