@@ -9,15 +9,21 @@ mod common;
 use common::*;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service};
-use kube::api::Api;
+use kube::api::{Api, PostParams};
 use kube::Client;
 use orkestra_engine::load::with_api_types;
-use orkestra_engine::{load_file, SourceFile};
+use orkestra_engine::{load_file, Katalog, SourceFile};
 use orkestra_testsupport::{cluster, strip_finalizers};
 use serde_json::{json, Value};
 
 /// The fixture `katalogs/upstream/<folder>` made unique, and its Katalog as apply stores it.
 fn stored(folder: &str, group: &str, name: &str) -> (Fixture, Value) {
+    let (f, _, object) = loaded(folder, group, name);
+    (f, object)
+}
+
+/// The fixture made unique, its Katalog loaded beside its files, and as apply stores it.
+fn loaded(folder: &str, group: &str, name: &str) -> (Fixture, Katalog, Value) {
     let f = Fixture::load(&format!("upstream/{folder}"), group, name, "cr.yaml");
     // The renamed files, beside the renamed Katalog, as a user's folder would hold them.
     let dir = tempfile::tempdir().unwrap();
@@ -32,7 +38,7 @@ fn stored(folder: &str, group: &str, name: &str) -> (Fixture, Value) {
     let mut object = with_api_types(&f.katalog, &k);
     object["apiVersion"] = json!("orkestra.orkspace.io/v1");
     object["metadata"] = json!({"name": f.katalog_name, "labels": f.katalog["metadata"]["labels"]});
-    (f, object)
+    (f, k, object)
 }
 
 async fn install(client: &Client, f: &Fixture, object: &Value) {
@@ -151,6 +157,61 @@ async fn the_newest_layout_runs_reconcile_and_emit() {
     let cm = cms.get("build-stages").await.unwrap();
     assert_eq!(cm.data.unwrap()["stages"], "build,test");
     agent.stop().await;
+    strip_finalizers(&crs).await;
+    ns.cleanup().await.unwrap();
+}
+
+/// Upstream's `validation` rules are enforced by the API server: the CRD `apply` installs (the
+/// crdFile's, with the rules compiled to CEL) refuses each bad CR with its rule's message and
+/// accepts the good one.
+#[tokio::test]
+async fn validation_rules_are_enforced_by_the_api_server() {
+    init_logs();
+    let env = cluster().await;
+    let client = env.client().await;
+    let ns = env.namespace("upstream-validation").await.unwrap();
+    let (f, k, _) = loaded("validation", "validated.orkestra.io", "upstream-validated");
+    let crd = orkestra_engine::crd::generate(&k.entries[0], &k.name);
+    let rules =
+        &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"];
+    assert_eq!(rules.as_array().map(Vec::len), Some(3), "{crd}");
+    install_crd(&client, &crd).await;
+    let crs = cr_api(&client, &f, ns.name());
+    let good = f.cr_in(ns.name(), "good");
+    let post = |v: &Value| serde_json::from_value(v.clone()).unwrap();
+    crs.create(&PostParams::default(), &post(&good))
+        .await
+        .unwrap_or_else(|e| panic!("the good CR is accepted: {e}"));
+    for (field, value, message) in [
+        (
+            "image",
+            json!("docker.io/nginx"),
+            "images come from ghcr.io/orkspace/",
+        ),
+        ("replicas", json!(0), "replicas must be at least 1"),
+        (
+            "environment",
+            json!("qa"),
+            "environment is dev, staging or prod",
+        ),
+    ] {
+        let mut bad = f.cr_in(ns.name(), &format!("bad-{field}"));
+        bad["spec"][field] = value;
+        let err = crs
+            .create(&PostParams::default(), &post(&bad))
+            .await
+            .expect_err(field);
+        let text = err.to_string();
+        assert!(text.contains(message), "{field}: {text}");
+    }
+    // Upstream's rule for a missing field: it fails every comparison.
+    let mut bare = f.cr_in(ns.name(), "bare");
+    bare["spec"].as_object_mut().unwrap().remove("environment");
+    let err = crs
+        .create(&PostParams::default(), &post(&bare))
+        .await
+        .expect_err("a CR without spec.environment");
+    assert!(err.to_string().contains("environment is dev"), "{err}");
     strip_finalizers(&crs).await;
     ns.cleanup().await.unwrap();
 }

@@ -7,11 +7,41 @@ use serde_json::{json, Value};
 
 use crate::katalog::{CrdEntry, Scope};
 
+/// Append the entry's validation rules to the root of `schema` (`self` is the whole CR).
+fn add_validations(schema: &mut Value, entry: &CrdEntry) {
+    if entry.validation.is_empty() {
+        return;
+    }
+    let Some(m) = schema.as_object_mut() else {
+        return;
+    };
+    let list = m
+        .entry("x-kubernetes-validations")
+        .or_insert_with(|| json!([]));
+    if let Some(a) = list.as_array_mut() {
+        for r in &entry.validation {
+            a.push(json!({"rule": r.cel(), "message": r.message, "fieldPath": format!(".{}", r.field_path())}));
+        }
+    }
+}
+
 /// The CRD for `entry`: the one its `crdFile` holds, as written, or one generated from
 /// apiTypes with a status subresource and Ready/Age printer columns.
 pub fn generate(entry: &CrdEntry, katalog: &str) -> Value {
     if let Some(crd) = &entry.crd_file {
-        return crd.clone();
+        // The file's CRD, with the entry's validation rules on every version's schema.
+        let mut crd = crd.clone();
+        if let Some(versions) = crd
+            .pointer_mut("/spec/versions")
+            .and_then(Value::as_array_mut)
+        {
+            for v in versions {
+                if let Some(schema) = v.pointer_mut("/schema/openAPIV3Schema") {
+                    add_validations(schema, entry);
+                }
+            }
+        }
+        return crd;
     }
     let api = &entry.api;
     let mut schema = entry.schema.clone().unwrap_or_else(|| {
@@ -29,6 +59,7 @@ pub fn generate(entry: &CrdEntry, katalog: &str) -> Value {
             json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true}),
         );
     }
+    add_validations(&mut schema, entry);
     let mut names = json!({
         "kind": api.kind, "plural": api.plural, "singular": api.singular,
         "listKind": format!("{}List", api.kind),

@@ -139,6 +139,9 @@ pub struct CrdEntry {
     pub graph: Graph,
     /// The CRD read from `crdFile` (installed as it is, instead of one generated from apiTypes).
     pub crd_file: Option<serde_json::Value>,
+    /// `validation.rules` (or `admission.validation.rules`): CEL rules in the CRD, enforced by
+    /// the API server (see [`crate::validation`]).
+    pub validation: Vec<crate::validation::Rule>,
     /// `allowedNamespaces`: when not empty, CRs in other namespaces are refused, not reconciled.
     pub allowed_namespaces: Vec<String>,
 }

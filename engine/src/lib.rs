@@ -22,6 +22,7 @@ pub mod load;
 pub mod path;
 pub mod source;
 pub mod template;
+pub mod validation;
 pub mod value;
 
 pub use diagnostic::{Diagnostic, Severity};

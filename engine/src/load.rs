@@ -29,9 +29,7 @@ pub const LEGACY_API_VERSION: &str = "orkestra.konductor.io/v1Alpha";
 /// Keys of upstream Orkestra's format that orkestra does not run yet, with what they are there:
 /// a Katalog using one gets an error naming the feature, never a generic "unknown field".
 const NOT_SUPPORTED: &[(&str, &str)] = &[
-    ("validation", "admission validation rules"),
     ("mutation", "admission mutation rules"),
-    ("admission", "admission validation and mutation rules"),
     ("normalize", "spec normalization"),
     ("imports", "Motif imports"),
     ("sources", "Komposer sources"),
@@ -256,7 +254,12 @@ const ENTRY_KEYS: &[&str] = &[
     "enabled",
     "namespaced",
     "allowedNamespaces",
+    "validation",
+    "admission",
 ];
+const VALIDATION_KEYS: &[&str] = &["rules"];
+const ADMISSION_KEYS: &[&str] = &["validation"];
+const RULE_KEYS: &[&str] = &["field", "message", "action", "operator", "value"];
 const API_KEYS: &[&str] = &[
     "group",
     "version",
@@ -590,8 +593,22 @@ impl Loader<'_> {
             status: Vec::new(),
             graph: graph::Graph::default(),
             crd_file,
+            validation: Vec::new(),
             allowed_namespaces,
         };
+        if let Some(v) = m.get("validation") {
+            entry.validation = self.validation(v, &p.key("validation"), entry.schema.as_ref());
+        }
+        if let Some(a) = m.get("admission") {
+            let ap = p.key("admission");
+            if let Some(am) = self.map(a, &ap, "admission") {
+                self.check_keys(am, &ap, ADMISSION_KEYS, "admission");
+                if let Some(v) = am.get("validation") {
+                    let rules = self.validation(v, &ap.key("validation"), entry.schema.as_ref());
+                    entry.validation.extend(rules);
+                }
+            }
+        }
         self.specs.clear();
         self.status_refs.clear();
         // Upstream's oldest layout: tuning on the entry.
@@ -623,6 +640,96 @@ impl Loader<'_> {
         self.in_status = true;
         entry.status = self.status(v, p);
         self.in_status = false;
+    }
+
+    /// `validation: {rules: [...]}`: each rule a field of the CR's schema and one comparison.
+    fn validation(
+        &mut self,
+        v: &Value,
+        p: &Path,
+        schema: Option<&Value>,
+    ) -> Vec<crate::validation::Rule> {
+        use crate::validation::{parse_field, Check, Rule, CHECK_KEYS};
+        let mut out = Vec::new();
+        let Some(m) = self.map(v, p, "validation") else {
+            return out;
+        };
+        self.check_keys(m, p, VALIDATION_KEYS, "validation");
+        let rp = p.key("rules");
+        let Some(rules) = m
+            .get("rules")
+            .and_then(|r| self.list(r, &rp, "validation.rules"))
+        else {
+            return out;
+        };
+        for (i, r) in rules.iter().enumerate() {
+            let ip = rp.index(i);
+            let Some(rm) = self.map(r, &ip, "a validation rule") else {
+                continue;
+            };
+            let allowed: Vec<&str> = RULE_KEYS.iter().chain(CHECK_KEYS).copied().collect();
+            self.check_keys(rm, &ip, &allowed, "a validation rule");
+            if let Some(a) = rm
+                .get("action")
+                .and_then(Value::as_str)
+                .filter(|a| *a != "deny")
+            {
+                self.err_at_value(
+                    "not-supported",
+                    &ip.key("action"),
+                    format!("action {a:?}: orkestra enforces validation rules in the API server, which refuses (deny); warnings are not supported yet"),
+                );
+            }
+            let message = self.string(rm, "message", &ip, true, "a validation rule");
+            let field = self.string(rm, "field", &ip, true, "a validation rule");
+            let mut checks: Vec<(String, &Value, Path)> = rm
+                .iter()
+                .filter(|(k, _)| CHECK_KEYS.contains(&k.as_str()))
+                .map(|(k, v)| (k.clone(), v, ip.key(k)))
+                .collect();
+            if let Some(op) = rm.get("operator").and_then(Value::as_str) {
+                checks.push((
+                    op.to_string(),
+                    rm.get("value").unwrap_or(&Value::Null),
+                    ip.key("operator"),
+                ));
+            }
+            let (Some(message), Some(field)) = (message, field) else {
+                continue;
+            };
+            let field = match parse_field(&field) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.err_at_value("invalid-value", &ip.key("field"), e);
+                    continue;
+                }
+            };
+            if let Some(missing) = undeclared(schema, &field) {
+                self.err_at_value(
+                    "invalid-value",
+                    &ip.key("field"),
+                    format!("`{missing}` is not declared in the CR's schema (`schema:` or the crdFile's): the API server compiles the rule against it"),
+                );
+                continue;
+            }
+            let [(key, value, kp)] = checks.as_slice() else {
+                self.err_at_key(
+                    "invalid-value",
+                    &ip,
+                    format!("a validation rule has exactly one comparison ({} found), such as `prefix: myorg/` or `greaterThan: 0`", checks.len()),
+                );
+                continue;
+            };
+            match Check::parse(key, value) {
+                Ok(check) => out.push(Rule {
+                    field,
+                    check,
+                    message,
+                }),
+                Err(e) => self.err_at_value("invalid-value", kp, e),
+            }
+        }
+        out
     }
 
     /// `default`, `workers` and `resync`, wherever a layout puts them.
@@ -1698,6 +1805,21 @@ pub(crate) fn pointer<'v>(v: &'v Value, p: &Path) -> Option<&'v Value> {
         };
     }
     Some(cur)
+}
+
+/// The first step of `field` the schema does not declare (a step under an object that keeps
+/// unknown fields, or with no schema at all, is not declared), if any.
+fn undeclared(schema: Option<&Value>, field: &[String]) -> Option<String> {
+    let mut cur = schema;
+    for (i, step) in field.iter().enumerate() {
+        cur = cur
+            .and_then(|s| s.get("properties"))
+            .and_then(|p| p.get(step));
+        if cur.is_none() {
+            return Some(field[..=i].join("."));
+        }
+    }
+    None
 }
 
 /// `doc` (the Katalog document `katalog` was loaded from) with the apiTypes read from each
