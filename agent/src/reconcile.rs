@@ -223,6 +223,11 @@ pub async fn reconcile(
             Body::from_live(&cr).fields
         }
     };
+    // What normalize/mutation set before rendering (field names only), for the user to see.
+    let mut fields = fields;
+    if !walked.desired.mutated.is_empty() {
+        fields.insert("mutated".into(), serde_json::json!(walked.desired.mutated));
+    }
     let body = Body {
         fields,
         external: Body::rows(&report.rows),

@@ -115,6 +115,20 @@ async fn the_oldest_layout_runs_and_refuses_crs_outside_its_allowed_namespaces()
     let cm = cms.get("shop-config").await.unwrap();
     assert_eq!(cm.data.unwrap()["greeting"], "welcome");
 
+    // A CR without a greeting gets upstream's mutation default, listed under status.mutated.
+    let mut bare = f.cr_in(allowed.name(), "bare");
+    bare["spec"] = json!({});
+    create(&client, &bare).await;
+    let cr = wait_cr(&in_allowed, "bare", "Frontend bare Ready", ready).await;
+    assert_eq!(
+        cr["status"]["mutated"],
+        json!(["spec.greeting"]),
+        "{}",
+        cr["status"]
+    );
+    let cm = cms.get("bare-config").await.unwrap();
+    assert_eq!(cm.data.unwrap()["greeting"], "hello");
+
     let in_other = cr_api(&client, &f, other.name());
     create(&client, &f.cr_in(other.name(), "shop")).await;
     let refused = |v: &Value| ready_of(v).is_some_and(|r| r.1 == "NamespaceNotAllowed");

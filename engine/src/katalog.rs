@@ -142,6 +142,9 @@ pub struct CrdEntry {
     /// `validation.rules` (or `admission.validation.rules`): CEL rules in the CRD, enforced by
     /// the API server (see [`crate::validation`]).
     pub validation: Vec<crate::validation::Rule>,
+    /// `normalize` then `mutation.rules`: fields the CR is given before rendering (see
+    /// [`crate::mutation`]).
+    pub mutations: Vec<crate::mutation::Mutation>,
     /// `allowedNamespaces`: when not empty, CRs in other namespaces are refused, not reconciled.
     pub allowed_namespaces: Vec<String>,
 }

@@ -19,6 +19,7 @@ pub mod generate;
 pub mod graph;
 pub mod katalog;
 pub mod load;
+pub mod mutation;
 pub mod path;
 pub mod source;
 pub mod template;

@@ -29,8 +29,6 @@ pub const LEGACY_API_VERSION: &str = "orkestra.konductor.io/v1Alpha";
 /// Keys of upstream Orkestra's format that orkestra does not run yet, with what they are there:
 /// a Katalog using one gets an error naming the feature, never a generic "unknown field".
 const NOT_SUPPORTED: &[(&str, &str)] = &[
-    ("mutation", "admission mutation rules"),
-    ("normalize", "spec normalization"),
     ("imports", "Motif imports"),
     ("sources", "Komposer sources"),
     ("enrich", "enrichment of children with pods and events"),
@@ -256,9 +254,13 @@ const ENTRY_KEYS: &[&str] = &[
     "allowedNamespaces",
     "validation",
     "admission",
+    "mutation",
+    "normalize",
 ];
 const VALIDATION_KEYS: &[&str] = &["rules"];
-const ADMISSION_KEYS: &[&str] = &["validation"];
+const ADMISSION_KEYS: &[&str] = &["validation", "mutation"];
+const MUTATION_KEYS: &[&str] = &["rules", "mutateFirst"];
+const MUTATION_RULE_KEYS: &[&str] = &["field", "default", "override", "valueType", "when", "or"];
 const RULE_KEYS: &[&str] = &["field", "message", "action", "operator", "value"];
 const API_KEYS: &[&str] = &[
     "group",
@@ -594,8 +596,18 @@ impl Loader<'_> {
             graph: graph::Graph::default(),
             crd_file,
             validation: Vec::new(),
+            mutations: Vec::new(),
             allowed_namespaces,
         };
+        // Normalize first, then mutation rules (upstream's pipeline order).
+        if let Some(v) = m.get("normalize") {
+            let muts = self.normalize(v, &p.key("normalize"));
+            entry.mutations.extend(muts);
+        }
+        if let Some(v) = m.get("mutation") {
+            let muts = self.mutation(v, &p.key("mutation"));
+            entry.mutations.extend(muts);
+        }
         if let Some(v) = m.get("validation") {
             entry.validation = self.validation(v, &p.key("validation"), entry.schema.as_ref());
         }
@@ -606,6 +618,10 @@ impl Loader<'_> {
                 if let Some(v) = am.get("validation") {
                     let rules = self.validation(v, &ap.key("validation"), entry.schema.as_ref());
                     entry.validation.extend(rules);
+                }
+                if let Some(v) = am.get("mutation") {
+                    let muts = self.mutation(v, &ap.key("mutation"));
+                    entry.mutations.extend(muts);
                 }
             }
         }
@@ -728,6 +744,106 @@ impl Loader<'_> {
                 }),
                 Err(e) => self.err_at_value("invalid-value", kp, e),
             }
+        }
+        out
+    }
+
+    /// `normalize: {spec: {image: "{{ trimSpace .spec.image }}"}}`: fields rewritten (always)
+    /// before anything else; the inner keys are dotted paths under the outer one.
+    fn normalize(&mut self, v: &Value, p: &Path) -> Vec<crate::mutation::Mutation> {
+        let mut out = Vec::new();
+        let Some(m) = self.map(v, p, "normalize") else {
+            return out;
+        };
+        for (root, fields) in m {
+            let rp = p.key(root);
+            let Some(fm) = self.map(fields, &rp, "a normalize section") else {
+                continue;
+            };
+            for (rel, value) in fm {
+                let fp = rp.key(rel);
+                match crate::validation::parse_field(&format!("{root}.{rel}")) {
+                    Ok(field) => out.push(crate::mutation::Mutation {
+                        source: fp.to_string(),
+                        field,
+                        value: self.tv(value, &fp),
+                        mode: crate::mutation::Mode::Normalize,
+                        value_type: None,
+                        conditions: Conditions::default(),
+                    }),
+                    Err(e) => self.err_at_key("invalid-value", &fp, e),
+                }
+            }
+        }
+        out
+    }
+
+    /// `mutation: {rules: [{field, default | override, valueType, when, or}]}`.
+    fn mutation(&mut self, v: &Value, p: &Path) -> Vec<crate::mutation::Mutation> {
+        let mut out = Vec::new();
+        let Some(m) = self.map(v, p, "mutation") else {
+            return out;
+        };
+        self.check_keys(m, p, MUTATION_KEYS, "mutation");
+        let rp = p.key("rules");
+        let Some(rules) = m
+            .get("rules")
+            .and_then(|r| self.list(r, &rp, "mutation.rules"))
+        else {
+            return out;
+        };
+        for (i, r) in rules.iter().enumerate() {
+            let ip = rp.index(i);
+            let Some(rm) = self.map(r, &ip, "a mutation rule") else {
+                continue;
+            };
+            self.check_keys(rm, &ip, MUTATION_RULE_KEYS, "a mutation rule");
+            let Some(field) = self.string(rm, "field", &ip, true, "a mutation rule") else {
+                continue;
+            };
+            let field = match crate::validation::parse_field(&field) {
+                Ok(f) => f,
+                Err(e) => {
+                    self.err_at_value("invalid-value", &ip.key("field"), e);
+                    continue;
+                }
+            };
+            use crate::mutation::Mode;
+            let (value, mode) = match (rm.get("default"), rm.get("override")) {
+                (Some(d), None) => (self.tv(d, &ip.key("default")), Mode::Default),
+                (None, Some(o)) => (self.tv(o, &ip.key("override")), Mode::Override),
+                _ => {
+                    self.err_at_key(
+                        "invalid-value",
+                        &ip,
+                        "a mutation rule has one of `default` (set when absent or empty) and `override` (always set)",
+                    );
+                    continue;
+                }
+            };
+            let value_type = match rm.get("valueType") {
+                None => None,
+                Some(t) => match t.as_str().and_then(crate::mutation::ValueType::parse) {
+                    Some(t) => Some(t),
+                    None => {
+                        self.err_at_value(
+                            "invalid-value",
+                            &ip.key("valueType"),
+                            "valueType is string, int, float or bool",
+                        );
+                        continue;
+                    }
+                },
+            };
+            let conditions = self.conditions(rm, &ip);
+            out.push(crate::mutation::Mutation {
+                source: ip.to_string(),
+                field,
+                value,
+                mode,
+                value_type,
+                conditions,
+            });
         }
         out
     }

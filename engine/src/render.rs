@@ -103,6 +103,9 @@ pub struct Desired {
     pub external: Vec<External>,
     /// Nodes that wait for a value not known yet, in graph order.
     pub waiting: Vec<Waiting>,
+    /// CR fields `normalize`/`mutation` set before rendering (dotted), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mutated: Vec<String>,
 }
 
 impl Desired {
@@ -314,10 +317,15 @@ pub fn walk(
     observed: &Observed,
     unknown: Unknown,
 ) -> Result<Desired, RenderError> {
+    let (cr, mutated) = mutated_cr(katalog, entry, cr)?;
+    let cr: &Value = &cr;
     let base = Scope::new(cr);
     let owner = Owner::of(cr, &katalog.name);
     let graph = &entry.graph;
-    let mut out = Desired::default();
+    let mut out = Desired {
+        mutated,
+        ..Desired::default()
+    };
     let mut skipped: HashSet<usize> = HashSet::new();
     let mut waiting: HashSet<usize> = HashSet::new();
     for &n in &graph.order {
@@ -667,6 +675,23 @@ pub fn children_value<'a>(children: impl IntoIterator<Item = (&'a str, &'a Value
     Value::Object(out)
 }
 
+/// `cr` as the entry's `normalize` and `mutation` rules leave it, and the fields they set.
+pub fn mutated_cr<'a>(
+    katalog: &Katalog,
+    entry: &CrdEntry,
+    cr: &'a Value,
+) -> Result<(std::borrow::Cow<'a, Value>, Vec<String>), RenderError> {
+    if entry.mutations.is_empty() {
+        return Ok((std::borrow::Cow::Borrowed(cr), Vec::new()));
+    }
+    crate::mutation::apply(katalog, &entry.mutations, cr)
+        .map(|(v, set)| (std::borrow::Cow::Owned(v), set))
+        .map_err(|e| RenderError {
+            field: e.field,
+            message: e.message,
+        })
+}
+
 pub fn render_status(
     katalog: &Katalog,
     entry: &CrdEntry,
@@ -674,7 +699,7 @@ pub fn render_status(
     children: &Value,
     observed: &Observed,
 ) -> Result<Map<String, Value>, RenderError> {
-    let mut root = cr.clone();
+    let mut root = mutated_cr(katalog, entry, cr)?.0.into_owned();
     let resources: Map<String, Value> = entry
         .graph
         .nodes

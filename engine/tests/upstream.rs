@@ -129,6 +129,14 @@ fn the_oldest_layout_loads_with_the_legacy_api_version() {
         rendered(&k, "reconciler-list"),
         [("ConfigMap".to_string(), "shop-config".to_string())]
     );
+    // normalize (trimSpace) and the mutation default give the CR its greeting before rendering.
+    let mut bare = cr("reconciler-list");
+    bare["spec"] = serde_json::json!({"greeting": "  "});
+    let d = render(&k, e, &bare, &[]).unwrap();
+    assert_eq!(d.children[0].object["data"]["greeting"], "hello");
+    assert_eq!(d.mutated, ["spec.greeting"]);
+    let d = render(&k, e, &cr("reconciler-list"), &[]).unwrap();
+    assert!(d.mutated.is_empty(), "{:?}", d.mutated);
     assert_eq!(e.refuses_namespace(Some("default")), None);
     let why = e.refuses_namespace(Some("team-b")).unwrap();
     assert!(
