@@ -1186,16 +1186,15 @@ impl Loader<'_> {
                 .map(|f| f.name)
                 .collect(),
         });
-        // Upstream's default name when the entry gives none (`<cr>-deployment`).
-        let named;
-        let m = match block.default_name() {
-            Some(default) if m.get("name").is_none_or(Value::is_null) => {
-                let mut with = m.clone();
-                with.insert("name".into(), Value::String(default.into()));
-                named = with;
-                &named
+        // Upstream's spellings: a default name when the entry gives none (`<cr>-deployment`),
+        // labels and annotations as a list of `{key, value}`.
+        let upstream;
+        let m = match upstream_spellings(block, m) {
+            Some(with) => {
+                upstream = with;
+                &upstream
             }
-            _ => m,
+            None => m,
         };
         let fields = self.fields(m, p, schema, &what);
         let mut enforce = hook == HookKind::OnReconcile;
@@ -1921,6 +1920,36 @@ pub(crate) fn pointer<'v>(v: &'v Value, p: &Path) -> Option<&'v Value> {
         };
     }
     Some(cur)
+}
+
+/// An entry's fields in orkestra's spelling where upstream's differs (`None` when they agree):
+/// the block's default name filled in, `labels`/`annotations` lists of `{key, value}` made maps.
+fn upstream_spellings(block: KubeBlock, m: &Map<String, Value>) -> Option<Map<String, Value>> {
+    let mut out: Option<Map<String, Value>> = None;
+    if let Some(default) = block.default_name() {
+        if m.get("name").is_none_or(Value::is_null) {
+            out.get_or_insert_with(|| m.clone())
+                .insert("name".into(), Value::String(default.into()));
+        }
+    }
+    for key in ["labels", "annotations"] {
+        let Some(Value::Array(items)) = m.get(key) else {
+            continue;
+        };
+        let pairs: Option<Map<String, Value>> = items
+            .iter()
+            .map(|i| {
+                let k = i.get("key")?.as_str()?.to_string();
+                Some((k, i.get("value").cloned().unwrap_or(Value::Null)))
+            })
+            .collect();
+        // Anything else stays as written, for the type check to report.
+        if let Some(pairs) = pairs {
+            out.get_or_insert_with(|| m.clone())
+                .insert(key.into(), Value::Object(pairs));
+        }
+    }
+    out
 }
 
 /// The first step of `field` the schema does not declare (a step under an object that keeps

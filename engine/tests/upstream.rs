@@ -162,6 +162,11 @@ fn the_newest_layout_reads_reconcile_and_emit() {
         rendered(&k, "reconcile-emit"),
         [("ConfigMap".to_string(), "build-stages".to_string())]
     );
+    let d = render(&k, e, &cr("reconcile-emit"), &[]).unwrap();
+    assert_eq!(
+        d.children[0].object["metadata"]["labels"]["pipeline"],
+        "build"
+    );
 }
 
 #[test]
