@@ -438,6 +438,77 @@ mod tests {
     }
 
     #[test]
+    fn if_else_with_and_variables_render_as_upstream_writes_them() {
+        let cr = json!({"metadata": {"name": "shop"},
+            "spec": {"tier": "web", "db": {"host": "pg", "port": 5432}, "debug": false}});
+        let cases = [
+            (
+                "{{ if eq .spec.tier \"web\" }}public{{ else }}internal{{ end }}",
+                "public",
+            ),
+            (
+                "{{ if .spec.debug }}debug{{ else if .spec.tier }}tier {{ .spec.tier }}{{ end }}",
+                "tier web",
+            ),
+            ("{{ if .spec.debug }}x{{ end }}", ""),
+            (
+                "{{ with .spec.db }}{{ .host }}:{{ .port }}{{ end }}",
+                "pg:5432",
+            ),
+            (
+                "{{ with .spec.none }}{{ .host }}{{ else }}no db{{ end }}",
+                "no db",
+            ),
+            (
+                "{{ with .spec.db }}{{ $.metadata.name }}@{{ .host }}{{ end }}",
+                "shop@pg",
+            ),
+            (
+                "{{ $n := .metadata.name }}{{ $db := .spec.db }}{{ $n }}-{{ $db.host }}",
+                "shop-pg",
+            ),
+            (
+                "{{- if .spec.tier -}}\n  {{ .spec.tier }}\n{{- end }}",
+                "web",
+            ),
+            ("{{ with (get .spec \"db\") }}{{ .port }}{{ end }}", "5432"),
+        ];
+        for (src, want) in cases {
+            assert_eq!(render(src, &cr).unwrap(), json!(want), "{src}");
+        }
+        // The value of a CR cannot add structure here either.
+        let hostile = json!({"spec": {"tier": "x\n  hostNetwork: true"}});
+        assert_eq!(
+            render("{{ if .spec.tier }}{{ .spec.tier }}{{ end }}", &hostile).unwrap(),
+            json!("x\n  hostNetwork: true")
+        );
+    }
+
+    #[test]
+    fn broken_actions_are_errors_with_offsets() {
+        let mut set = TemplateSet::new();
+        for (src, fragment) in [
+            ("{{ if .a }}x", "without its `end`"),
+            ("x{{ end }}", "without an `if`"),
+            ("{{ $y }}", "undefined variable `$y`"),
+            (
+                "{{ range .a }}x{{ end }}",
+                "`range` actions are not supported",
+            ),
+            ("{{ with .a }}x{{ else if .b }}y{{ end }}", "not supported"),
+        ] {
+            let e = set.compile(src).unwrap_err();
+            assert!(e.message.contains(fragment), "{src}: {}", e.message);
+        }
+        let deep = "{{ if .a }}".repeat(20) + &"{{ end }}".repeat(20);
+        assert!(set
+            .compile(&deep)
+            .unwrap_err()
+            .message
+            .contains("nest deeper"));
+    }
+
+    #[test]
     fn default_takes_either_order() {
         let cr = json!({"spec": {"replicas": 3, "none": null}});
         for src in [

@@ -1,8 +1,11 @@
 //! A parser for the Go-template surface Katalogs are written in.
 //!
-//! Only expressions are supported (`{{ .spec.x }}`, pipes, function calls, parentheses,
-//! string/number/bool literals, `{{-`/`-}}` trimming); actions such as `if`/`range` are not, and
-//! are reported as such rather than mis-rendered.
+//! Expressions (`{{ .spec.x }}`, pipes, function calls, parentheses, string/number/bool
+//! literals, `{{-`/`-}}` trimming), and the actions upstream Orkestra's Katalogs use: `if` /
+//! `else if` / `else` / `end`, `with` (its `.` is the value), and variables (`{{ $x := ... }}`,
+//! `$x.field`, `$.root`). Actions are lowered to expressions of pure functions — an `if` block
+//! becomes `ternary COND (concat THEN...) (concat ELSE...)` — so a template is still one list of
+//! text and expressions, rendered per scalar. `range` and the rest are refused by name.
 
 use serde_json::Number;
 
@@ -57,7 +60,7 @@ fn err<T>(offset: usize, message: impl Into<String>) -> Result<T, ParseError> {
 
 /// Split a scalar into text and expressions.
 pub fn parse(src: &str) -> Result<Vec<Part>, ParseError> {
-    let mut parts = Vec::new();
+    let mut pieces: Vec<(Piece, usize)> = Vec::new();
     let mut rest = 0;
     let mut trim_next_text = false;
     while let Some(open) = src[rest..].find("{{") {
@@ -74,7 +77,7 @@ pub fn parse(src: &str) -> Result<Vec<Part>, ParseError> {
             inner_start += 1;
         }
         if !text.is_empty() {
-            parts.push(Part::Text(text.to_string()));
+            pieces.push((Piece::Part(Part::Text(text.to_string())), rest));
         }
         let Some(close) = src[inner_start..].find("}}") else {
             return err(open, "unclosed `{{`: add the matching `}}`");
@@ -86,8 +89,7 @@ pub fn parse(src: &str) -> Result<Vec<Part>, ParseError> {
             trim_next_text = true;
         }
         let inner = &src[inner_start..inner_end];
-        let expr = parse_action(inner, inner_start)?;
-        parts.push(Part::Expr(expr));
+        pieces.push((parse_piece(inner, inner_start)?, open));
         rest = inner_start + close + 2;
     }
     let mut text = &src[rest..];
@@ -98,9 +100,266 @@ pub fn parse(src: &str) -> Result<Vec<Part>, ParseError> {
         return err(rest + i, "`}}` without a matching `{{`");
     }
     if !text.is_empty() {
-        parts.push(Part::Text(text.to_string()));
+        pieces.push((Piece::Part(Part::Text(text.to_string())), rest));
+    }
+    lower(pieces)
+}
+
+/// What one `{{ }}` (or a run of text) is, before actions are lowered.
+#[derive(Debug, Clone)]
+enum Piece {
+    Part(Part),
+    If(Expr),
+    ElseIf(Expr),
+    Else,
+    End,
+    With(Expr),
+    /// `$name := expr`.
+    Define(String, Expr),
+}
+
+/// Lower actions to expressions: blocks to `ternary`/`concat`, `with` and variables substituted.
+fn lower(pieces: Vec<(Piece, usize)>) -> Result<Vec<Part>, ParseError> {
+    let mut it = pieces.into_iter().peekable();
+    let mut vars: Vec<(String, Expr)> = Vec::new();
+    let (parts, stop) = block(&mut it, &mut vars, None, 0)?;
+    if let Some((_, at)) = stop {
+        return err(at, "`else` or `end` without an `if` or `with`");
     }
     Ok(parts)
+}
+
+type Pieces = std::iter::Peekable<std::vec::IntoIter<(Piece, usize)>>;
+
+/// A block's parts and the piece that closed it (with its offset), if any.
+type Block = (Vec<Part>, Option<(Piece, usize)>);
+
+/// How deeply blocks may nest (a bound, so no template makes lowering unbounded).
+const MAX_DEPTH: usize = 16;
+
+/// Parts up to the `else`/`else if`/`end` that closes the current block (returned with its
+/// offset), or to the end of the template (`None`).
+fn block(
+    it: &mut Pieces,
+    vars: &mut Vec<(String, Expr)>,
+    dot: Option<&Expr>,
+    depth: usize,
+) -> Result<Block, ParseError> {
+    let mut out = Vec::new();
+    while let Some((piece, at)) = it.next() {
+        match piece {
+            Piece::Part(Part::Text(t)) => out.push(Part::Text(t)),
+            Piece::Part(Part::Expr(e)) => out.push(Part::Expr(resolve(e, dot, vars, at)?)),
+            Piece::Define(name, e) => {
+                let e = resolve(e, dot, vars, at)?;
+                vars.push((name, e));
+            }
+            Piece::If(cond) => {
+                if depth >= MAX_DEPTH {
+                    return err(at, format!("blocks nest deeper than {MAX_DEPTH}"));
+                }
+                let cond = resolve(cond, dot, vars, at)?;
+                out.push(Part::Expr(if_chain(it, vars, dot, depth, cond, at)?));
+            }
+            Piece::With(value) => {
+                if depth >= MAX_DEPTH {
+                    return err(at, format!("blocks nest deeper than {MAX_DEPTH}"));
+                }
+                let value = resolve(value, dot, vars, at)?;
+                let scope = vars.len();
+                let (body, stop) = block(it, vars, Some(&value), depth + 1)?;
+                vars.truncate(scope);
+                let otherwise = match stop {
+                    Some((Piece::End, _)) => Vec::new(),
+                    Some((Piece::Else, _)) => else_branch(it, vars, dot, depth, scope, at)?,
+                    Some((_, a)) => return err(a, "`else if` inside `with` is not supported"),
+                    None => return err(at, "`with` without its `end`"),
+                };
+                out.push(Part::Expr(ternary(value, body, otherwise, at)));
+            }
+            stop @ (Piece::Else | Piece::ElseIf(_) | Piece::End) => {
+                return Ok((out, Some((stop, at))));
+            }
+        }
+    }
+    Ok((out, None))
+}
+
+/// `if COND` … up to its `end`, `else if`s included, as nested ternaries.
+fn if_chain(
+    it: &mut Pieces,
+    vars: &mut Vec<(String, Expr)>,
+    dot: Option<&Expr>,
+    depth: usize,
+    cond: Expr,
+    at: usize,
+) -> Result<Expr, ParseError> {
+    let scope = vars.len();
+    let (then, stop) = block(it, vars, dot, depth + 1)?;
+    vars.truncate(scope);
+    let otherwise = match stop {
+        Some((Piece::End, _)) => Vec::new(),
+        Some((Piece::Else, _)) => else_branch(it, vars, dot, depth, scope, at)?,
+        Some((Piece::ElseIf(c), a)) => {
+            let c = resolve(c, dot, vars, a)?;
+            vec![Part::Expr(if_chain(it, vars, dot, depth + 1, c, a)?)]
+        }
+        _ => return err(at, "`if` without its `end`"),
+    };
+    Ok(ternary(cond, then, otherwise, at))
+}
+
+/// The parts after an `else`, up to the block's `end`; variables defined there go with it.
+fn else_branch(
+    it: &mut Pieces,
+    vars: &mut Vec<(String, Expr)>,
+    dot: Option<&Expr>,
+    depth: usize,
+    scope: usize,
+    at: usize,
+) -> Result<Vec<Part>, ParseError> {
+    let (b, stop) = block(it, vars, dot, depth + 1)?;
+    vars.truncate(scope);
+    expect_end(stop, at)?;
+    Ok(b)
+}
+
+fn expect_end(stop: Option<(Piece, usize)>, at: usize) -> Result<(), ParseError> {
+    match stop {
+        Some((Piece::End, _)) => Ok(()),
+        Some((_, a)) => err(a, "expected `end`"),
+        None => err(at, "block without its `end`"),
+    }
+}
+
+/// `ternary COND (concat A…) (concat B…)`.
+fn ternary(cond: Expr, then: Vec<Part>, otherwise: Vec<Part>, at: usize) -> Expr {
+    let concat = |parts: Vec<Part>| Expr::Call {
+        name: "concat".into(),
+        args: std::iter::once(Expr::Str(String::new()))
+            .chain(parts.into_iter().map(|p| match p {
+                Part::Text(t) => Expr::Str(t),
+                Part::Expr(e) => e,
+            }))
+            .collect(),
+        offset: at,
+    };
+    Expr::Call {
+        name: "ternary".into(),
+        args: vec![cond, concat(then), concat(otherwise)],
+        offset: at,
+    }
+}
+
+/// `e` with variables replaced by what they were bound to, `$.x` made a root path and, inside
+/// `with`, `.x` read from the `with`'s value.
+fn resolve(
+    e: Expr,
+    dot: Option<&Expr>,
+    vars: &[(String, Expr)],
+    at: usize,
+) -> Result<Expr, ParseError> {
+    Ok(match e {
+        Expr::Path(mut segs) => match segs.first().map(String::as_str) {
+            Some("$") => {
+                segs.remove(0);
+                Expr::Path(segs)
+            }
+            Some(v) if v.starts_with('$') => {
+                let Some((_, bound)) = vars.iter().rev().find(|(n, _)| n == v) else {
+                    return err(at, format!("undefined variable `{v}`"));
+                };
+                segs.remove(0);
+                within(bound.clone(), segs, at)
+            }
+            _ => match dot {
+                Some(d) => within(d.clone(), segs, at),
+                None => Expr::Path(segs),
+            },
+        },
+        Expr::Call { name, args, offset } => Expr::Call {
+            name,
+            args: args
+                .into_iter()
+                .map(|a| resolve(a, dot, vars, at))
+                .collect::<Result<_, _>>()?,
+            offset,
+        },
+        other => other,
+    })
+}
+
+/// The field `segs` of the value `base` is.
+fn within(base: Expr, segs: Vec<String>, at: usize) -> Expr {
+    if segs.is_empty() {
+        return base;
+    }
+    match base {
+        Expr::Path(mut b) => {
+            b.extend(segs);
+            Expr::Path(b)
+        }
+        other => Expr::Call {
+            name: "get".into(),
+            args: std::iter::once(other)
+                .chain(segs.into_iter().map(Expr::Str))
+                .collect(),
+            offset: at,
+        },
+    }
+}
+
+/// One `{{ }}`: an action keyword, a variable definition, or an expression.
+fn parse_piece(inner: &str, base: usize) -> Result<Piece, ParseError> {
+    let t = inner.trim();
+    let lead = inner.len() - inner.trim_start().len();
+    let word = t.split_whitespace().next().unwrap_or_default();
+    let after = |w: &str| {
+        let i = inner.find(w).unwrap_or(lead) + w.len();
+        (&inner[i..], base + i)
+    };
+    Ok(match word {
+        "if" => {
+            let (rest, b) = after("if");
+            Piece::If(parse_action(rest, b)?)
+        }
+        "else" => {
+            let (rest, b) = after("else");
+            let r = rest.trim_start();
+            if let Some(cond) = r.strip_prefix("if ").or_else(|| r.strip_prefix("if\t")) {
+                let b = b + (rest.len() - cond.len());
+                Piece::ElseIf(parse_action(cond, b)?)
+            } else if r.is_empty() {
+                Piece::Else
+            } else {
+                return err(b, "`else` takes nothing but `if COND`");
+            }
+        }
+        "end" if t == "end" => Piece::End,
+        "with" => {
+            let (rest, b) = after("with");
+            Piece::With(parse_action(rest, b)?)
+        }
+        w if w.starts_with('$') && t.contains(":=") => {
+            let eq = inner.find(":=").expect("checked");
+            let name = inner[..eq].trim();
+            let ok = name.len() > 1
+                && name[1..]
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !ok {
+                return err(
+                    base + lead,
+                    format!("`{name}` is not a variable name like `$name`"),
+                );
+            }
+            Piece::Define(
+                name.to_string(),
+                parse_action(&inner[eq + 2..], base + eq + 2)?,
+            )
+        }
+        _ => Piece::Part(Part::Expr(parse_action(inner, base)?)),
+    })
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -139,10 +398,14 @@ fn lex(src: &str, base: usize) -> Result<Vec<(Tok, usize)>, ParseError> {
             b'.' | b'$' => {
                 let mut segs = Vec::new();
                 if c == b'$' {
+                    // `$` (the root) or `$name` (a variable): its first step, resolved when
+                    // actions are lowered.
+                    let s = i;
                     i += 1;
-                    if i < b.len() && b[i] != b'.' && !b[i].is_ascii_whitespace() && b[i] != b')' {
-                        return err(at, "variables other than `$` are not supported");
+                    while i < b.len() && (b[i].is_ascii_alphanumeric() || b[i] == b'_') {
+                        i += 1;
                     }
+                    segs.push(src[s..i].to_string());
                 }
                 while i < b.len() && b[i] == b'.' {
                     i += 1;
@@ -222,6 +485,7 @@ fn lex(src: &str, base: usize) -> Result<Vec<(Tok, usize)>, ParseError> {
     Ok(out)
 }
 
+/// Actions the surface does not have (`if`/`else`/`end`/`with` are lowered before this).
 const ACTIONS: &[&str] = &[
     "if", "else", "end", "range", "with", "define", "template", "block", "break", "continue",
 ];
@@ -240,7 +504,7 @@ fn parse_action(src: &str, base: usize) -> Result<Expr, ParseError> {
     }
     if let (Tok::Ident(name), at) = &toks[0] {
         if ACTIONS.contains(&name.as_str()) {
-            return err(*at, format!("`{name}` actions are not supported; use `when`/`or` on the entry, or `default`"));
+            return err(*at, format!("`{name}` actions are not supported (orkestra has if/else/with and variables); use `when`/`or` on the entry"));
         }
     }
     let mut p = TokParser {
@@ -418,7 +682,10 @@ mod tests {
     #[test]
     fn errors_have_offsets() {
         assert_eq!(parse("ab {{ .x").unwrap_err().offset, 3);
-        assert!(parse("{{ if .x }}")
+        let e = parse("ab{{ if .x }}").unwrap_err();
+        assert!(e.message.contains("without its `end`"), "{}", e.message);
+        assert_eq!(e.offset, 2);
+        assert!(parse("{{ range .x }}")
             .unwrap_err()
             .message
             .contains("not supported"));
