@@ -346,9 +346,25 @@ pub async fn delete_all_crs(
 ) -> Result<Duration> {
     let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &app_stack());
     let t = Instant::now();
-    api.delete_collection(&DeleteParams::background(), &ListParams::default())
-        .await
-        .ctx(|| format!("deleting ApplicationStacks in {ns}"))?;
+    // One collection delete of thousands of CRs can outlast the API server's request timeout
+    // (it keeps deleting): the request is retried a few times before the run gives up.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        match api
+            .delete_collection(&DeleteParams::background(), &ListParams::default())
+            .await
+        {
+            Ok(_) => break,
+            Err(e) if attempt < 5 => {
+                eprintln!("deleting ApplicationStacks in {ns} (attempt {attempt}): {e}; retrying");
+                tokio::time::sleep(Duration::from_secs(2)).await;
+            }
+            Err(e) => {
+                return Err(e).ctx(|| format!("deleting ApplicationStacks in {ns}"));
+            }
+        }
+    }
     wait_until(
         &format!("every ApplicationStack in {ns} to be gone"),
         timeout,
