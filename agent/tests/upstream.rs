@@ -88,6 +88,13 @@ async fn the_middle_layout_runs_with_its_crd_file_and_upstream_names() {
     let services: Api<Service> = Api::namespaced(client.clone(), ns.name());
     let s = services.get("hello-svc").await.unwrap();
     assert_eq!(s.spec.unwrap().ports.unwrap()[0].port, 8080);
+    // Upstream's random Secret value, made once by the agent from the OS's randomness.
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), ns.name());
+    let data = secrets.get("hello-secret").await.unwrap().data.unwrap();
+    assert_eq!(data["password"].0.len(), 24);
+    assert!(data["password"].0.iter().all(u8::is_ascii_alphanumeric));
+    assert_eq!(data["user"].0, b"admin");
     agent.stop().await;
     strip_finalizers(&crs).await;
     ns.cleanup().await.unwrap();

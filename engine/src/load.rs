@@ -76,6 +76,7 @@ const NOT_SUPPORTED: &[(&str, &str)] = &[
     ("policy", "policies"),
     ("crossAccess", "cross-namespace access settings"),
     ("events", "custom events"),
+    ("rotateAfter", "secret rotation"),
 ];
 
 /// What loading produced: the Katalog when there were no errors, and all diagnostics.
@@ -1137,12 +1138,24 @@ impl Loader<'_> {
     ) -> Option<KubeEntry> {
         let what = format!("a `{}` entry", block.key());
         let m = self.map(v, p, &what)?;
+        // Upstream's spellings: a default name when the entry gives none (`<cr>-deployment`),
+        // labels and annotations as a list of `{key, value}`, random
+        // Secret values as `generate:`.
+        let upstream;
+        let m = match upstream_spellings(block, m) {
+            Some(with) => {
+                upstream = with;
+                &upstream
+            }
+            None => m,
+        };
         let schema = block.fields();
         let allowed: Vec<&str> = schema
             .iter()
             .map(|f| f.name)
             .chain(CONTROL_KEYS.iter().copied())
             .chain((block == KubeBlock::Secrets).then_some("generate"))
+            .chain((block == KubeBlock::Secrets).then_some("once"))
             .collect();
         // A custom object's top-level fields are its kind's (a RuntimeClass's `handler`, a
         // StorageClass's `provisioner`): the API server checks them, with strict validation.
@@ -1186,20 +1199,36 @@ impl Loader<'_> {
                 .map(|f| f.name)
                 .collect(),
         });
-        // Upstream's spellings: a default name when the entry gives none (`<cr>-deployment`),
-        // labels and annotations as a list of `{key, value}`.
-        let upstream;
-        let m = match upstream_spellings(block, m) {
-            Some(with) => {
-                upstream = with;
-                &upstream
-            }
-            None => m,
-        };
         let fields = self.fields(m, p, schema, &what);
         let mut enforce = hook == HookKind::OnReconcile;
         if let Some(r) = m.get("reconcile") {
             enforce |= self.boolean(r, &p.key("reconcile"));
+        }
+        // Kubernetes' `data` is base64; upstream encodes text itself. A literal that is not base64
+        // would be refused by the API server at every reconcile: say so here.
+        if block == KubeBlock::Secrets {
+            if let Some(Value::Object(data)) = m.get("data") {
+                for (k, v) in data {
+                    let Some(t) = v.as_str().filter(|t| !t.contains("{{")) else {
+                        continue;
+                    };
+                    if base64::Engine::decode(&base64::engine::general_purpose::STANDARD, t)
+                        .is_err()
+                    {
+                        self.err_at_value(
+                            "invalid-value",
+                            &p.key("data").key(k),
+                            format!("Secret data `{k}` is not base64 (Kubernetes' `data` is; upstream Orkestra encodes text itself): put text under `stringData`"),
+                        );
+                    }
+                }
+            }
+        }
+        // Upstream's `once: true` on a Secret: made once and kept, never rewritten.
+        if let Some(o) = m.get("once").filter(|_| block == KubeBlock::Secrets) {
+            if self.boolean(o, &p.key("once")) {
+                enforce = false;
+            }
         }
         if hook == HookKind::OnDelete && block != KubeBlock::Jobs {
             self.warn_at_key(
@@ -1932,6 +1961,9 @@ fn upstream_spellings(block: KubeBlock, m: &Map<String, Value>) -> Option<Map<St
                 .insert("name".into(), Value::String(default.into()));
         }
     }
+    if block == KubeBlock::Secrets {
+        random_keys_to_generate(m, &mut out);
+    }
     for key in ["labels", "annotations"] {
         let Some(Value::Array(items)) = m.get(key) else {
             continue;
@@ -1950,6 +1982,42 @@ fn upstream_spellings(block: KubeBlock, m: &Map<String, Value>) -> Option<Map<St
         }
     }
     out
+}
+
+/// Upstream's `data: {password: "{{ randomAlphanumeric 32 }}"}` on a Secret, as orkestra's
+/// `generate: {password: {length: 32}}`: made once from the operating system's randomness and
+/// kept, instead of a template that would change on every render.
+fn random_keys_to_generate(m: &Map<String, Value>, out: &mut Option<Map<String, Value>>) {
+    let random = regex::Regex::new(r"^\{\{-?\s*randomAlphanumeric\s+(\d{1,4})\s*-?\}\}$")
+        .expect("a valid pattern");
+    for field in ["data", "stringData"] {
+        let Some(Value::Object(data)) = m.get(field) else {
+            continue;
+        };
+        let made: Vec<(String, u64)> = data
+            .iter()
+            .filter_map(|(k, v)| {
+                let c = random.captures(v.as_str()?.trim())?;
+                Some((k.clone(), c[1].parse().ok()?))
+            })
+            .collect();
+        if made.is_empty() {
+            continue;
+        }
+        let with = out.get_or_insert_with(|| m.clone());
+        let mut rest = data.clone();
+        let mut generate = with
+            .get("generate")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
+        for (k, n) in made {
+            rest.remove(&k);
+            generate.insert(k, serde_json::json!({"length": n}));
+        }
+        with.insert(field.into(), Value::Object(rest));
+        with.insert("generate".into(), Value::Object(generate));
+    }
 }
 
 /// The first step of `field` the schema does not declare (a step under an object that keeps

@@ -72,8 +72,14 @@ fn the_middle_layout_reads_its_crd_file_and_names_children_as_upstream() {
         [
             ("Deployment".to_string(), "hello-deployment".to_string()),
             ("Service".to_string(), "hello-svc".to_string()),
+            ("Secret".to_string(), "hello-secret".to_string()),
         ]
     );
+    // `randomAlphanumeric` in a Secret's data becomes a generated key; `once` makes it create-only.
+    let secret = &e.kube[2];
+    assert!(!secret.enforce);
+    assert_eq!(secret.generate[0].key, "password");
+    assert_eq!(secret.generate[0].length, 24);
     // Status: `.children.deployment` (upstream's singular), its notes, the last `when` that
     // holds wins.
     let cr = cr("operatorbox-map");
