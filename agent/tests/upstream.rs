@@ -177,6 +177,11 @@ async fn the_newest_layout_runs_reconcile_and_emit() {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
     let cm = cms.get("build-stages").await.unwrap();
     assert_eq!(cm.data.unwrap()["stages"], "build,test");
+    // forEach: one ConfigMap per step.
+    for (step, image) in [("compile", "golang"), ("check", "alpine")] {
+        let cm = cms.get(&format!("build-step-{step}")).await.unwrap();
+        assert_eq!(cm.data.unwrap()["image"], image);
+    }
     agent.stop().await;
     strip_finalizers(&crs).await;
     ns.cleanup().await.unwrap();

@@ -235,7 +235,15 @@ impl KubeBlock {
 }
 
 /// Keys every Kubernetes entry accepts besides its fields.
-pub const CONTROL_KEYS: &[&str] = &["reconcile", "when", "or", "id", "after", "readyWhen"];
+pub const CONTROL_KEYS: &[&str] = &[
+    "reconcile",
+    "when",
+    "or",
+    "id",
+    "after",
+    "readyWhen",
+    "forEach",
+];
 
 /// Keys a provider item accepts beside its one kind key (`- id: db` next to `rds:`).
 pub const ITEM_CONTROL_KEYS: &[&str] = &["when", "or", "id", "after", "readyWhen"];

@@ -181,7 +181,22 @@ pub struct KubeEntry {
     pub ready_when: Conditions,
     /// `generate:` on a Secret: keys made once from the operating system's randomness.
     pub generate: Vec<Generate>,
+    /// `forEach:`: one object per element of a CR list or map.
+    pub for_each: Option<ForEach>,
 }
+
+/// `forEach: {field, as}` on a Kubernetes entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForEach {
+    /// The CR field whose elements are iterated (`spec`, `items`).
+    pub field: Vec<String>,
+    /// The name each element is bound to beside `item`.
+    pub name: String,
+}
+
+/// The most objects one `forEach` may make (an error beyond it, so no CR makes rendering
+/// unbounded).
+pub const MAX_FOR_EACH: usize = 256;
 
 /// One key of a Secret's `generate:` (`password: {length: 32}`).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]

@@ -244,6 +244,8 @@ fn check_use(
                 }
             }
             "children" if u.in_status => {}
+            // Bound by the entry's `forEach`.
+            v if u.loop_vars.iter().any(|l| l == v) => {}
             // Checked against the entry's graph when the Katalog loads (crate::graph).
             "resources" => {}
             "apiVersion" | "kind" => {}

@@ -99,6 +99,8 @@ pub struct TemplateUse {
     pub target: Option<FieldType>,
     /// Whether `.children` is available (status fields only).
     pub in_status: bool,
+    /// The names a `forEach` gives its entry's templates (`item` and its `as`).
+    pub loop_vars: Vec<String>,
 }
 
 /// Load the first Katalog document of a file.
@@ -158,6 +160,7 @@ pub fn load_document(file: &SourceFile, doc: &Document, providers: &[ProviderSch
         status_refs: Vec::new(),
         node: None,
         in_ready_when: false,
+        loop_vars: Vec::new(),
     };
     let katalog = l.katalog();
     let failed = l.diags.iter().any(Diagnostic::is_error);
@@ -192,6 +195,8 @@ struct Loader<'a> {
     node: Option<CurrentNode>,
     /// Compiling `readyWhen:` (evaluated on the live object: no CR paths, no edges).
     in_ready_when: bool,
+    /// The names the current entry's `forEach` binds (`item`, its `as`).
+    loop_vars: Vec<String>,
 }
 
 struct CurrentNode {
@@ -1199,7 +1204,15 @@ impl Loader<'_> {
                 .map(|f| f.name)
                 .collect(),
         });
+        let for_each = match m.get("forEach") {
+            Some(f) => self.for_each(f, &p.key("forEach"), id.is_some()),
+            None => None,
+        };
+        if let Some(f) = &for_each {
+            self.loop_vars = vec!["item".to_string(), f.name.clone()];
+        }
         let fields = self.fields(m, p, schema, &what);
+        self.loop_vars.clear();
         let mut enforce = hook == HookKind::OnReconcile;
         if let Some(r) = m.get("reconcile") {
             enforce |= self.boolean(r, &p.key("reconcile"));
@@ -1251,7 +1264,55 @@ impl Loader<'_> {
             id,
             ready_when,
             generate,
+            for_each,
         })
+    }
+
+    /// `forEach: {field: spec.items, as: name}`: one object per element of a list (or entry of
+    /// a map, as `{key, value}`), each rendered with `.item` and `.<as>` bound to it.
+    fn for_each(&mut self, v: &Value, p: &Path, has_id: bool) -> Option<crate::katalog::ForEach> {
+        let m = self.map(v, p, "forEach")?;
+        self.check_keys(m, p, &["field", "as"], "forEach");
+        if has_id {
+            self.err_at_key(
+                "invalid-value",
+                p,
+                "an entry with `forEach` makes several objects, so it cannot have an `id` others read",
+            );
+        }
+        let field = self.string(m, "field", p, true, "forEach")?;
+        let field = match crate::validation::parse_field(
+            field.trim_start_matches("{{").trim_end_matches("}}").trim(),
+        ) {
+            Ok(f) => f,
+            Err(e) => {
+                self.err_at_value("invalid-value", &p.key("field"), e);
+                return None;
+            }
+        };
+        let name = self
+            .string(m, "as", p, false, "forEach")
+            .unwrap_or_else(|| "item".into());
+        let reserved = [
+            "metadata",
+            "spec",
+            "status",
+            "resources",
+            "children",
+            "apiVersion",
+            "kind",
+        ];
+        let ident = name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            && name.chars().next().is_some_and(|c| c.is_ascii_alphabetic());
+        if !ident || reserved.contains(&name.as_str()) {
+            self.err_at_value(
+                "invalid-value",
+                &p.key("as"),
+                format!("`as: {name}` must be a name that is not a CR field (metadata, spec, status, …)"),
+            );
+            return None;
+        }
+        Some(crate::katalog::ForEach { field, name })
     }
 
     /// Compile the fields of an entry, checking required ones and literal values.
@@ -1701,6 +1762,7 @@ impl Loader<'_> {
                         template: t.clone(),
                         target: None,
                         in_status: self.in_status,
+                        loop_vars: self.loop_vars.clone(),
                     });
                 }
                 Some(t)

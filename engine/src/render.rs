@@ -397,19 +397,26 @@ pub fn walk(
                     skipped.insert(n);
                     continue;
                 }
-                let mut child = render_child(katalog, k, scope, &owner, blocked.is_some())?;
-                child.reads_others = !node.deps.is_empty();
-                if k.hook == HookKind::OnDelete {
-                    out.on_delete.push(child);
-                } else if let Some(existing) = out.children.iter_mut().find(|c| {
-                    c.kind == child.kind && c.name == child.name && c.namespace == child.namespace
-                }) {
-                    // The same object in onCreate and onReconcile: enforcing wins.
-                    if child.enforce {
-                        *existing = child;
+                let made = match &k.for_each {
+                    None => vec![render_child(katalog, k, scope, &owner, blocked.is_some())?],
+                    Some(f) => render_for_each(katalog, k, f, scope, &owner, blocked.is_some())?,
+                };
+                for mut child in made {
+                    child.reads_others = !node.deps.is_empty();
+                    if k.hook == HookKind::OnDelete {
+                        out.on_delete.push(child);
+                    } else if let Some(existing) = out.children.iter_mut().find(|c| {
+                        c.kind == child.kind
+                            && c.name == child.name
+                            && c.namespace == child.namespace
+                    }) {
+                        // The same object in onCreate and onReconcile: enforcing wins.
+                        if child.enforce {
+                            *existing = child;
+                        }
+                    } else {
+                        out.children.push(child);
                     }
-                } else {
-                    out.children.push(child);
                 }
             }
             NodeRef::External(i) => {
@@ -434,6 +441,67 @@ pub fn walk(
         if let Some(w) = blocked {
             out.waiting.push(w);
         }
+    }
+    Ok(out)
+}
+
+/// The objects of a `forEach` entry: one per element of the CR's list (or `{key, value}` per
+/// entry of its map, by key), each rendered with `.item` and `.<as>` bound to the element.
+fn render_for_each(
+    katalog: &Katalog,
+    k: &KubeEntry,
+    f: &crate::katalog::ForEach,
+    scope: &Scope,
+    owner: &Owner,
+    placeholders: bool,
+) -> Result<Vec<Child>, RenderError> {
+    let root = scope.data();
+    let items: Vec<Value> = match lookup(root, &f.field) {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(a)) => a.clone(),
+        Some(Value::Object(m)) => m
+            .iter()
+            .map(|(key, value)| serde_json::json!({"key": key, "value": value}))
+            .collect(),
+        Some(_) => {
+            return Err(RenderError {
+                field: format!("{}.forEach", k.source),
+                message: format!(".{} is not a list or a map", f.field.join(".")),
+            })
+        }
+    };
+    if items.len() > crate::katalog::MAX_FOR_EACH {
+        return Err(RenderError {
+            field: format!("{}.forEach", k.source),
+            message: format!(
+                ".{} has {} elements, over the limit of {}",
+                f.field.join("."),
+                items.len(),
+                crate::katalog::MAX_FOR_EACH
+            ),
+        });
+    }
+    let mut out: Vec<Child> = Vec::with_capacity(items.len());
+    for item in items {
+        let mut bound = root.clone();
+        if let Value::Object(m) = &mut bound {
+            m.insert("item".into(), item.clone());
+            m.insert(f.name.clone(), item);
+        }
+        let child = render_child(katalog, k, &Scope::new(&bound), owner, placeholders)?;
+        if out
+            .iter()
+            .any(|c| c.name == child.name && c.kind == child.kind)
+        {
+            return Err(RenderError {
+                field: format!("{}.name", k.source),
+                message: format!(
+                    "forEach makes two {} named {}; put `.{}` in the name",
+                    child.kind, child.name, f.name
+                ),
+            });
+        }
+        out.push(child);
     }
     Ok(out)
 }

@@ -166,7 +166,11 @@ fn the_newest_layout_reads_reconcile_and_emit() {
     );
     assert_eq!(
         rendered(&k, "reconcile-emit"),
-        [("ConfigMap".to_string(), "build-stages".to_string())]
+        [
+            ("ConfigMap".to_string(), "build-stages".to_string()),
+            ("ConfigMap".to_string(), "build-step-compile".to_string()),
+            ("ConfigMap".to_string(), "build-step-check".to_string()),
+        ]
     );
     let d = render(&k, e, &cr("reconcile-emit"), &[]).unwrap();
     assert_eq!(

@@ -91,6 +91,11 @@ impl Scope {
     pub fn new(root: &Value) -> Self {
         Scope(Context::from(root.clone()))
     }
+
+    /// The data templates render against.
+    pub fn data(&self) -> &Value {
+        self.0.data()
+    }
 }
 
 impl TemplateSet {
