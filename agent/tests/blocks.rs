@@ -66,7 +66,7 @@ async fn every_block_is_accepted_by_the_api_server_with_strict_validation() {
         "persistentVolumeClaims": [{"name": "b-pvc", "storage": "1Mi",
             "accessModes": ["ReadWriteOnce"]}],
         "custom": [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "b-custom"},
-            "data": {"x": "y"}}],
+            "data": {"x": "y"}, "hasStatus": false}],
     }});
     install_crd(&client, &f.crd).await;
     create(&client, &f.katalog).await;

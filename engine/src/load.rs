@@ -1330,7 +1330,11 @@ impl Loader<'_> {
         }
         let mut items = Vec::new();
         for (k, v) in m {
-            if CONTROL_KEYS.contains(&k.as_str()) || k == "generate" {
+            // Not fields of the object: `generate`/`once` (Secrets), upstream's `hasStatus`
+            // (custom objects; orkestra reads the live object's status either way).
+            if CONTROL_KEYS.contains(&k.as_str())
+                || matches!(k.as_str(), "generate" | "once" | "hasStatus")
+            {
                 continue;
             }
             let fp = p.key(k);
