@@ -233,4 +233,7 @@ pub struct StatusField {
     pub path: String,
     pub value: Tv,
     pub conditions: Conditions,
+    /// Upstream's `clearOnFalse`: when the conditions do not hold, the field is cleared (null)
+    /// rather than left out.
+    pub clear_on_false: bool,
 }

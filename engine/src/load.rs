@@ -77,6 +77,14 @@ const NOT_SUPPORTED: &[(&str, &str)] = &[
     ("crossAccess", "cross-namespace access settings"),
     ("events", "custom events"),
     ("rotateAfter", "secret rotation"),
+    ("fromSecret", "copies of a Secret from another namespace"),
+    (
+        "fromConfigMap",
+        "copies of a ConfigMap from another namespace",
+    ),
+    ("fromNamespace", "copies from another namespace"),
+    ("toNamespaces", "copies into other namespaces"),
+    ("sleep", "pauses between children"),
 ];
 
 /// What loading produced: the Katalog when there were no errors, and all diagnostics.
@@ -295,7 +303,7 @@ const BOX_KEYS: &[&str] = &[
 const EMIT_KEYS: &[&str] = &["status"];
 const RECONCILER_KEYS: &[&str] = &["default", "workers", "resync"];
 const STATUS_KEYS: &[&str] = &["fields", "conditions"];
-const STATUS_FIELD_KEYS: &[&str] = &["path", "value", "when", "or"];
+const STATUS_FIELD_KEYS: &[&str] = &["path", "value", "when", "or", "clearOnFalse"];
 const CONDITION_KEYS: &[&str] = &["field", "operator", "value"];
 
 impl Loader<'_> {
@@ -640,6 +648,8 @@ impl Loader<'_> {
             (Some(b), _) => self.operator_box(b, &bp, &mut entry),
             // Upstream's oldest layout: the hooks and status in a `reconciler:` wrapper.
             (None, Some(r)) => self.operator_box(r, &p.key("reconciler"), &mut entry),
+            // A Motif import brings the resources (refused by name above).
+            (None, None) if m.contains_key("imports") => {}
             (None, None) => self.err_at_key("missing-field", p, "a crds entry needs `operatorBox`"),
         }
         if let Some(s) = m.get("status") {
@@ -966,6 +976,14 @@ impl Loader<'_> {
     fn api_types(&mut self, v: &Value, p: &Path) -> Option<ApiTypes> {
         let m = self.map(v, p, "apiTypes")?;
         self.check_keys(m, p, API_KEYS, "apiTypes");
+        if !m.contains_key("group") && !m.contains_key("version") && m.contains_key("kind") {
+            self.err_at_key(
+                "not-supported",
+                p,
+                "apiTypes with only `kind` is upstream Orkestra's operator over a built-in kind (selected by labelSelector), which orkestra does not support yet; give group and version of a CRD",
+            );
+            return None;
+        }
         let group = self.string(m, "group", p, true, "apiTypes");
         let version = self.string(m, "version", p, true, "apiTypes");
         let kind = self.string(m, "kind", p, true, "apiTypes");
@@ -1129,7 +1147,17 @@ impl Loader<'_> {
                         }
                     }
                 }
-                None => self.provider_block(key, items, &bp, hook, entry),
+                None => match NOT_SUPPORTED.iter().find(|(n, _)| n == key) {
+                    // Upstream's `external:` HTTP calls sit where provider blocks do.
+                    Some((_, feature)) if !self.providers.iter().any(|s| s.name == *key) => {
+                        self.err_at_key(
+                            "not-supported",
+                            &bp,
+                            format!("`{key}` in {} is upstream Orkestra's {feature}, which orkestra does not support yet", hook.key()),
+                        )
+                    }
+                    _ => self.provider_block(key, items, &bp, hook, entry),
+                },
             }
         }
     }
@@ -1586,10 +1614,14 @@ impl Loader<'_> {
                 }
             };
             let conditions = self.conditions(fm, &ip);
+            let clear_on_false = fm
+                .get("clearOnFalse")
+                .is_some_and(|b| self.boolean(b, &ip.key("clearOnFalse")));
             out.push(StatusField {
                 path,
                 value,
                 conditions,
+                clear_on_false,
             });
         }
         out

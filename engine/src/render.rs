@@ -726,7 +726,16 @@ pub fn children_value<'a>(children: impl IntoIterator<Item = (&'a str, &'a Value
             .entry(block.to_string())
             .or_insert_with(|| Value::Object(Map::new()));
         if let Some(m) = by_name.as_object_mut() {
-            m.insert(name, live.clone());
+            m.insert(name.clone(), live.clone());
+        }
+        if block == "custom" {
+            // Upstream's plural spelling of the same map.
+            let customs = out
+                .entry("customs".to_string())
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Some(m) = customs.as_object_mut() {
+                m.insert(name.clone(), live.clone());
+            }
         }
         let singular = match block {
             "ingresses" => Some("ingress".to_string()),
@@ -783,6 +792,9 @@ pub fn render_status(
     for (i, f) in entry.status.iter().enumerate() {
         let source = format!("status.fields[{i}]");
         if !holds(katalog, &f.conditions, &scope, &source)? {
+            if f.clear_on_false {
+                set_path(&mut out, &f.path, Value::Null);
+            }
             continue;
         }
         let v = f

@@ -279,6 +279,15 @@ fn check(e: &Expr) -> Result<(), CompileError> {
                 ),
             });
         }
+        if functions::UPSTREAM_NOT_SUPPORTED.contains(&name.as_str()) {
+            return Err(CompileError {
+                offset: *offset,
+                code: "not-supported",
+                message: format!(
+                    "`{name}` is one of upstream Orkestra's notes that orkestra does not support yet (most read pods or events through upstream's enrich)"
+                ),
+            });
+        }
         let Some(f) = functions::lookup(name) else {
             let names = functions::FUNCTIONS.iter().map(|f| f.name);
             return Err(CompileError {
@@ -649,6 +658,14 @@ mod tests {
             "wrong-arity"
         );
         assert_eq!(set.compile("{{ .x").unwrap_err().code, "template-syntax");
+        let e = set
+            .compile("{{ hasCrashingPod .children.deployment }}")
+            .unwrap_err();
+        assert_eq!(e.code, "not-supported");
+        // Go's field of a parenthesized value.
+        let t = set.compile("{{ (index .a \"b\").c.d }}").unwrap();
+        let cr = json!({"a": {"b": {"c": {"d": 7}}}});
+        assert_eq!(set.render(&t, &Scope::new(&cr)).unwrap(), json!(7));
         let e = set.compile("{{ randomAlphanumeric 32 }}").unwrap_err();
         assert_eq!(e.code, "not-supported");
         assert!(e.message.contains("generate:"), "{}", e.message);

@@ -609,8 +609,28 @@ impl TokParser {
                 if self.peek() != Some(&Tok::Close) {
                     return err(self.at(), "missing `)`");
                 }
+                let close_at = self.toks[self.i].1;
                 self.i += 1;
-                e
+                // Go's `(expr).field.sub` (no space before the dot): a field of the value, read
+                // with `get`.
+                match self.toks.get(self.i) {
+                    Some((Tok::Field(segs), f_at))
+                        if *f_at == close_at + 1
+                            && !segs.is_empty()
+                            && !segs[0].starts_with('$') =>
+                    {
+                        let segs = segs.clone();
+                        self.i += 1;
+                        Expr::Call {
+                            name: "get".into(),
+                            args: std::iter::once(e)
+                                .chain(segs.into_iter().map(Expr::Str))
+                                .collect(),
+                            offset: at,
+                        }
+                    }
+                    _ => e,
+                }
             }
             Tok::Close => return err(at, "unexpected `)`"),
             Tok::Pipe => return err(at, "unexpected `|`"),
