@@ -674,6 +674,45 @@ impl Loader<'_> {
         self.in_status = false;
     }
 
+    /// The items of `v.<list_key>` (`rules`, `fields`), a list of mappings inside a mapping,
+    /// each with its path; keys of both levels (`(what, allowed keys)`) are checked.
+    fn items<'v>(
+        &mut self,
+        v: &'v Value,
+        p: &Path,
+        (what, keys): (&str, &[&str]),
+        list_key: &str,
+        (item_what, item_keys): (&str, &[&str]),
+    ) -> Vec<(Path, &'v Map<String, Value>)> {
+        let mut out = Vec::new();
+        let Some(m) = self.map(v, p, what) else {
+            return out;
+        };
+        self.check_keys(m, p, keys, what);
+        let lp = p.key(list_key);
+        let Some(list) = m
+            .get(list_key)
+            .and_then(|l| self.list(l, &lp, &format!("{what}.{list_key}")))
+        else {
+            return out;
+        };
+        for (i, item) in list.iter().enumerate() {
+            let ip = lp.index(i);
+            if let Some(im) = self.map(item, &ip, item_what) {
+                self.check_keys(im, &ip, item_keys, item_what);
+                out.push((ip, im));
+            }
+        }
+        out
+    }
+
+    /// A rule's `field` as steps, or an error at it.
+    fn rule_field(&mut self, field: &str, ip: &Path) -> Option<Vec<String>> {
+        crate::validation::parse_field(field)
+            .map_err(|e| self.err_at_value("invalid-value", &ip.key("field"), e))
+            .ok()
+    }
+
     /// `validation: {rules: [...]}`: each rule a field of the CR's schema and one comparison.
     fn validation(
         &mut self,
@@ -681,26 +720,17 @@ impl Loader<'_> {
         p: &Path,
         schema: Option<&Value>,
     ) -> Vec<crate::validation::Rule> {
-        use crate::validation::{parse_field, Check, Rule, CHECK_KEYS};
+        use crate::validation::{Check, Rule, CHECK_KEYS};
         let mut out = Vec::new();
-        let Some(m) = self.map(v, p, "validation") else {
-            return out;
-        };
-        self.check_keys(m, p, VALIDATION_KEYS, "validation");
-        let rp = p.key("rules");
-        let Some(rules) = m
-            .get("rules")
-            .and_then(|r| self.list(r, &rp, "validation.rules"))
-        else {
-            return out;
-        };
-        for (i, r) in rules.iter().enumerate() {
-            let ip = rp.index(i);
-            let Some(rm) = self.map(r, &ip, "a validation rule") else {
-                continue;
-            };
-            let allowed: Vec<&str> = RULE_KEYS.iter().chain(CHECK_KEYS).copied().collect();
-            self.check_keys(rm, &ip, &allowed, "a validation rule");
+        let allowed: Vec<&str> = RULE_KEYS.iter().chain(CHECK_KEYS).copied().collect();
+        let rules = self.items(
+            v,
+            p,
+            ("validation", VALIDATION_KEYS),
+            "rules",
+            ("a validation rule", &allowed),
+        );
+        for (ip, rm) in rules {
             if let Some(a) = rm
                 .get("action")
                 .and_then(Value::as_str)
@@ -729,12 +759,8 @@ impl Loader<'_> {
             let (Some(message), Some(field)) = (message, field) else {
                 continue;
             };
-            let field = match parse_field(&field) {
-                Ok(f) => f,
-                Err(e) => {
-                    self.err_at_value("invalid-value", &ip.key("field"), e);
-                    continue;
-                }
+            let Some(field) = self.rule_field(&field, &ip) else {
+                continue;
             };
             if let Some(missing) = undeclared(schema, &field) {
                 self.err_at_value(
@@ -797,32 +823,19 @@ impl Loader<'_> {
     /// `mutation: {rules: [{field, default | override, valueType, when, or}]}`.
     fn mutation(&mut self, v: &Value, p: &Path) -> Vec<crate::mutation::Mutation> {
         let mut out = Vec::new();
-        let Some(m) = self.map(v, p, "mutation") else {
-            return out;
-        };
-        self.check_keys(m, p, MUTATION_KEYS, "mutation");
-        let rp = p.key("rules");
-        let Some(rules) = m
-            .get("rules")
-            .and_then(|r| self.list(r, &rp, "mutation.rules"))
-        else {
-            return out;
-        };
-        for (i, r) in rules.iter().enumerate() {
-            let ip = rp.index(i);
-            let Some(rm) = self.map(r, &ip, "a mutation rule") else {
-                continue;
-            };
-            self.check_keys(rm, &ip, MUTATION_RULE_KEYS, "a mutation rule");
+        let rules = self.items(
+            v,
+            p,
+            ("mutation", MUTATION_KEYS),
+            "rules",
+            ("a mutation rule", MUTATION_RULE_KEYS),
+        );
+        for (ip, rm) in rules {
             let Some(field) = self.string(rm, "field", &ip, true, "a mutation rule") else {
                 continue;
             };
-            let field = match crate::validation::parse_field(&field) {
-                Ok(f) => f,
-                Err(e) => {
-                    self.err_at_value("invalid-value", &ip.key("field"), e);
-                    continue;
-                }
+            let Some(field) = self.rule_field(&field, &ip) else {
+                continue;
             };
             use crate::mutation::Mode;
             let (value, mode) = match (rm.get("default"), rm.get("override")) {
@@ -1571,23 +1584,14 @@ impl Loader<'_> {
 
     fn status(&mut self, v: &Value, p: &Path) -> Vec<StatusField> {
         let mut out = Vec::new();
-        let Some(m) = self.map(v, p, "status") else {
-            return out;
-        };
-        self.check_keys(m, p, STATUS_KEYS, "status");
-        let fp = p.key("fields");
-        let Some(list) = m
-            .get("fields")
-            .and_then(|f| self.list(f, &fp, "status.fields"))
-        else {
-            return out;
-        };
-        for (i, item) in list.iter().enumerate() {
-            let ip = fp.index(i);
-            let Some(fm) = self.map(item, &ip, "a status field") else {
-                continue;
-            };
-            self.check_keys(fm, &ip, STATUS_FIELD_KEYS, "a status field");
+        let fields = self.items(
+            v,
+            p,
+            ("status", STATUS_KEYS),
+            "fields",
+            ("a status field", STATUS_FIELD_KEYS),
+        );
+        for (ip, fm) in fields {
             let Some(path) = self.string(fm, "path", &ip, true, "a status field") else {
                 continue;
             };
