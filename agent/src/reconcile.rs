@@ -162,7 +162,13 @@ pub async fn reconcile(
     );
 
     let synced = &walked.synced;
-    let live = children_by_block(synced);
+    // What status fields read of the children (copies of every live child): only when there
+    // are status fields to read it.
+    let live = if ctx.entry.status.is_empty() {
+        Value::Null
+    } else {
+        children_by_block(synced)
+    };
     let not_ready: Vec<&Synced> = synced.iter().filter(|s| !s.ready.is_ready()).collect();
     let messages: Vec<String> = waiting
         .iter()
