@@ -187,9 +187,10 @@ async fn the_newest_layout_runs_reconcile_and_emit() {
     ns.cleanup().await.unwrap();
 }
 
-/// Upstream's `validation` rules are enforced by the API server: the CRD `apply` installs (the
-/// crdFile's, with the rules compiled to CEL) refuses each bad CR with its rule's message and
-/// accepts the good one.
+/// Upstream's `validation` rules are enforced by the API server: a CRD orkestra generates (here
+/// from the fixture's schema, without its crdFile) carries the deny rules compiled to CEL, refuses
+/// each bad CR with its rule's message and accepts the good one. (The crdFile path, where `apply`
+/// writes ValidatingAdmissionPolicies instead, is kubectl-orkestra's tests/validation.rs.)
 #[tokio::test]
 async fn validation_rules_are_enforced_by_the_api_server() {
     init_logs();
@@ -197,7 +198,12 @@ async fn validation_rules_are_enforced_by_the_api_server() {
     let client = env.client().await;
     let ns = env.namespace("upstream-validation").await.unwrap();
     let (f, k, _) = loaded("validation", "validated.orkestra.io", "upstream-validated");
-    let crd = orkestra_engine::crd::generate(&k.entries[0], &k.name);
+    let mut entry = k.entries[0].clone();
+    entry.schema = entry.crd_file.take().and_then(|c| {
+        c.pointer("/spec/versions/0/schema/openAPIV3Schema")
+            .cloned()
+    });
+    let crd = orkestra_engine::crd::generate(&entry, &k.name);
     let rules =
         &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"];
     assert_eq!(rules.as_array().map(Vec::len), Some(3), "{crd}");

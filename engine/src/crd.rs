@@ -7,9 +7,16 @@ use serde_json::{json, Value};
 
 use crate::katalog::{CrdEntry, Scope};
 
-/// Append the entry's validation rules to the root of `schema` (`self` is the whole CR).
+/// Append the entry's `deny` validation rules to the root of `schema` (`self` is the whole
+/// CR); `warn` rules have no place in a CRD and go to a policy
+/// ([`crate::validation::admission_policies`]).
 fn add_validations(schema: &mut Value, entry: &CrdEntry) {
-    if entry.validation.is_empty() {
+    let deny: Vec<&crate::validation::Rule> = entry
+        .validation
+        .iter()
+        .filter(|r| r.action == crate::validation::Action::Deny)
+        .collect();
+    if deny.is_empty() {
         return;
     }
     let Some(m) = schema.as_object_mut() else {
@@ -19,29 +26,18 @@ fn add_validations(schema: &mut Value, entry: &CrdEntry) {
         .entry("x-kubernetes-validations")
         .or_insert_with(|| json!([]));
     if let Some(a) = list.as_array_mut() {
-        for r in &entry.validation {
+        for r in deny {
             a.push(json!({"rule": r.cel(), "message": r.message, "fieldPath": format!(".{}", r.field_path())}));
         }
     }
 }
 
-/// The CRD for `entry`: the one its `crdFile` holds, as written, or one generated from
-/// apiTypes with a status subresource and Ready/Age printer columns.
+/// The CRD for `entry`: the one its `crdFile` holds, as written (its validation rules go to
+/// policies), or one generated from apiTypes with a status subresource, Ready/Age printer
+/// columns and the `deny` rules.
 pub fn generate(entry: &CrdEntry, katalog: &str) -> Value {
     if let Some(crd) = &entry.crd_file {
-        // The file's CRD, with the entry's validation rules on every version's schema.
-        let mut crd = crd.clone();
-        if let Some(versions) = crd
-            .pointer_mut("/spec/versions")
-            .and_then(Value::as_array_mut)
-        {
-            for v in versions {
-                if let Some(schema) = v.pointer_mut("/schema/openAPIV3Schema") {
-                    add_validations(schema, entry);
-                }
-            }
-        }
-        return crd;
+        return crd.clone();
     }
     let api = &entry.api;
     let mut schema = entry.schema.clone().unwrap_or_else(|| {

@@ -23,7 +23,19 @@ pub struct Katalog {
     /// Providers the Katalog declares it needs.
     pub providers: Vec<ProviderRequirement>,
     pub entries: Vec<CrdEntry>,
+    /// User-defined notes (`notes:`), included files resolved, in the order they apply.
+    pub notes: Vec<Note>,
     pub(crate) templates: TemplateSet,
+}
+
+/// One user-defined note: `{{ NAME }}` in a template stands for `expression`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Note {
+    pub name: String,
+    /// A template of its own (text and expressions over the CR).
+    pub expression: String,
+    /// Upstream's `shadow: true`: the note replaces a function of the same name.
+    pub shadow: bool,
 }
 
 impl Katalog {

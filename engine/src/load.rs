@@ -66,7 +66,6 @@ const NOT_SUPPORTED: &[(&str, &str)] = &[
     ),
     ("include", "included files"),
     ("forceConflict", "per-entry apply conflict settings"),
-    ("notes", "user-defined notes"),
     ("profiles", "profiles"),
     ("gateway", "the gateway"),
     ("security", "security settings"),
@@ -221,6 +220,7 @@ const ROOT_KEYS: &[&str] = &[
     "spec",
     "providers",
     "status",
+    "notes",
 ];
 const METADATA_KEYS: &[&str] = &[
     "name",
@@ -248,7 +248,12 @@ const METADATA_KEYS: &[&str] = &[
     "generateName",
     "namespace",
 ];
-const SPEC_KEYS: &[&str] = &["crds", "providers"];
+/// `spec.notes` is where `kubectl orkestra apply` stores the notes (a Katalog object has no
+/// top-level fields of its own).
+const SPEC_KEYS: &[&str] = &["crds", "providers", "notes"];
+/// Keys of `notes:` in its map form, and of one note.
+const NOTES_KEYS: &[&str] = &["include", "functions"];
+const NOTE_KEYS: &[&str] = &["name", "description", "expression", "shadow"];
 const ENTRY_KEYS: &[&str] = &[
     "name",
     "apiTypes",
@@ -453,6 +458,13 @@ impl Loader<'_> {
                 providers.extend(self.provider_requirements(v, &p));
             }
         }
+        // Notes first: every template below may call them.
+        let mut notes = Vec::new();
+        for p in [root.key("notes"), root.key("spec").key("notes")] {
+            if let Some(v) = pointer(&self.doc.value, &p) {
+                self.notes(v, &p, &mut notes);
+            }
+        }
         let spec_p = root.key("spec");
         let mut entries = Vec::new();
         match m.get("spec") {
@@ -484,8 +496,129 @@ impl Loader<'_> {
             file: self.file.name.clone(),
             providers,
             entries,
+            notes,
             templates: std::mem::take(&mut self.set),
         })
+    }
+
+    /// `notes:` as a list of notes, or `{include: FILE, functions: [...]}` (the file holds
+    /// `functions:`; a note written here replaces an included one of the same name). Each is
+    /// registered with the template set, then checked once all are known (notes may call each
+    /// other in any order).
+    fn notes(&mut self, v: &Value, p: &Path, out: &mut Vec<Note>) {
+        let start = out.len();
+        let mut add = |l: &mut Self, n: Note, at: &Path| {
+            let builtin = crate::template::functions::lookup(&n.name).is_some();
+            let ident = {
+                let mut c = n.name.chars();
+                c.next()
+                    .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+                    && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+            };
+            if !ident {
+                l.err_at_value(
+                    "invalid-value",
+                    &at.key("name"),
+                    format!(
+                        "note name {:?} must be a name a template can call (letters, digits, _)",
+                        n.name
+                    ),
+                );
+                return;
+            }
+            if builtin && !n.shadow {
+                l.err_at_value(
+                    "invalid-value",
+                    &at.key("name"),
+                    format!("note `{}` has the name of a template function; rename it, or say `shadow: true` to replace the function in this Katalog's templates", n.name),
+                );
+                return;
+            }
+            if let Err(e) = l.set.add_note(&n.name, &n.expression) {
+                let fp = at.key("expression");
+                l.err_at_value(e.code, &fp, e.message);
+                return;
+            }
+            out.retain(|o: &Note| o.name != n.name);
+            out.push(n);
+        };
+        let (list, list_p) = match v {
+            Value::Array(_) => (Some(v), p.clone()),
+            Value::Object(m) => {
+                self.check_keys(m, p, NOTES_KEYS, "notes");
+                if let Some(inc) = m.get("include") {
+                    let ip = p.key("include");
+                    match inc.as_str().map(|rel| (rel, self.file.beside(rel))) {
+                        Some((rel, Ok(text))) => {
+                            let parsed: Result<Value, _> = serde_yaml_ng::from_str(&text);
+                            match parsed.map(|v| v.get("functions").cloned()) {
+                                Ok(Some(Value::Array(items))) => {
+                                    for (i, item) in items.iter().enumerate() {
+                                        match serde_json::from_value::<IncludedNote>(item.clone()) {
+                                            Ok(n) => add(self, n.into(), &ip),
+                                            Err(e) => self.err_at_value(
+                                                "invalid-value",
+                                                &ip,
+                                                format!("{rel}: functions[{i}]: {e}"),
+                                            ),
+                                        }
+                                    }
+                                }
+                                Ok(_) => self.err_at_value(
+                                    "invalid-value",
+                                    &ip,
+                                    format!("{rel} holds no `functions:` list"),
+                                ),
+                                Err(e) => {
+                                    self.err_at_value("invalid-value", &ip, format!("{rel}: {e}"))
+                                }
+                            }
+                        }
+                        Some((_, Err(e))) => self.err_at_value("invalid-value", &ip, e),
+                        None => {
+                            self.err_at_value("invalid-value", &ip, "`include` takes a file name")
+                        }
+                    }
+                }
+                (m.get("functions"), p.key("functions"))
+            }
+            _ => {
+                self.err_at_value(
+                    "invalid-value",
+                    p,
+                    "`notes` is a list of notes ({name, expression}) or {include, functions}",
+                );
+                return;
+            }
+        };
+        if let Some(items) = list.and_then(|l| self.list(l, &list_p, "notes")) {
+            for (i, item) in items.iter().enumerate() {
+                let ip = list_p.index(i);
+                let Some(m) = self.map(item, &ip, "a note") else {
+                    continue;
+                };
+                self.check_keys(m, &ip, NOTE_KEYS, "a note");
+                let name = self.string(m, "name", &ip, true, "a note");
+                let expression = self.string(m, "expression", &ip, true, "a note");
+                let shadow = m.get("shadow").and_then(Value::as_bool).unwrap_or(false);
+                if let (Some(name), Some(expression)) = (name, expression) {
+                    add(
+                        self,
+                        Note {
+                            name,
+                            expression,
+                            shadow,
+                        },
+                        &ip,
+                    );
+                }
+            }
+        }
+        for n in &out[start..] {
+            if let Err(e) = self.set.check_note(&n.name) {
+                self.err_at_value(e.code, p, format!("note `{}`: {}", n.name, e.message));
+            }
+        }
     }
 
     fn provider_requirements(&mut self, v: &Value, p: &Path) -> Vec<ProviderRequirement> {
@@ -731,17 +864,20 @@ impl Loader<'_> {
             ("a validation rule", &allowed),
         );
         for (ip, rm) in rules {
-            if let Some(a) = rm
-                .get("action")
-                .and_then(Value::as_str)
-                .filter(|a| *a != "deny")
-            {
-                self.err_at_value(
-                    "not-supported",
-                    &ip.key("action"),
-                    format!("action {a:?}: orkestra enforces validation rules in the API server, which refuses (deny); warnings are not supported yet"),
-                );
-            }
+            let action = match rm.get("action") {
+                None => crate::validation::Action::Deny,
+                Some(a) => match a.as_str().and_then(crate::validation::Action::parse) {
+                    Some(a) => a,
+                    None => {
+                        self.err_at_value(
+                            "invalid-value",
+                            &ip.key("action"),
+                            format!("action {}: a rule's action is deny (refuse the CR, the default) or warn (accept it with the message as a warning)", crate::template::functions::to_text(a)),
+                        );
+                        continue;
+                    }
+                },
+            };
             let message = self.string(rm, "message", &ip, true, "a validation rule");
             let field = self.string(rm, "field", &ip, true, "a validation rule");
             let mut checks: Vec<(String, &Value, Path)> = rm
@@ -783,6 +919,7 @@ impl Loader<'_> {
                     field,
                     check,
                     message,
+                    action,
                 }),
                 Err(e) => self.err_at_value("invalid-value", kp, e),
             }
@@ -2168,7 +2305,50 @@ pub fn with_api_types(doc: &Value, katalog: &Katalog) -> Value {
             m.insert("schema".into(), schema.clone());
         }
     }
+    // The notes, included files resolved, where a Katalog object keeps them.
+    if let Some(m) = out.as_object_mut() {
+        m.remove("notes");
+    }
+    if !katalog.notes.is_empty() {
+        if let Some(spec) = out.get_mut("spec").and_then(Value::as_object_mut) {
+            let list: Vec<Value> = katalog
+                .notes
+                .iter()
+                .map(|n| {
+                    let mut v = serde_json::json!({"name": n.name, "expression": n.expression});
+                    if n.shadow {
+                        v["shadow"] = Value::Bool(true);
+                    }
+                    v
+                })
+                .collect();
+            spec.insert("notes".into(), Value::Array(list));
+        }
+    }
     out
+}
+
+/// One note of an included notes file.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IncludedNote {
+    name: String,
+    expression: String,
+    #[serde(default)]
+    #[allow(dead_code)]
+    description: Option<String>,
+    #[serde(default)]
+    shadow: bool,
+}
+
+impl From<IncludedNote> for Note {
+    fn from(n: IncludedNote) -> Self {
+        Note {
+            name: n.name,
+            expression: n.expression,
+            shadow: n.shadow,
+        }
+    }
 }
 
 /// The apiTypes and the storage version's openAPIV3Schema of a CRD, or the field it lacks.

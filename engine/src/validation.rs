@@ -1,13 +1,22 @@
 //! `validation:` rules (upstream Orkestra's admission rules), enforced where Kubernetes itself
-//! enforces things: each rule compiles to a CEL expression in the CRD's
-//! `x-kubernetes-validations`, so the API server refuses a bad CR with the rule's message before
-//! the agent ever sees it.
+//! enforces things: each rule compiles to a CEL expression, so the API server refuses a bad CR
+//! with the rule's message before the agent ever sees it. A `deny` rule of an entry whose CRD
+//! orkestra generates goes into that CRD's `x-kubernetes-validations`; every other rule (a
+//! `warn` rule, or any rule of an entry whose CRD comes from a `crdFile` or already exists and is
+//! not orkestra's) goes into a ValidatingAdmissionPolicy with its binding ([`admission_policies`]),
+//! so the user's CRD is never rewritten. `warn` binds with the `Warn` action: the API server
+//! accepts the CR and answers with the rule's message as a warning (kubectl prints it).
+//!
+//! A policy, unlike a CRD rule, sees every update of the CR (the agent's finalizer patches
+//! included), so it ratchets as the API server ratchets CRD rules: an update that leaves the
+//! rule's field as it was passes even when the stored CR breaks a rule added later; otherwise a
+//! CR created before the rule could never be finalized.
 //!
 //! A rule names a field of the CR (`spec.image`) and one comparison. As upstream has it, a field
 //! that is absent fails every comparison but `notExists`, so each expression is guarded with
 //! `has()` on every step of the path.
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 /// One comparison a rule makes on its field.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,6 +136,42 @@ impl Check {
     }
 }
 
+/// What the API server does with a CR that breaks a rule (upstream's `action`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    /// Refuse the CR (the default).
+    Deny,
+    /// Accept it and answer with the rule's message as a warning.
+    Warn,
+}
+
+impl Action {
+    /// `deny` / `warn` as upstream spells them.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "deny" | "Deny" => Some(Action::Deny),
+            "warn" | "Warn" => Some(Action::Warn),
+            _ => None,
+        }
+    }
+
+    /// The binding's `validationActions` value.
+    fn binding_action(self) -> &'static str {
+        match self {
+            Action::Deny => "Deny",
+            Action::Warn => "Warn",
+        }
+    }
+
+    /// The word in the policy's name.
+    fn word(self) -> &'static str {
+        match self {
+            Action::Deny => "deny",
+            Action::Warn => "warn",
+        }
+    }
+}
+
 /// One `validation.rules[i]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Rule {
@@ -135,6 +180,7 @@ pub struct Rule {
     pub check: Check,
     /// What the API server answers when a CR breaks the rule.
     pub message: String,
+    pub action: Action,
 }
 
 impl Rule {
@@ -143,13 +189,36 @@ impl Rule {
         self.field.join(".")
     }
 
-    /// The CEL expression (over `self`, the whole CR) that holds when the CR keeps the rule.
+    /// The CEL expression (over `self`, the whole CR) that holds when the CR keeps the rule:
+    /// the form a CRD's `x-kubernetes-validations` takes.
     pub fn cel(&self) -> String {
-        let path = format!("self.{}", self.field.join("."));
-        let guards: Vec<String> = (1..=self.field.len())
-            .map(|n| format!("has(self.{})", self.field[..n].join(".")))
-            .collect();
-        let present = guards.join(" && ");
+        self.cel_on("self")
+    }
+
+    /// `has(ROOT.a) && has(ROOT.a.b)`: the rule's field is present in `root`.
+    fn present_on(&self, root: &str) -> String {
+        (1..=self.field.len())
+            .map(|n| format!("has({root}.{})", self.field[..n].join(".")))
+            .collect::<Vec<_>>()
+            .join(" && ")
+    }
+
+    /// The expression a ValidatingAdmissionPolicy evaluates: the rule over `object`, or, on an
+    /// update, the field as the stored CR has it (present in neither, or equal in both).
+    pub fn policy_cel(&self) -> String {
+        let path = self.field.join(".");
+        let new = self.present_on("object");
+        let old = self.present_on("oldObject");
+        format!(
+            "({}) || (oldObject != null && ((!({new}) && !({old})) || ({new} && {old} && object.{path} == oldObject.{path})))",
+            self.cel_on("object")
+        )
+    }
+
+    /// The rule over the CR at `root` (`self` in a CRD, `object` in a policy).
+    fn cel_on(&self, root: &str) -> String {
+        let path = format!("{root}.{}", self.field.join("."));
+        let present = self.present_on(root);
         let num = |f: f64| {
             if f.fract() == 0.0 && f.abs() < 1e15 {
                 format!("{}", f as i64)
@@ -195,6 +264,82 @@ impl Rule {
         };
         format!("{present} && {cond}")
     }
+}
+
+/// The ValidatingAdmissionPolicy enforcing one action's rules for an entry's CRs, with its
+/// binding; `objects` is `None` when the entry has no such rule (an existing policy of that name
+/// is then stale: `apply` deletes it).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Policy {
+    /// The policy's and the binding's name.
+    pub name: String,
+    pub action: Action,
+    /// `[policy, binding]`.
+    pub objects: Option<[Value; 2]>,
+}
+
+/// The policies of `entry` (one per action, `deny` first). `crd_holds_deny`: its CRD, generated by
+/// orkestra, already carries the `deny` rules as `x-kubernetes-validations`.
+pub fn admission_policies(
+    entry: &crate::katalog::CrdEntry,
+    katalog: &str,
+    crd_holds_deny: bool,
+) -> Vec<Policy> {
+    let api = &entry.api;
+    [Action::Deny, Action::Warn]
+        .into_iter()
+        .map(|action| {
+            let name = format!("orkestra-{}.{}", action.word(), api.crd_name());
+            let rules: Vec<&Rule> = entry
+                .validation
+                .iter()
+                .filter(|r| r.action == action && !(crd_holds_deny && action == Action::Deny))
+                .collect();
+            let objects = (!rules.is_empty()).then(|| {
+                let labels = json!({
+                    "app.kubernetes.io/managed-by": "orkestra",
+                    crate::objects::labels::KATALOG: crate::objects::label_value(katalog),
+                });
+                let validations: Vec<Value> = rules
+                    .iter()
+                    .map(|r| json!({"expression": r.policy_cel(), "message": r.message}))
+                    .collect();
+                [
+                    json!({
+                        "apiVersion": "admissionregistration.k8s.io/v1",
+                        "kind": "ValidatingAdmissionPolicy",
+                        "metadata": {"name": name, "labels": labels},
+                        "spec": {
+                            "failurePolicy": "Fail",
+                            // The CR itself, not its status: the agent's status writes are not
+                            // the user's input.
+                            "matchConstraints": {"resourceRules": [{
+                                "apiGroups": [api.group],
+                                "apiVersions": [api.version],
+                                "operations": ["CREATE", "UPDATE"],
+                                "resources": [api.plural],
+                            }]},
+                            "validations": validations,
+                        },
+                    }),
+                    json!({
+                        "apiVersion": "admissionregistration.k8s.io/v1",
+                        "kind": "ValidatingAdmissionPolicyBinding",
+                        "metadata": {"name": name, "labels": labels},
+                        "spec": {
+                            "policyName": name,
+                            "validationActions": [action.binding_action()],
+                        },
+                    }),
+                ]
+            });
+            Policy {
+                name,
+                action,
+                objects,
+            }
+        })
+        .collect()
 }
 
 /// A CEL string literal (single-quoted; backslashes and quotes escaped).
@@ -253,6 +398,7 @@ mod tests {
             field: parse_field(field).unwrap(),
             check: Check::parse(key, &v).unwrap(),
             message: "m".into(),
+            action: Action::Deny,
         }
     }
 
@@ -299,5 +445,54 @@ mod tests {
         assert!(Check::parse("between", &json!("1")).is_err());
         assert!(Check::parse("regex", &json!("(")).is_err());
         assert!(Check::parse("nearly", &json!(1)).is_err());
+    }
+
+    #[test]
+    fn policies_ratchet_and_bind_each_action() {
+        let r = rule("spec.image", "prefix", json!("myorg/"));
+        assert_eq!(
+            r.policy_cel(),
+            "(has(object.spec) && has(object.spec.image) && object.spec.image.startsWith('myorg/')) || (oldObject != null && ((!(has(object.spec) && has(object.spec.image)) && !(has(oldObject.spec) && has(oldObject.spec.image))) || (has(object.spec) && has(object.spec.image) && has(oldObject.spec) && has(oldObject.spec.image) && object.spec.image == oldObject.spec.image)))"
+        );
+        let text = r#"
+apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata: {name: k}
+spec:
+  crds:
+    app:
+      apiTypes: {group: demo.example.io, version: v1, kind: App, plural: apps}
+      schema: {type: object, properties: {spec: {type: object, properties: {image: {type: string}, replicas: {type: integer}}}}}
+      validation:
+        rules:
+          - {field: spec.image, prefix: "myorg/", message: "m"}
+          - {field: spec.replicas, max: 9, message: "at most nine", action: warn}
+      operatorBox: {onCreate: {}}
+"#;
+        let loaded = crate::load_file(&crate::SourceFile::new("k.yaml", text), &[]);
+        let k = loaded
+            .katalog
+            .unwrap_or_else(|| panic!("{:?}", loaded.diagnostics));
+        let entry = &k.entries[0];
+        assert_eq!(entry.validation[0], r);
+        assert_eq!(entry.validation[1].action, Action::Warn);
+        let all = admission_policies(entry, "k", false);
+        assert_eq!(all.len(), 2);
+        assert_eq!(all[0].name, "orkestra-deny.apps.demo.example.io");
+        let [policy, binding] = all[1].objects.clone().unwrap();
+        assert_eq!(policy["spec"]["validations"].as_array().unwrap().len(), 1);
+        assert_eq!(
+            policy["spec"]["matchConstraints"]["resourceRules"][0]["resources"],
+            json!(["apps"])
+        );
+        assert_eq!(binding["spec"]["validationActions"], json!(["Warn"]));
+        assert_eq!(
+            binding["spec"]["policyName"],
+            "orkestra-warn.apps.demo.example.io"
+        );
+        // A generated CRD carries the deny rules itself: no deny policy.
+        let in_crd = admission_policies(entry, "k", true);
+        assert!(in_crd[0].objects.is_none());
+        assert!(in_crd[1].objects.is_some());
     }
 }

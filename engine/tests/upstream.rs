@@ -194,3 +194,87 @@ fn a_crd_file_that_cannot_be_read_is_an_error_naming_it() {
     assert!(d.message.contains("missing.yaml"), "{d:?}");
     assert!(loaded.katalog.is_none());
 }
+
+#[test]
+fn user_defined_notes_expand_in_every_template_and_travel_with_the_stored_katalog() {
+    let (k, file) = load("notes");
+    let names: Vec<&str> = k.notes.iter().map(|n| n.name.as_str()).collect();
+    assert_eq!(names, ["fullImage", "teamLabel", "summary", "serviceHost"]);
+    let check = |k: &Katalog| {
+        let e = &k.entries[0];
+        let d = render(k, e, &cr("notes"), &[]).unwrap();
+        let cm = &d.children[0].object;
+        assert_eq!(cm["metadata"]["name"], "api-image");
+        assert_eq!(cm["metadata"]["labels"]["team"], "payments");
+        assert_eq!(cm["data"]["image"], "ghcr.io/orkspace/orkestra-web:latest");
+        assert_eq!(
+            cm["data"]["summary"],
+            "ghcr.io/orkspace/orkestra-web:latest for payments at api.default.svc.cluster.local"
+        );
+        let s =
+            orkestra_engine::render_status(k, e, &cr("notes"), &Value::Null, &Default::default())
+                .unwrap();
+        assert_eq!(s["host"], "api.default.svc.cluster.local");
+    };
+    check(&k);
+    // What apply stores: the notes (the included file's too) under spec, nothing at the top.
+    let (docs, _) = file.documents();
+    let stored = with_api_types(&docs[0].value, &k);
+    assert!(stored.get("notes").is_none());
+    assert_eq!(stored["spec"]["notes"].as_array().map(Vec::len), Some(4));
+    let agent_side = SourceFile::new(
+        "katalog/upstream-noted",
+        serde_json::to_string(&stored).unwrap(),
+    );
+    let (docs, _) = agent_side.documents();
+    let loaded = load_document(&agent_side, &docs[0], &[]);
+    assert!(loaded.diagnostics.is_empty(), "{:#?}", loaded.diagnostics);
+    check(&loaded.katalog.unwrap());
+}
+
+#[test]
+fn notes_that_loop_take_arguments_or_hide_a_function_are_errors_naming_them() {
+    let base = std::fs::read_to_string(dir("notes").join("katalog.yaml")).unwrap();
+    let diags = |text: String| {
+        let mut file = SourceFile::new("katalog.yaml", text);
+        file.dir = Some(dir("notes"));
+        let loaded = load_file(&file, &[]);
+        assert!(loaded.katalog.is_none());
+        loaded
+            .diagnostics
+            .iter()
+            .map(|d| format!("{} {}:{} {}", d.code, d.line, d.column, d.message))
+            .collect::<Vec<_>>()
+    };
+    let looped = diags(base.replace(
+        "expression: \"{{ .metadata.name }}.{{ .metadata.namespace }}.svc.cluster.local\"",
+        "expression: \"{{ summary }}\"",
+    ));
+    assert!(
+        looped
+            .iter()
+            .any(|d| d.contains("note `summary` calls itself (summary → serviceHost → summary)")),
+        "{looped:#?}"
+    );
+    let args = diags(base.replace(
+        "value: \"{{ serviceHost }}\"",
+        "value: \"{{ serviceHost .spec.team }}\"",
+    ));
+    assert!(
+        args.iter().any(|d| d.starts_with("wrong-arity 18:")
+            && d.contains("`serviceHost` is a note of this Katalog and takes no arguments")),
+        "{args:#?}"
+    );
+    let hidden = diags(base.replace("- name: serviceHost", "- name: upper"));
+    assert!(
+        hidden
+            .iter()
+            .any(|d| d.contains("note `upper` has the name of a template function")),
+        "{hidden:#?}"
+    );
+    let missing = diags(base.replace("./notes/shared.yaml", "./notes/gone.yaml"));
+    assert!(
+        missing.iter().any(|d| d.contains("gone.yaml")),
+        "{missing:#?}"
+    );
+}

@@ -9,6 +9,7 @@
 //! so that other builds can reuse them, and its only public items are [`main_with`] and [`Cli`].
 #![forbid(unsafe_code)]
 
+mod admission;
 mod apply;
 mod artifact;
 mod completion;

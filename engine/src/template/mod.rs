@@ -69,7 +69,18 @@ impl Template {
 pub struct TemplateSet {
     hb: Handlebars<'static>,
     next: usize,
+    /// User-defined notes (upstream's `notes:`): name → its expression, parsed, not yet
+    /// expanded. A call of a note is replaced by its expression when a template compiles (a
+    /// macro: the note reads the CR as the template does), so a note is still rendered per
+    /// scalar and typed, and calls no code of its own.
+    notes: std::collections::BTreeMap<String, Expr>,
 }
+
+/// How deep notes may call notes.
+pub const MAX_NOTE_DEPTH: usize = 16;
+/// The most expression nodes one template may have once its notes are expanded (notes calling
+/// notes several times over would otherwise grow exponentially).
+pub const MAX_EXPANDED_NODES: usize = 10_000;
 
 impl std::fmt::Debug for TemplateSet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -109,7 +120,68 @@ impl TemplateSet {
         hb.register_helper(JSON_HELPER, Box::new(OutHelper { json: true }));
         hb.register_helper(TEXT_HELPER, Box::new(OutHelper { json: false }));
         hb.register_helper(PATH_HELPER, Box::new(PathHelper));
-        Self { hb, next: 0 }
+        Self {
+            hb,
+            next: 0,
+            notes: Default::default(),
+        }
+    }
+
+    /// Register a user-defined note: `{{ NAME }}` in any template then stands for `src` (a
+    /// template of its own, text and expressions; a text result is trimmed, as upstream's is).
+    /// Notes may call each other in any order; a call is checked when a template uses it and by
+    /// [`TemplateSet::check_note`].
+    pub fn add_note(&mut self, name: &str, src: &str) -> Result<(), CompileError> {
+        let mut parts = if src.contains("{{") {
+            parse::parse(src).map_err(|e| CompileError {
+                offset: e.offset,
+                code: "template-syntax",
+                message: e.message,
+            })?
+        } else {
+            vec![Part::Text(src.to_string())]
+        };
+        parts.iter_mut().for_each(|p| {
+            if let Part::Expr(e) = p {
+                default_in_either_order(e);
+            }
+        });
+        let expr = match parts.as_slice() {
+            [Part::Expr(e)] => e.clone(),
+            _ => Expr::Call {
+                name: "trimSpace".into(),
+                args: vec![parse::concat(parts, 0)],
+                offset: 0,
+            },
+        };
+        self.notes.insert(name.to_string(), expr);
+        Ok(())
+    }
+
+    /// Whether `name` is a user-defined note.
+    pub fn is_note(&self, name: &str) -> bool {
+        self.notes.contains_key(name)
+    }
+
+    /// Check a registered note as if a template called it: every function it calls (notes
+    /// included) exists with its arity, and it does not call itself.
+    pub fn check_note(&self, name: &str) -> Result<(), CompileError> {
+        let mut e = Expr::Call {
+            name: name.to_string(),
+            args: Vec::new(),
+            offset: 0,
+        };
+        self.expand_notes(&mut e)?;
+        check(&e)
+    }
+
+    /// Replace every call of a note in `e` by the note's expression.
+    fn expand_notes(&self, e: &mut Expr) -> Result<(), CompileError> {
+        if self.notes.is_empty() {
+            return Ok(());
+        }
+        let mut nodes = 0;
+        expand(e, &self.notes, &mut Vec::new(), &mut nodes)
     }
 
     /// Compile one scalar.
@@ -127,6 +199,11 @@ impl TemplateSet {
                 default_in_either_order(e);
             }
         });
+        for p in &mut parts {
+            if let Part::Expr(e) = p {
+                self.expand_notes(e)?;
+            }
+        }
         let mut hbs = String::new();
         for p in &parts {
             if let Part::Expr(e) = p {
@@ -261,6 +338,74 @@ fn default_in_either_order(e: &mut Expr) {
         {
             args.swap(0, 1);
         }
+    }
+}
+
+/// [`TemplateSet::expand_notes`] with the notes being expanded (`chain`, for cycles) and the
+/// nodes made so far (bounded by [`MAX_EXPANDED_NODES`]).
+fn expand(
+    e: &mut Expr,
+    notes: &std::collections::BTreeMap<String, Expr>,
+    chain: &mut Vec<String>,
+    nodes: &mut usize,
+) -> Result<(), CompileError> {
+    *nodes += 1;
+    let Expr::Call { name, args, offset } = e else {
+        return Ok(());
+    };
+    let at = *offset;
+    if *nodes > MAX_EXPANDED_NODES {
+        return Err(CompileError {
+            offset: at,
+            code: "invalid-value",
+            message: format!("the notes this template calls expand to more than {MAX_EXPANDED_NODES} expressions"),
+        });
+    }
+    for a in args.iter_mut() {
+        expand(a, notes, chain, nodes)?;
+    }
+    let Some(body) = notes.get(name.as_str()) else {
+        return Ok(());
+    };
+    if !args.is_empty() {
+        return Err(CompileError {
+            offset: at,
+            code: "wrong-arity",
+            message: format!(
+                "`{name}` is a note of this Katalog and takes no arguments (a note reads the CR itself), but was given {}",
+                args.len()
+            ),
+        });
+    }
+    if chain.iter().any(|c| c == name) || chain.len() >= MAX_NOTE_DEPTH {
+        chain.push(name.clone());
+        return Err(CompileError {
+            offset: at,
+            code: "invalid-value",
+            message: if chain.len() > MAX_NOTE_DEPTH {
+                format!(
+                    "notes call notes more than {MAX_NOTE_DEPTH} deep ({})",
+                    chain.join(" → ")
+                )
+            } else {
+                format!("note `{name}` calls itself ({})", chain.join(" → "))
+            },
+        });
+    }
+    chain.push(name.clone());
+    let mut body = body.clone();
+    at_offset(&mut body, at);
+    expand(&mut body, notes, chain, nodes)?;
+    chain.pop();
+    *e = body;
+    Ok(())
+}
+
+/// Every call in `e` reported at `offset` (a note's expression, where the template calls it).
+fn at_offset(e: &mut Expr, at: usize) {
+    if let Expr::Call { args, offset, .. } = e {
+        *offset = at;
+        args.iter_mut().for_each(|a| at_offset(a, at));
     }
 }
 

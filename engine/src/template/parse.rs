@@ -232,9 +232,9 @@ fn expect_end(stop: Option<(Piece, usize)>, at: usize) -> Result<(), ParseError>
     }
 }
 
-/// `ternary COND (concat A…) (concat B…)`.
-fn ternary(cond: Expr, then: Vec<Part>, otherwise: Vec<Part>, at: usize) -> Expr {
-    let concat = |parts: Vec<Part>| Expr::Call {
+/// `concat "" PARTS…`: text and expressions as one expression yielding their text.
+pub fn concat(parts: Vec<Part>, at: usize) -> Expr {
+    Expr::Call {
         name: "concat".into(),
         args: std::iter::once(Expr::Str(String::new()))
             .chain(parts.into_iter().map(|p| match p {
@@ -243,10 +243,14 @@ fn ternary(cond: Expr, then: Vec<Part>, otherwise: Vec<Part>, at: usize) -> Expr
             }))
             .collect(),
         offset: at,
-    };
+    }
+}
+
+/// `ternary COND (concat A…) (concat B…)`.
+fn ternary(cond: Expr, then: Vec<Part>, otherwise: Vec<Part>, at: usize) -> Expr {
     Expr::Call {
         name: "ternary".into(),
-        args: vec![cond, concat(then), concat(otherwise)],
+        args: vec![cond, concat(then, at), concat(otherwise, at)],
         offset: at,
     }
 }
