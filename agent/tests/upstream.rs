@@ -29,6 +29,12 @@ fn loaded(folder: &str, group: &str, name: &str) -> (Fixture, Katalog, Value) {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("crd.yaml"), f.crd.to_string()).unwrap();
     std::fs::write(dir.path().join("cr.yaml"), f.cr.to_string()).unwrap();
+    // Other files the Katalog includes (a notes file), as they are.
+    let shared = repo().join(format!("katalogs/upstream/{folder}/notes/shared.yaml"));
+    if shared.exists() {
+        std::fs::create_dir_all(dir.path().join("notes")).unwrap();
+        std::fs::copy(&shared, dir.path().join("notes/shared.yaml")).unwrap();
+    }
     let mut file = SourceFile::new("katalog.yaml", f.katalog.to_string());
     file.dir = Some(dir.path().to_path_buf());
     let loaded = load_file(&file, &[]);
@@ -182,6 +188,37 @@ async fn the_newest_layout_runs_reconcile_and_emit() {
         let cm = cms.get(&format!("build-step-{step}")).await.unwrap();
         assert_eq!(cm.data.unwrap()["image"], image);
     }
+    agent.stop().await;
+    strip_finalizers(&crs).await;
+    ns.cleanup().await.unwrap();
+}
+
+/// User-defined notes (an included file's too) reach the agent inside the stored Katalog and
+/// render in children and status as they do offline.
+#[tokio::test]
+async fn user_defined_notes_run_in_the_agent() {
+    init_logs();
+    let env = cluster().await;
+    let client = env.client().await;
+    let ns = env.namespace("upstream-notes").await.unwrap();
+    let (f, object) = stored("notes", "noted.orkestra.io", "upstream-noted");
+    assert!(object.get("notes").is_none() && object["spec"]["notes"].is_array());
+    install(&client, &f, &object).await;
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
+    let crs = cr_api(&client, &f, ns.name());
+    create(&client, &f.cr_in(ns.name(), "api")).await;
+    let cr = wait_cr(&crs, "api", "Workload Ready", ready).await;
+    let host = format!("api.{}.svc.cluster.local", ns.name());
+    assert_eq!(cr["status"]["host"], host.as_str());
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
+    let cm = cms.get("api-image").await.unwrap();
+    assert_eq!(cm.metadata.labels.unwrap()["team"], "payments");
+    let data = cm.data.unwrap();
+    assert_eq!(data["image"], "ghcr.io/orkspace/orkestra-web:latest");
+    assert_eq!(
+        data["summary"],
+        format!("ghcr.io/orkspace/orkestra-web:latest for payments at {host}")
+    );
     agent.stop().await;
     strip_finalizers(&crs).await;
     ns.cleanup().await.unwrap();
