@@ -6,6 +6,7 @@
 //! [`DriftSchedule`] instead, which feeds drift checks back oldest first into free workers only,
 //! so new and changed CRs never queue behind thousands of them.
 
+use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -72,6 +73,8 @@ pub enum Phase {
     Starting,
     /// The CRD is not served (yet).
     WaitingForCrd(String),
+    /// An entry it `dependsOn` is not started (or not healthy) yet.
+    WaitingForDependency(String),
     /// Watching and reconciling.
     Running,
 }
@@ -87,8 +90,15 @@ pub struct EntryStats {
     pub backoff: Backoff,
 }
 
+impl Default for EntryStats {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl EntryStats {
-    fn new() -> Self {
+    /// A controller not started yet.
+    pub fn new() -> Self {
         Self {
             phase: Mutex::new(Phase::Starting),
             stores: Mutex::new(Vec::new()),
@@ -158,16 +168,33 @@ impl Drop for EntryController {
     }
 }
 
-/// Start the controller of `katalog.entries[index]`.
-pub fn start(agent: Arc<AgentContext>, katalog: Arc<Katalog>, index: usize) -> EntryController {
+/// The live figures of a Katalog's entries by name, for `dependsOn` (an entry that another
+/// Katalog already runs has none).
+pub type Siblings = BTreeMap<String, Arc<EntryStats>>;
+
+/// Start the controller of `katalog.entries[index]`, reporting into `stats`; it waits for the
+/// entries it `dependsOn` among `siblings` first.
+pub fn start(
+    agent: Arc<AgentContext>,
+    katalog: Arc<Katalog>,
+    index: usize,
+    stats: Arc<EntryStats>,
+    siblings: Arc<Siblings>,
+) -> EntryController {
     let entry = katalog.entries[index].clone();
-    let stats = Arc::new(EntryStats::new());
     let cancel = CancellationToken::new();
     let name = entry.name.clone();
     let api_version = entry.api.api_version();
     let kind = entry.api.kind.clone();
     let crd = entry.api.crd_name();
-    let task = tokio::spawn(run(agent, katalog, entry, stats.clone(), cancel.clone()));
+    let task = tokio::spawn(run(
+        agent,
+        katalog,
+        entry,
+        stats.clone(),
+        siblings,
+        cancel.clone(),
+    ));
     EntryController {
         name,
         api_version,
@@ -192,8 +219,10 @@ async fn run(
     katalog: Arc<Katalog>,
     entry: CrdEntry,
     stats: Arc<EntryStats>,
+    siblings: Arc<Siblings>,
     cancel: CancellationToken,
 ) {
+    wait_for_dependencies(&entry, &stats, &siblings).await;
     let crd = entry.api.crd_name();
     let api_version = entry.api.api_version();
     let resolved = wait_for_kind(&agent, &api_version, &entry.api.kind, &stats).await;
@@ -345,6 +374,46 @@ async fn forget_passes_on_leadership(ctx: &EntryCtx) {
 }
 
 /// Resolve the CR kind, waiting (with backoff) while its CRD is not served.
+/// How often a waiting entry looks at the entries it depends on.
+const DEPENDENCY_POLL: Duration = Duration::from_millis(500);
+
+/// Why `entry` cannot start yet: the first of its dependencies that is not started (or not
+/// healthy), or `None`.
+pub fn unmet_dependency(entry: &CrdEntry, siblings: &Siblings) -> Option<String> {
+    use orkestra_engine::katalog::DependencyCondition;
+    entry.depends_on.iter().find_map(|d| {
+        let what = format!("waits for entry {} to be {}", d.entry, d.condition.word());
+        let Some(s) = siblings.get(&d.entry) else {
+            return Some(format!(
+                "{what}: it is not run by this Katalog (another Katalog runs its kind)"
+            ));
+        };
+        match s.phase() {
+            Phase::Running => {}
+            Phase::Starting => return Some(format!("{what}: it is starting")),
+            Phase::WaitingForCrd(m) => return Some(format!("{what}: {m}")),
+            Phase::WaitingForDependency(m) => return Some(format!("{what}, which {m}")),
+        }
+        let failing = s.failing();
+        (d.condition == DependencyCondition::Healthy && failing > 0)
+            .then(|| format!("{what}: {failing} of its CRs failing"))
+    })
+}
+
+/// Start only once every `dependsOn` holds (upstream's start gate: it orders controllers, a
+/// dependency that later fails does not stop its dependents).
+async fn wait_for_dependencies(entry: &CrdEntry, stats: &EntryStats, siblings: &Siblings) {
+    let mut logged = None;
+    while let Some(why) = unmet_dependency(entry, siblings) {
+        if logged.as_ref() != Some(&why) {
+            tracing::info!(entry = %entry.name, "{why}");
+            logged = Some(why.clone());
+        }
+        stats.set(Phase::WaitingForDependency(why));
+        tokio::time::sleep(DEPENDENCY_POLL).await;
+    }
+}
+
 async fn wait_for_kind(
     agent: &AgentContext,
     api_version: &str,
@@ -540,5 +609,39 @@ mod tests {
         assert_eq!(scheduled, 3);
         assert!(lag >= Duration::from_secs(27), "{lag:?}");
         assert_eq!(lag, a.lag().max(b.lag()));
+    }
+
+    #[test]
+    fn an_entry_starts_once_its_dependencies_run_and_healthy_ones_have_no_failing_cr() {
+        use orkestra_engine::katalog::{Dependency, DependencyCondition};
+        let text = "apiVersion: orkestra.orkspace.io/v1\nkind: Katalog\nmetadata: {name: k}\nspec:\n  crds:\n    db:\n      apiTypes: {group: a.io, version: v1, kind: Db}\n      operatorBox: {onCreate: {}}\n";
+        let loaded =
+            orkestra_engine::load_file(&orkestra_engine::SourceFile::new("k.yaml", text), &[]);
+        let mut entry = loaded.katalog.expect("loads").entries[0].clone();
+        entry.name = "app".into();
+        entry.depends_on = vec![Dependency {
+            entry: "db".into(),
+            condition: DependencyCondition::Healthy,
+        }];
+        let db = Arc::new(EntryStats::new());
+        let siblings: Siblings = [("db".to_string(), db.clone())].into();
+        let why = unmet_dependency(&entry, &siblings).unwrap();
+        assert_eq!(why, "waits for entry db to be healthy: it is starting");
+        db.set(Phase::WaitingForCrd("not served".into()));
+        assert!(unmet_dependency(&entry, &siblings)
+            .unwrap()
+            .ends_with(": not served"));
+        db.set(Phase::Running);
+        assert_eq!(unmet_dependency(&entry, &siblings), None);
+        db.backoff.failed("ns/x");
+        assert_eq!(
+            unmet_dependency(&entry, &siblings).unwrap(),
+            "waits for entry db to be healthy: 1 of its CRs failing"
+        );
+        entry.depends_on[0].condition = DependencyCondition::Started;
+        assert_eq!(unmet_dependency(&entry, &siblings), None);
+        assert!(unmet_dependency(&entry, &Siblings::new())
+            .unwrap()
+            .contains("not run by this Katalog"));
     }
 }

@@ -151,6 +151,7 @@ impl Supervisor {
             }
             Some(k) => {
                 let katalog = Arc::new(k);
+                let mut starting = Vec::new();
                 for (i, entry) in katalog.entries.iter().enumerate() {
                     let (av, kind) = (entry.api.api_version(), entry.api.kind.clone());
                     let owner = all.iter().find_map(|(other, r)| {
@@ -165,8 +166,23 @@ impl Supervisor {
                         run.conflicts.push((entry.name.clone(), av, kind, msg));
                         continue;
                     }
-                    run.controllers
-                        .push(controller::start(self.agent.clone(), katalog.clone(), i));
+                    starting.push((i, Arc::new(controller::EntryStats::new())));
+                }
+                // Every started entry's figures, for the entries that depend on it.
+                let siblings: Arc<controller::Siblings> = Arc::new(
+                    starting
+                        .iter()
+                        .map(|(i, s)| (katalog.entries[*i].name.clone(), s.clone()))
+                        .collect(),
+                );
+                for (i, stats) in starting {
+                    run.controllers.push(controller::start(
+                        self.agent.clone(),
+                        katalog.clone(),
+                        i,
+                        stats,
+                        siblings.clone(),
+                    ));
                 }
                 tracing::info!(katalog = %name, entries = katalog.entries.len(), "Katalog accepted");
             }
@@ -285,6 +301,7 @@ fn status_of(run: &KatalogRun) -> Value {
             let (controller, message) = match c.stats.phase() {
                 Phase::Starting => ("Starting", String::new()),
                 Phase::WaitingForCrd(m) => ("WaitingForCRD", m),
+                Phase::WaitingForDependency(m) => ("WaitingForDependency", m),
                 Phase::Running => ("Running", String::new()),
             };
             json!({

@@ -13,7 +13,7 @@ use kube::api::{Api, PostParams};
 use kube::Client;
 use orkestra_engine::load::with_api_types;
 use orkestra_engine::{load_file, Katalog, SourceFile};
-use orkestra_testsupport::{cluster, strip_finalizers};
+use orkestra_testsupport::{cluster, strip_finalizers, wait_for};
 use serde_json::{json, Value};
 
 /// The fixture `katalogs/upstream/<folder>` made unique, and its Katalog as apply stores it.
@@ -219,6 +219,62 @@ async fn user_defined_notes_run_in_the_agent() {
         data["summary"],
         format!("ghcr.io/orkspace/orkestra-web:latest for payments at {host}")
     );
+    agent.stop().await;
+    strip_finalizers(&crs).await;
+    ns.cleanup().await.unwrap();
+}
+
+/// The entry of Katalog status `k` named `name`.
+fn entry_row(k: &Value, name: &str) -> Value {
+    k["status"]["crds"]
+        .as_array()
+        .and_then(|a| a.iter().find(|r| r["name"] == name).cloned())
+        .unwrap_or_default()
+}
+
+/// `dependsOn: {database: healthy}`: the app entry's controller waits, saying so on the
+/// Katalog's status, while the database entry cannot run (its CRD is not installed yet); its CR
+/// waits untouched; once the database CRD is served, app starts and reconciles it.
+#[tokio::test]
+async fn depends_on_holds_an_entry_until_the_other_runs_healthy() {
+    init_logs();
+    let env = cluster().await;
+    let client = env.client().await;
+    let ns = env.namespace("upstream-depends").await.unwrap();
+    let (f, katalog, object) = loaded("depends-on", "ordered.orkestra.io", "upstream-ordered");
+    install(&client, &f, &object).await;
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
+    let katalogs = katalog_api(&client);
+    let status = wait_for("app waiting for database", TIMEOUT, || async {
+        let k = serde_json::to_value(katalogs.get(&f.katalog_name).await.ok()?).ok()?;
+        (entry_row(&k, "app")["controller"] == "WaitingForDependency").then_some(k)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        entry_row(&status, "database")["controller"],
+        "WaitingForCRD"
+    );
+    let why = entry_row(&status, "app")["message"].to_string();
+    assert!(
+        why.contains("waits for entry database to be healthy"),
+        "{why}"
+    );
+    let crs = cr_api(&client, &f, ns.name());
+    create(&client, &f.cr_in(ns.name(), "shop")).await;
+    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+    let shop = serde_json::to_value(crs.get("shop").await.unwrap()).unwrap();
+    assert!(
+        shop["status"].is_null(),
+        "not reconciled before its dependency runs: {shop}"
+    );
+    // The database CRD arrives: database runs, app starts and reconciles the waiting CR.
+    let db_crd = orkestra_engine::crd::generate(katalog.entry("database").unwrap(), &katalog.name);
+    install_crd(&client, &db_crd).await;
+    wait_cr(&crs, "shop", "App Ready", ready).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
+    let cm = cms.get("shop-app").await.unwrap();
+    assert_eq!(cm.data.unwrap()["image"], WEB_IMAGE);
     agent.stop().await;
     strip_finalizers(&crs).await;
     ns.cleanup().await.unwrap();

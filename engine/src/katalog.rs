@@ -159,6 +159,36 @@ pub struct CrdEntry {
     pub mutations: Vec<crate::mutation::Mutation>,
     /// `allowedNamespaces`: when not empty, CRs in other namespaces are refused, not reconciled.
     pub allowed_namespaces: Vec<String>,
+    /// `dependsOn`: entries of the same Katalog whose controllers must be started (or healthy)
+    /// before this entry's controller starts (upstream orders controllers, not CRs).
+    pub depends_on: Vec<Dependency>,
+}
+
+/// One `dependsOn` item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dependency {
+    /// The other entry's name.
+    pub entry: String,
+    pub condition: DependencyCondition,
+}
+
+/// When a dependency lets its dependents start (upstream's conditions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DependencyCondition {
+    /// Its controller watches and reconciles (its CRD is served).
+    Started,
+    /// Started, and none of its CRs is failing.
+    Healthy,
+}
+
+impl DependencyCondition {
+    /// `started` / `healthy`, as written.
+    pub fn word(self) -> &'static str {
+        match self {
+            DependencyCondition::Started => "started",
+            DependencyCondition::Healthy => "healthy",
+        }
+    }
 }
 
 impl CrdEntry {

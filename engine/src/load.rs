@@ -34,7 +34,6 @@ const NOT_SUPPORTED: &[(&str, &str)] = &[
     ("enrich", "enrichment of children with pods and events"),
     ("enrichAll", "enrichment of children with pods and events"),
     ("cross", "reads of other CRs"),
-    ("dependsOn", "ordering between CRD entries"),
     ("setup", "setup files applied before the operator starts"),
     ("autoscale", "worker autoscaling"),
     ("external", "external HTTP calls"),
@@ -275,6 +274,7 @@ const ENTRY_KEYS: &[&str] = &[
     "admission",
     "mutation",
     "normalize",
+    "dependsOn",
 ];
 const VALIDATION_KEYS: &[&str] = &["rules"];
 const ADMISSION_KEYS: &[&str] = &["validation", "mutation"];
@@ -479,6 +479,7 @@ impl Loader<'_> {
             }
             None => self.err_at_key("missing-field", &spec_p, "a Katalog needs `spec.crds`"),
         }
+        self.check_dependencies(&entries, &spec_p.key("crds"));
         let mut seen = BTreeSet::new();
         for (i, e) in entries.iter().enumerate() {
             if !seen.insert((e.api.group.clone(), e.api.kind.clone())) {
@@ -499,6 +500,148 @@ impl Loader<'_> {
             notes,
             templates: std::mem::take(&mut self.set),
         })
+    }
+
+    /// `dependsOn`: `[a, b]` (started), `{a: healthy}` or `{a: {condition: healthy}}`.
+    fn depends_on(&mut self, v: &Value, p: &Path) -> Vec<Dependency> {
+        let mut out = Vec::new();
+        let mut add = |l: &mut Self, name: &str, cond: Option<&Value>, at: &Path| {
+            let condition = match cond.and_then(Value::as_str).unwrap_or("started") {
+                "" | "started" => DependencyCondition::Started,
+                "healthy" | "ready" => DependencyCondition::Healthy,
+                other => {
+                    l.err_at_value(
+                        "invalid-value",
+                        at,
+                        format!("dependsOn condition {other:?}: it is started (the entry's controller runs) or healthy (it runs and none of its CRs is failing)"),
+                    );
+                    return;
+                }
+            };
+            out.push(Dependency {
+                entry: name.to_string(),
+                condition,
+            });
+        };
+        match v {
+            Value::Array(items) => {
+                for (i, item) in items.iter().enumerate() {
+                    match item.as_str() {
+                        Some(name) => add(self, name, None, &p.index(i)),
+                        None => self.err_at_value(
+                            "invalid-type",
+                            &p.index(i),
+                            "a dependsOn list names entries of this Katalog",
+                        ),
+                    }
+                }
+            }
+            Value::Object(m) => {
+                for (name, c) in m {
+                    let cp = p.key(name);
+                    match c {
+                        Value::Object(cm) => {
+                            self.check_keys(cm, &cp, &["condition"], "a dependsOn item");
+                            add(self, name, cm.get("condition"), &cp.key("condition"));
+                        }
+                        Value::String(_) | Value::Null => add(self, name, Some(c), &cp),
+                        _ => self.err_at_value(
+                            "invalid-type",
+                            &cp,
+                            "a dependsOn item is a condition (started, healthy) or {condition}",
+                        ),
+                    }
+                }
+            }
+            _ => self.err_at_value(
+                "invalid-type",
+                p,
+                "dependsOn is a list of entry names or a mapping of entry names to conditions",
+            ),
+        }
+        out
+    }
+
+    /// Every `dependsOn` names another entry of this Katalog, and no entry waits on itself
+    /// through them (a cycle would never start).
+    fn check_dependencies(&mut self, entries: &[CrdEntry], crds_p: &Path) {
+        let names: Vec<&str> = entries.iter().map(|e| e.name.as_str()).collect();
+        let at = |l: &Self, i: usize| {
+            let p = crds_p.key(&entries[i].name).key("dependsOn");
+            if pointer(&l.doc.value, &p).is_some() {
+                p
+            } else {
+                crds_p.index(i).key("dependsOn")
+            }
+        };
+        for (i, e) in entries.iter().enumerate() {
+            for d in &e.depends_on {
+                if d.entry == e.name {
+                    let p = at(self, i);
+                    self.err_at_value(
+                        "invalid-value",
+                        &p,
+                        format!("entry {} depends on itself", e.name),
+                    );
+                } else if !names.contains(&d.entry.as_str()) {
+                    let p = at(self, i);
+                    let hint = did_you_mean(&d.entry, names.iter().copied());
+                    self.err_at_value(
+                        "invalid-value",
+                        &p,
+                        format!(
+                            "dependsOn names {:?}, which is not an entry of this Katalog{hint}",
+                            d.entry
+                        ),
+                    );
+                }
+            }
+        }
+        // A cycle: follow dependencies depth-first from each entry (at most entries² steps).
+        let deps = |name: &str| -> Vec<&str> {
+            entries
+                .iter()
+                .find(|e| e.name == name)
+                .map(|e| {
+                    e.depends_on
+                        .iter()
+                        .map(|d| d.entry.as_str())
+                        .filter(|d| *d != name)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let mut reported = BTreeSet::new();
+        for (i, e) in entries.iter().enumerate() {
+            let mut stack = vec![(e.name.as_str(), vec![e.name.as_str()])];
+            let mut seen = BTreeSet::new();
+            while let Some((cur, chain)) = stack.pop() {
+                for next in deps(cur) {
+                    if next == e.name {
+                        let mut cycle = chain.clone();
+                        cycle.push(next);
+                        let mut members: Vec<&str> = cycle.clone();
+                        members.sort_unstable();
+                        members.dedup();
+                        if reported.insert(members) {
+                            let p = at(self, i);
+                            self.err_at_value(
+                                "invalid-value",
+                                &p,
+                                format!(
+                                    "dependency cycle: {} (no entry of it could ever start)",
+                                    cycle.join(" → ")
+                                ),
+                            );
+                        }
+                    } else if seen.insert(next) {
+                        let mut c = chain.clone();
+                        c.push(next);
+                        stack.push((next, c));
+                    }
+                }
+            }
+        }
     }
 
     /// `notes:` as a list of notes, or `{include: FILE, functions: [...]}` (the file holds
@@ -745,7 +888,11 @@ impl Loader<'_> {
             validation: Vec::new(),
             mutations: Vec::new(),
             allowed_namespaces,
+            depends_on: Vec::new(),
         };
+        if let Some(v) = m.get("dependsOn") {
+            entry.depends_on = self.depends_on(v, &p.key("dependsOn"));
+        }
         // Normalize first, then mutation rules (upstream's pipeline order).
         if let Some(v) = m.get("normalize") {
             let muts = self.normalize(v, &p.key("normalize"));

@@ -25,6 +25,20 @@ fn load(folder: &str) -> (Katalog, SourceFile) {
     (loaded.katalog.unwrap(), file)
 }
 
+/// The diagnostics of `text` loaded as `folder`'s Katalog (which must not load), each as
+/// `code line:column message`.
+fn broken(folder: &str, text: String) -> Vec<String> {
+    let mut file = SourceFile::new("katalog.yaml", text);
+    file.dir = Some(dir(folder));
+    let loaded = load_file(&file, &[]);
+    assert!(loaded.katalog.is_none());
+    loaded
+        .diagnostics
+        .iter()
+        .map(|d| format!("{} {}:{} {}", d.code, d.line, d.column, d.message))
+        .collect()
+}
+
 fn cr(folder: &str) -> Value {
     let text = std::fs::read_to_string(dir(folder).join("cr.yaml")).unwrap();
     serde_yaml_ng::from_str(&text).unwrap()
@@ -235,17 +249,7 @@ fn user_defined_notes_expand_in_every_template_and_travel_with_the_stored_katalo
 #[test]
 fn notes_that_loop_take_arguments_or_hide_a_function_are_errors_naming_them() {
     let base = std::fs::read_to_string(dir("notes").join("katalog.yaml")).unwrap();
-    let diags = |text: String| {
-        let mut file = SourceFile::new("katalog.yaml", text);
-        file.dir = Some(dir("notes"));
-        let loaded = load_file(&file, &[]);
-        assert!(loaded.katalog.is_none());
-        loaded
-            .diagnostics
-            .iter()
-            .map(|d| format!("{} {}:{} {}", d.code, d.line, d.column, d.message))
-            .collect::<Vec<_>>()
-    };
+    let diags = |text: String| broken("notes", text);
     let looped = diags(base.replace(
         "expression: \"{{ .metadata.name }}.{{ .metadata.namespace }}.svc.cluster.local\"",
         "expression: \"{{ summary }}\"",
@@ -276,5 +280,47 @@ fn notes_that_loop_take_arguments_or_hide_a_function_are_errors_naming_them() {
     assert!(
         missing.iter().any(|d| d.contains("gone.yaml")),
         "{missing:#?}"
+    );
+}
+
+#[test]
+fn depends_on_orders_entries_and_refuses_unknown_names_cycles_and_conditions() {
+    use orkestra_engine::katalog::{Dependency, DependencyCondition};
+    let (k, _) = load("depends-on");
+    assert_eq!(
+        k.entry("app").unwrap().depends_on,
+        [Dependency {
+            entry: "database".into(),
+            condition: DependencyCondition::Healthy
+        }]
+    );
+    assert!(k.entry("database").unwrap().depends_on.is_empty());
+    let base = std::fs::read_to_string(dir("depends-on").join("katalog.yaml")).unwrap();
+    let diags = |text: String| broken("depends-on", text);
+    let unknown = diags(base.replace("database: healthy", "databse: healthy"));
+    assert!(
+        unknown.iter().any(|d| d.starts_with("invalid-value 21:")
+            && d.contains("dependsOn names \"databse\", which is not an entry of this Katalog")
+            && d.contains("database")),
+        "{unknown:#?}"
+    );
+    let cycle = diags(base.replace(
+        "      apiTypes: {group: ordered",
+        "      dependsOn: [app]\n      apiTypes: {group: ordered",
+    ));
+    assert!(
+        cycle
+            .iter()
+            .filter(|d| d.contains("dependency cycle: database → app → database"))
+            .count()
+            == 1,
+        "{cycle:#?}"
+    );
+    let condition = diags(base.replace("database: healthy", "database: {condition: alive}"));
+    assert!(
+        condition
+            .iter()
+            .any(|d| d.contains("dependsOn condition \"alive\"")),
+        "{condition:#?}"
     );
 }
