@@ -119,11 +119,23 @@ async fn sync_one(
             owner_namespaced: cr_namespace.is_some(),
         }
     };
-    let (desired, generated) = orkestra_engine::apply::body(child, placement, live_json.as_ref())
-        .map_err(|e| Error::Invalid {
-        what: what.clone(),
-        message: e.to_string(),
-    })?;
+    // A create-only Secret with `rotateAfter` that is old enough is made again: every generated
+    // key anew (the live values are not kept), stamped with when.
+    let now = chrono::Utc::now();
+    let rotate = child.rotate_after_seconds.is_some_and(|secs| {
+        live_json
+            .as_ref()
+            .is_some_and(|l| orkestra_engine::generate::rotation_due(l, secs, now))
+    });
+    let kept = live_json.as_ref().filter(|_| !rotate);
+    let (mut desired, generated) =
+        orkestra_engine::apply::body(child, placement, kept).map_err(|e| Error::Invalid {
+            what: what.clone(),
+            message: e.to_string(),
+        })?;
+    if child.rotate_after_seconds.is_some() && (rotate || live_json.is_none()) {
+        orkestra_engine::generate::stamp_generated_at(&mut desired, now);
+    }
     let synced = |live: Value, change| Synced {
         block: block_of(&child.source),
         kind: child.kind.clone(),
@@ -139,7 +151,7 @@ async fn sync_one(
         },
         drifted: false,
     };
-    if !child.enforce {
+    if !child.enforce && !rotate {
         if let Some(live) = live_json {
             let drifted = child.reads_others && !contains(&live, &desired);
             return Ok(Synced {

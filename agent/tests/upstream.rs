@@ -224,6 +224,49 @@ async fn user_defined_notes_run_in_the_agent() {
     ns.cleanup().await.unwrap();
 }
 
+/// `once` + `rotateAfter: 4s` (resync 2s): the agent makes the Secret with a generated-at stamp,
+/// keeps it while it is young, and makes it again with a new password once it is that old; the
+/// templated key stays what the CR says.
+#[tokio::test]
+async fn a_once_secret_is_made_again_when_rotate_after_has_passed() {
+    init_logs();
+    let env = cluster().await;
+    let client = env.client().await;
+    let ns = env.namespace("upstream-rotation").await.unwrap();
+    let (f, object) = stored("rotation", "rotated.orkestra.io", "upstream-rotated");
+    install(&client, &f, &object).await;
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
+    let crs = cr_api(&client, &f, ns.name());
+    create(&client, &f.cr_in(ns.name(), "billing")).await;
+    wait_cr(&crs, "billing", "Credential Ready", ready).await;
+    let secrets: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), ns.name());
+    let read = || async {
+        let s = secrets.get("billing-creds").await.unwrap();
+        let at = s.metadata.annotations.unwrap_or_default()
+            [orkestra_engine::generate::GENERATED_AT]
+            .clone();
+        let data = s.data.unwrap();
+        (at, data["password"].0.clone(), data["user"].0.clone())
+    };
+    let (at, password, user) = read().await;
+    assert_eq!(password.len(), 32);
+    assert_eq!(user, b"billing-app");
+    let (at2, password2, user2) = wait_for("the Secret made again", TIMEOUT, || async {
+        let now = read().await;
+        (now.0 != at).then_some(now)
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert!(at2 > at, "{at2} after {at}");
+    assert_ne!(password2, password, "a new password");
+    assert_eq!(password2.len(), 32);
+    assert_eq!(user2, b"billing-app");
+    agent.stop().await;
+    strip_finalizers(&crs).await;
+    ns.cleanup().await.unwrap();
+}
+
 /// The entry of Katalog status `k` named `name`.
 fn entry_row(k: &Value, name: &str) -> Value {
     k["status"]["crds"]

@@ -80,6 +80,7 @@ mod tests {
             id: None,
             generate: Vec::new(),
             reads_others: false,
+            rotate_after_seconds: None,
         }
     }
 

@@ -20,6 +20,46 @@ pub const LENGTHS: RangeInclusive<u64> = 8..=4096;
 /// The length when none is given.
 pub const DEFAULT_LENGTH: usize = 32;
 
+/// The annotation recording when a rotating Secret was made (RFC 3339), which `rotateAfter`
+/// counts from.
+pub const GENERATED_AT: &str = "orkestra.orkspace.io/generated-at";
+
+/// Whether the live Secret `live` of a child with `rotateAfter` (`rotate_after_seconds`) is due
+/// to be made again at `now`: its [`GENERATED_AT`] annotation, or else its creationTimestamp, is
+/// at least that old. A Secret with neither readable is due (upstream makes it again).
+pub fn rotation_due(
+    live: &Value,
+    rotate_after_seconds: u64,
+    now: chrono::DateTime<chrono::Utc>,
+) -> bool {
+    let made = live
+        .pointer("/metadata/annotations")
+        .and_then(|a| a.get(GENERATED_AT))
+        .or_else(|| live.pointer("/metadata/creationTimestamp"))
+        .and_then(Value::as_str)
+        .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok());
+    let Some(made) = made else {
+        return true;
+    };
+    let age = now.signed_duration_since(made.with_timezone(&chrono::Utc));
+    age.num_seconds() >= i64::try_from(rotate_after_seconds).unwrap_or(i64::MAX)
+}
+
+/// Stamp `desired` (a rotating Secret about to be made) with [`GENERATED_AT`] = `now`.
+pub fn stamp_generated_at(desired: &mut Value, now: chrono::DateTime<chrono::Utc>) {
+    if let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
+        let annotations = meta
+            .entry("annotations")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Some(a) = annotations.as_object_mut() {
+            a.insert(
+                GENERATED_AT.into(),
+                Value::String(now.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            );
+        }
+    }
+}
+
 /// Why a value could not be generated.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("cannot read the operating system's random source: {0}")]
@@ -113,6 +153,31 @@ pub fn fill(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_rotating_secret_is_due_once_it_is_that_old_or_says_nothing() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-04T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let made = |at: &str| serde_json::json!({"metadata": {"annotations": {GENERATED_AT: at}, "creationTimestamp": "2020-01-01T00:00:00Z"}});
+        let day = 86_400;
+        assert!(!rotation_due(&made("2026-12-04T00:00:00Z"), day, now));
+        assert!(rotation_due(&made("2026-12-03T12:00:00Z"), day, now));
+        // Without the annotation, the creation time counts; with neither readable, it is due.
+        let created =
+            serde_json::json!({"metadata": {"creationTimestamp": "2026-12-04T11:00:00Z"}});
+        assert!(!rotation_due(&created, day, now));
+        assert!(rotation_due(&made("yesterday"), day, now));
+        assert!(rotation_due(&serde_json::json!({}), day, now));
+        let mut desired = serde_json::json!({"metadata": {"name": "s"}});
+        stamp_generated_at(&mut desired, now);
+        assert_eq!(
+            desired["metadata"]["annotations"][GENERATED_AT],
+            "2026-12-04T12:00:00Z"
+        );
+        assert!(!rotation_due(&desired, 1, now));
+    }
+
     use super::*;
     use serde_json::json;
 

@@ -225,6 +225,8 @@ pub struct KubeEntry {
     pub generate: Vec<Generate>,
     /// `forEach:`: one object per element of a CR list or map.
     pub for_each: Option<ForEach>,
+    /// `rotateAfter:` on a create-only Secret: how old it may get before it is made again.
+    pub rotate_after: Option<Duration>,
 }
 
 /// `forEach: {field, as}` on a Kubernetes entry.

@@ -74,7 +74,6 @@ const NOT_SUPPORTED: &[(&str, &str)] = &[
     ("policy", "policies"),
     ("crossAccess", "cross-namespace access settings"),
     ("events", "custom events"),
-    ("rotateAfter", "secret rotation"),
     ("fromSecret", "copies of a Secret from another namespace"),
     (
         "fromConfigMap",
@@ -1486,6 +1485,7 @@ impl Loader<'_> {
             .chain(CONTROL_KEYS.iter().copied())
             .chain((block == KubeBlock::Secrets).then_some("generate"))
             .chain((block == KubeBlock::Secrets).then_some("once"))
+            .chain((block == KubeBlock::Secrets).then_some("rotateAfter"))
             .collect();
         // A custom object's top-level fields are its kind's (a RuntimeClass's `handler`, a
         // StorageClass's `provisioner`): the API server checks them, with strict validation.
@@ -1568,6 +1568,24 @@ impl Loader<'_> {
                 enforce = false;
             }
         }
+        // `rotateAfter` (with `once`): made again, generated keys anew, once it is that old.
+        let mut rotate_after = None;
+        if let Some(r) = m.get("rotateAfter").filter(|_| block == KubeBlock::Secrets) {
+            let rp = p.key("rotateAfter");
+            match parse_age(r) {
+                None => self.err_at_value(
+                    "invalid-value",
+                    &rp,
+                    format!("rotateAfter {}: an age such as 90d, 12w, 6mo or 1y (at most 10 years)", crate::template::functions::to_text(r)),
+                ),
+                Some(_) if enforce => self.warn_at_key(
+                    "rotate-without-once",
+                    &rp,
+                    "rotateAfter renews a Secret that is created once (under onCreate, or `once: true`, and without `reconcile: true`); this Secret is rewritten every cycle, so it is never rotated",
+                ),
+                Some(d) => rotate_after = Some(d),
+            }
+        }
         if hook == HookKind::OnDelete && block != KubeBlock::Jobs {
             self.warn_at_key(
                 "ondelete-kind",
@@ -1590,6 +1608,7 @@ impl Loader<'_> {
             ready_when,
             generate,
             for_each,
+            rotate_after,
         })
     }
 
@@ -2562,9 +2581,22 @@ pub const MAX_DURATION: Duration = Duration::from_secs(30 * 24 * 3600);
 /// `30s`, `5m`, `1h`, `1h30m`, or a number of seconds; `None` if malformed, zero or longer than
 /// [`MAX_DURATION`].
 pub fn parse_duration(v: &Value) -> Option<Duration> {
+    bounded_duration(v, false, MAX_DURATION)
+}
+
+/// The longest `rotateAfter` (ten years).
+pub const MAX_AGE: Duration = Duration::from_secs(3650 * 24 * 3600);
+
+/// An age such as a Secret's `rotateAfter`: [`parse_duration`]'s units and upstream's long ones,
+/// `d` (days), `w` (weeks), `mo` (30 days) and `y` (365 days), up to [`MAX_AGE`].
+pub fn parse_age(v: &Value) -> Option<Duration> {
+    bounded_duration(v, true, MAX_AGE)
+}
+
+fn bounded_duration(v: &Value, long_units: bool, max: Duration) -> Option<Duration> {
     let within = |secs: u64| {
         let d = Duration::from_secs(secs);
-        (secs > 0 && d <= MAX_DURATION).then_some(d)
+        (secs > 0 && d <= max).then_some(d)
     };
     if let Some(n) = v.as_u64() {
         return within(n);
@@ -2572,7 +2604,8 @@ pub fn parse_duration(v: &Value) -> Option<Duration> {
     let s = v.as_str()?.trim();
     let mut total = 0u64;
     let mut num = String::new();
-    for c in s.chars() {
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         if c.is_ascii_digit() {
             num.push(c);
             continue;
@@ -2581,8 +2614,15 @@ pub fn parse_duration(v: &Value) -> Option<Duration> {
         num.clear();
         let unit = match c {
             's' => 1,
+            'm' if long_units && chars.peek() == Some(&'o') => {
+                chars.next();
+                30 * 86_400
+            }
             'm' => 60,
             'h' => 3600,
+            'd' if long_units => 86_400,
+            'w' if long_units => 7 * 86_400,
+            'y' if long_units => 365 * 86_400,
             _ => return None,
         };
         total = total.checked_add(n.checked_mul(unit)?)?;
@@ -2591,4 +2631,41 @@ pub fn parse_duration(v: &Value) -> Option<Duration> {
         total = total.checked_add(num.parse::<u64>().ok()?)?;
     }
     within(total)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn durations_and_ages_are_bounded_and_ages_know_upstreams_long_units() {
+        assert_eq!(
+            parse_duration(&json!("1h30m")),
+            Some(Duration::from_secs(5400))
+        );
+        assert_eq!(parse_duration(&json!(45)), Some(Duration::from_secs(45)));
+        assert_eq!(parse_duration(&json!("2d")), None, "no days in a resync");
+        assert_eq!(parse_duration(&json!("721h")), None);
+        assert_eq!(parse_duration(&json!("6000000000000000h")), None);
+        assert_eq!(parse_duration(&json!("0s")), None);
+        let day = 86_400;
+        assert_eq!(
+            parse_age(&json!("90d")),
+            Some(Duration::from_secs(90 * day))
+        );
+        assert_eq!(parse_age(&json!("2w")), Some(Duration::from_secs(14 * day)));
+        assert_eq!(
+            parse_age(&json!("6mo")),
+            Some(Duration::from_secs(180 * day))
+        );
+        assert_eq!(
+            parse_age(&json!("1y12h")),
+            Some(Duration::from_secs(365 * day + 43_200))
+        );
+        assert_eq!(parse_age(&json!("5m")), Some(Duration::from_secs(300)));
+        assert_eq!(parse_age(&json!("11y")), None);
+        assert_eq!(parse_age(&json!("3x")), None);
+        assert_eq!(parse_age(&json!("99999999999999999999y")), None);
+    }
 }

@@ -73,6 +73,10 @@ pub struct Child {
     /// reads is reported as drifted, not rewritten (composition.md, rule 7).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub reads_others: bool,
+    /// A create-only Secret's `rotateAfter`, in seconds: made again once that old (see
+    /// [`crate::generate::rotation_due`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rotate_after_seconds: Option<u64>,
 }
 
 /// The hook name, serializable.
@@ -665,6 +669,7 @@ fn render_child(
         id: k.id.clone(),
         generate: k.generate.clone(),
         reads_others: false,
+        rotate_after_seconds: k.rotate_after.map(|d| d.as_secs()),
     })
 }
 

@@ -324,3 +324,25 @@ fn depends_on_orders_entries_and_refuses_unknown_names_cycles_and_conditions() {
         "{condition:#?}"
     );
 }
+
+#[test]
+fn a_once_secret_with_rotate_after_carries_its_age_and_without_once_is_warned() {
+    let (k, _) = load("rotation");
+    let e = &k.entries[0];
+    assert_eq!(e.reconciler.resync.as_secs(), 2);
+    let secret = &e.kube[0];
+    assert!(!secret.enforce);
+    assert_eq!(secret.rotate_after, Some(std::time::Duration::from_secs(4)));
+    assert_eq!(secret.generate[0].key, "password");
+    let d = render(&k, e, &cr("rotation"), &[]).unwrap();
+    assert_eq!(d.children[0].rotate_after_seconds, Some(4));
+    let text = std::fs::read_to_string(dir("rotation").join("katalog.yaml"))
+        .unwrap()
+        .replace("once: true", "reconcile: true");
+    let mut file = SourceFile::new("katalog.yaml", text);
+    file.dir = Some(dir("rotation"));
+    let loaded = load_file(&file, &[]);
+    assert!(loaded.katalog.is_some(), "a warning only");
+    let w = &loaded.diagnostics[0];
+    assert_eq!((w.code, w.line), ("rotate-without-once", 20), "{w:?}");
+}
