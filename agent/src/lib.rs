@@ -21,6 +21,7 @@ pub mod cleanup;
 pub mod config;
 pub mod context;
 pub mod controller;
+pub mod cross;
 pub mod discovery;
 pub mod drift;
 pub mod entry;

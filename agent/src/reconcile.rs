@@ -99,6 +99,12 @@ pub async fn reconcile(
         what: who.clone(),
         message: e.to_string(),
     })?;
+    // Other CRs the entry's templates read (`.cross`), read before anything renders.
+    let cr = match crate::cross::read(&ctx, &cr, &who).await {
+        Ok(Some(with)) => with,
+        Ok(None) => cr,
+        Err(e) => return fail(&ctx, &api, &obj, &cr, e).await,
+    };
 
     let cycle = walk::Cycle {
         request_id: request_id(&obj),

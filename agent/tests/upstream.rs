@@ -267,6 +267,68 @@ async fn a_once_secret_is_made_again_when_rotate_after_has_passed() {
     ns.cleanup().await.unwrap();
 }
 
+/// `operatorBox.cross`: an App reads the Database CR `<app>-db` in its namespace. Before the
+/// Database exists the App renders `found: false` and its gated child waits; once it exists (and
+/// its entry wrote its status), its spec and status reach the App's children on the App's
+/// resync.
+#[tokio::test]
+async fn cross_reads_bring_another_crs_spec_and_status_into_the_children() {
+    init_logs();
+    let env = cluster().await;
+    let client = env.client().await;
+    let ns = env.namespace("upstream-cross").await.unwrap();
+    let (f, katalog, object) = loaded("cross", "crossed.orkestra.io", "upstream-crossed");
+    install(&client, &f, &object).await;
+    let db_crd = orkestra_engine::crd::generate(katalog.entry("database").unwrap(), &katalog.name);
+    install_crd(&client, &db_crd).await;
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
+    let crs = cr_api(&client, &f, ns.name());
+    create(&client, &f.cr_in(ns.name(), "shop")).await;
+    let app = wait_cr(&crs, "shop", "App Ready", ready).await;
+    assert_eq!(app["status"]["database"], "missing");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
+    let data = |name: &'static str| {
+        let cms = cms.clone();
+        async move { cms.get_opt(name).await.unwrap().and_then(|c| c.data) }
+    };
+    assert_eq!(data("shop-lookup").await.unwrap()["found"], "false");
+    assert!(
+        data("shop-wiring").await.is_none(),
+        "gated on cross.db.found"
+    );
+    let db = json!({
+        "apiVersion": format!("{}/v1", f.group), "kind": "Database",
+        "metadata": {"name": "shop-db", "namespace": ns.name()},
+        "spec": {"host": "pg.internal"},
+    });
+    create(&client, &db).await;
+    let wiring = wait_for(
+        "the wiring ConfigMap with the Database's status",
+        TIMEOUT,
+        || async {
+            data("shop-wiring")
+                .await
+                .filter(|d| d.get("phase").map(String::as_str) == Some("Available"))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(wiring["host"], "pg.internal");
+    assert_eq!(data("shop-lookup").await.unwrap()["found"], "true");
+    agent.stop().await;
+    strip_finalizers(&crs).await;
+    let databases = Api::<kube::api::DynamicObject>::namespaced_with(
+        client.clone(),
+        ns.name(),
+        &kube::api::ApiResource::from_gvk_with_plural(
+            &kube::api::GroupVersionKind::gvk(&f.group, "v1", "Database"),
+            "databases",
+        ),
+    );
+    strip_finalizers(&databases).await;
+    ns.cleanup().await.unwrap();
+}
+
 /// The entry of Katalog status `k` named `name`.
 fn entry_row(k: &Value, name: &str) -> Value {
     k["status"]["crds"]

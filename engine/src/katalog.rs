@@ -162,6 +162,8 @@ pub struct CrdEntry {
     /// `dependsOn`: entries of the same Katalog whose controllers must be started (or healthy)
     /// before this entry's controller starts (upstream orders controllers, not CRs).
     pub depends_on: Vec<Dependency>,
+    /// `operatorBox.cross`: other CRs its templates read under `.cross` (see [`crate::cross`]).
+    pub cross: Vec<crate::cross::CrossRead>,
 }
 
 /// One `dependsOn` item.

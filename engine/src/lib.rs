@@ -14,6 +14,7 @@
 pub mod apply;
 pub mod blocks;
 pub mod condition;
+pub mod cross;
 pub mod diagnostic;
 pub mod generate;
 pub mod graph;

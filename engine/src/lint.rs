@@ -248,6 +248,8 @@ fn check_use(
             v if u.loop_vars.iter().any(|l| l == v) => {}
             // Checked against the entry's graph when the Katalog loads (crate::graph).
             "resources" => {}
+            // `operatorBox.cross` reads (see crate::cross).
+            "cross" => {}
             "apiVersion" | "kind" => {}
             other => out.push(Diagnostic::new(
                 Severity::Warning,

@@ -33,7 +33,6 @@ const NOT_SUPPORTED: &[(&str, &str)] = &[
     ("sources", "Komposer sources"),
     ("enrich", "enrichment of children with pods and events"),
     ("enrichAll", "enrichment of children with pods and events"),
-    ("cross", "reads of other CRs"),
     ("setup", "setup files applied before the operator starts"),
     ("autoscale", "worker autoscaling"),
     ("external", "external HTTP calls"),
@@ -303,7 +302,17 @@ const BOX_KEYS: &[&str] = &[
     "resync",
     "reconcile",
     "emit",
+    "cross",
 ];
+const CROSS_KEYS: &[&str] = &[
+    "crd",
+    "selector",
+    "as",
+    "strategy",
+    "source",
+    "labelSelector",
+];
+const SELECTOR_KEYS: &[&str] = &["name", "namespace", "matchLabels"];
 const EMIT_KEYS: &[&str] = &["status"];
 const RECONCILER_KEYS: &[&str] = &["default", "workers", "resync"];
 const STATUS_KEYS: &[&str] = &["fields", "conditions"];
@@ -501,6 +510,93 @@ impl Loader<'_> {
         })
     }
 
+    /// `operatorBox.cross: [{crd, selector: {name | matchLabels, namespace}, as, strategy}]`.
+    fn cross(&mut self, v: &Value, p: &Path) -> Vec<crate::cross::CrossRead> {
+        use crate::cross::{CrossRead, Selector};
+        let mut out = Vec::new();
+        let Some(items) = self.list(v, p, "cross") else {
+            return out;
+        };
+        for (i, item) in items.iter().enumerate() {
+            let ip = p.index(i);
+            let Some(m) = self.map(item, &ip, "a cross read") else {
+                continue;
+            };
+            self.check_keys(m, &ip, CROSS_KEYS, "a cross read");
+            if m.contains_key("source") {
+                self.err_at_key("not-supported", &ip.key("source"), "`source` reads CRs of another Orkestra binary over HTTP, which orkestra does not support; read CRs of this Katalog's entries");
+                continue;
+            }
+            if m.contains_key("labelSelector") {
+                self.err_at_key("not-supported", &ip.key("labelSelector"), "cross reads of CRDs found by label are not supported yet; name the entry with `crd`");
+                continue;
+            }
+            let Some(entry) = self.string(m, "crd", &ip, true, "a cross read") else {
+                continue;
+            };
+            let alias = self
+                .string(m, "as", &ip, false, "a cross read")
+                .unwrap_or_else(|| entry.clone());
+            let all = match m.get("strategy").and_then(Value::as_str) {
+                None | Some("first") => false,
+                Some("all") => true,
+                Some(other) => {
+                    self.err_at_value("invalid-value", &ip.key("strategy"), format!("strategy {other:?}: it is first (one CR) or all (every matching CR, as a list)"));
+                    continue;
+                }
+            };
+            let sp = ip.key("selector");
+            let Some(sm) = m
+                .get("selector")
+                .and_then(|s| self.map(s, &sp, "a cross selector"))
+            else {
+                if !m.contains_key("selector") {
+                    self.err_at_key(
+                        "missing-field",
+                        &ip,
+                        "a cross read needs `selector` (`name`, or `matchLabels`)",
+                    );
+                }
+                continue;
+            };
+            self.check_keys(sm, &sp, SELECTOR_KEYS, "a cross selector");
+            let namespace = sm
+                .get("namespace")
+                .map(|n| self.tv(n, &sp.key("namespace")));
+            let selector = match (sm.get("matchLabels"), sm.get("name")) {
+                (Some(l), _) => {
+                    let lp = sp.key("matchLabels");
+                    let Some(lm) = self.map(l, &lp, "matchLabels") else {
+                        continue;
+                    };
+                    Selector::Labels(
+                        lm.iter()
+                            .map(|(k, v)| (k.clone(), self.tv(v, &lp.key(k))))
+                            .collect(),
+                    )
+                }
+                (None, Some(n)) => Selector::Name(self.tv(n, &sp.key("name"))),
+                (None, None) => {
+                    self.err_at_key(
+                        "missing-field",
+                        &sp,
+                        "a cross selector needs `name` or `matchLabels`",
+                    );
+                    continue;
+                }
+            };
+            out.push(CrossRead {
+                source: ip.to_string(),
+                entry,
+                alias,
+                selector,
+                namespace,
+                all,
+            });
+        }
+        out
+    }
+
     /// `dependsOn`: `[a, b]` (started), `{a: healthy}` or `{a: {condition: healthy}}`.
     fn depends_on(&mut self, v: &Value, p: &Path) -> Vec<Dependency> {
         let mut out = Vec::new();
@@ -591,6 +687,27 @@ impl Loader<'_> {
                         format!(
                             "dependsOn names {:?}, which is not an entry of this Katalog{hint}",
                             d.entry
+                        ),
+                    );
+                }
+            }
+        }
+        for (i, e) in entries.iter().enumerate() {
+            for c in &e.cross {
+                if !names.contains(&c.entry.as_str()) {
+                    let p = crds_p.key(&entries[i].name);
+                    let p = if pointer(&self.doc.value, &p).is_some() {
+                        p
+                    } else {
+                        crds_p.index(i)
+                    };
+                    let hint = did_you_mean(&c.entry, names.iter().copied());
+                    self.err_at_key(
+                        "invalid-value",
+                        &p,
+                        format!(
+                            "{}: crd {:?} is not an entry of this Katalog{hint}",
+                            c.source, c.entry
                         ),
                     );
                 }
@@ -888,6 +1005,7 @@ impl Loader<'_> {
             mutations: Vec::new(),
             allowed_namespaces,
             depends_on: Vec::new(),
+            cross: Vec::new(),
         };
         if let Some(v) = m.get("dependsOn") {
             entry.depends_on = self.depends_on(v, &p.key("dependsOn"));
@@ -1369,6 +1487,10 @@ impl Loader<'_> {
             } else {
                 self.operator_box(r, &rp, entry);
             }
+        }
+        if let Some(c) = m.get("cross") {
+            let reads = self.cross(c, &p.key("cross"));
+            entry.cross.extend(reads);
         }
         if let Some(e) = m.get("emit") {
             let ep = p.key("emit");

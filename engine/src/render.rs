@@ -38,7 +38,7 @@ pub struct RenderError {
 }
 
 impl RenderError {
-    fn at(source: &str, e: TvError) -> Self {
+    pub(crate) fn at(source: &str, e: TvError) -> Self {
         let field = if e.path.is_empty() {
             source.to_string()
         } else {

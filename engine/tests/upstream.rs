@@ -346,3 +346,33 @@ fn a_once_secret_with_rotate_after_carries_its_age_and_without_once_is_warned() 
     let w = &loaded.diagnostics[0];
     assert_eq!((w.code, w.line), ("rotate-without-once", 20), "{w:?}");
 }
+
+#[test]
+fn cross_reads_render_found_and_missing_crs_and_gate_children() {
+    let (k, _) = load("cross");
+    let e = k.entry("app").unwrap();
+    let cr = cr("cross");
+    let reqs = orkestra_engine::cross::requests(&k, e, &cr).unwrap();
+    assert_eq!(reqs[0].name.as_deref(), Some("shop-db"));
+    assert_eq!(reqs[0].namespace.as_deref(), Some("default"));
+    let with = |found: Vec<Value>| {
+        let tree = orkestra_engine::cross::value(&reqs, &[found]);
+        orkestra_engine::cross::with_cross(&cr, tree)
+    };
+    // Missing: found is false, the gated ConfigMap is left out, the status says so.
+    let missing = with(vec![]);
+    let d = render(&k, e, &missing, &[]).unwrap();
+    let names: Vec<&str> = d.children.iter().map(|c| c.name.as_str()).collect();
+    assert_eq!(names, ["shop-lookup"]);
+    assert_eq!(d.children[0].object["data"]["found"], "false");
+    let s =
+        orkestra_engine::render_status(&k, e, &missing, &Value::Null, &Default::default()).unwrap();
+    assert_eq!(s["database"], "missing");
+    // Found: its spec and status flow in.
+    let db = serde_json::json!({"metadata": {"name": "shop-db", "namespace": "default"},
+        "spec": {"host": "pg.internal"}, "status": {"phase": "Available"}});
+    let d = render(&k, e, &with(vec![db]), &[]).unwrap();
+    assert_eq!(d.children[0].object["data"]["found"], "true");
+    assert_eq!(d.children[1].object["data"]["host"], "pg.internal");
+    assert_eq!(d.children[1].object["data"]["phase"], "Available");
+}

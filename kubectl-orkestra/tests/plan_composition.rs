@@ -505,3 +505,76 @@ async fn orphaned_rows_and_recorded_create_intents_are_shown_not_planned_again()
         .output();
     ns.cleanup().await.unwrap();
 }
+
+/// `operatorBox.cross`: plan reads the other CR as the agent does, so the children it shows
+/// carry the Database's spec (katalogs/upstream/cross, in a group of its own).
+#[tokio::test]
+async fn plan_reads_cross_crs_as_the_agent_does() {
+    let env = orkestra_testsupport::cluster().await;
+    let ns = env.namespace("plan-cross").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let id = id("x").replace('-', "");
+    let group = format!("{id}.crossed.orkestra.io");
+    let src = repo().join("katalogs/upstream/cross");
+    for f in ["katalog.yaml", "crd.yaml", "cr.yaml"] {
+        let text = std::fs::read_to_string(src.join(f))
+            .unwrap()
+            .replace("crossed.orkestra.io", &group)
+            .replace("namespace: default", &format!("namespace: {}", ns.name()));
+        write(dir.path(), f, &text);
+    }
+    let db_crd = format!(
+        "apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {{name: databases.{group}}}\nspec:\n  group: {group}\n  names: {{kind: Database, plural: databases, singular: database, listKind: DatabaseList}}\n  scope: Namespaced\n  versions:\n  - name: v1\n    served: true\n    storage: true\n    subresources: {{status: {{}}}}\n    schema: {{openAPIV3Schema: {{type: object, x-kubernetes-preserve-unknown-fields: true}}}}\n"
+    );
+    let db_crd = write(dir.path(), "db-crd.yaml", &db_crd);
+    let crd = dir.path().join("crd.yaml");
+    kubectl(
+        env,
+        &[
+            "create",
+            "-f",
+            crd.to_str().unwrap(),
+            "-f",
+            db_crd.to_str().unwrap(),
+        ],
+    );
+    for name in [format!("apps.{group}"), format!("databases.{group}")] {
+        kubectl(
+            env,
+            &[
+                "wait",
+                "--for=condition=Established",
+                "--timeout=30s",
+                &format!("crd/{name}"),
+            ],
+        );
+    }
+    let db = write(
+        dir.path(),
+        "db.yaml",
+        &format!("apiVersion: {group}/v1\nkind: Database\nmetadata: {{name: shop-db, namespace: {}}}\nspec: {{host: pg.internal}}\n", ns.name()),
+    );
+    kubectl(env, &["create", "-f", db.to_str().unwrap()]);
+    let cr = dir.path().join("cr.yaml");
+    let (j, _) = plan_json(
+        env,
+        &dir.path().join("katalog.yaml"),
+        &["--cr", cr.to_str().unwrap(), "--detailed-exitcode"],
+        2,
+    );
+    assert_eq!(
+        field(change(&j, "ConfigMap", "shop-wiring"), "data.host"),
+        "pg.internal"
+    );
+    assert_eq!(
+        field(change(&j, "ConfigMap", "shop-lookup"), "data.found"),
+        "true"
+    );
+    ns.cleanup().await.unwrap();
+    let _ = env
+        .kubectl()
+        .args(["delete", "--ignore-not-found", "--wait=false"])
+        .arg(format!("crd/apps.{group}"))
+        .arg(format!("crd/databases.{group}"))
+        .output();
+}

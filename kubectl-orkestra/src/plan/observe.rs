@@ -106,9 +106,66 @@ pub(super) async fn file_crs(
                 }
             }
         }
+        if let Some(with) = cross_reads(kube, katalog, entry, &cr).await? {
+            cr = with;
+        }
         out.push(cr);
     }
     Ok(out)
+}
+
+/// The CR with `.cross` filled as the agent fills it (the same requests, the same tree, from
+/// the engine), or `None` when its entry reads no other CR.
+async fn cross_reads(
+    kube: &Kube,
+    katalog: &Katalog,
+    entry: &orkestra_engine::CrdEntry,
+    cr: &Value,
+) -> anyhow::Result<Option<Value>> {
+    if entry.cross.is_empty() {
+        return Ok(None);
+    }
+    let requests = orkestra_engine::cross::requests(katalog, entry, cr)
+        .map_err(|e| anyhow::anyhow!("{}: {}", e.field, e.message))?;
+    let mut found = Vec::new();
+    for r in &requests {
+        let mk = kinds::ManagedKind {
+            api: r.api.clone(),
+            katalog: katalog.name.clone(),
+            origin: None,
+        };
+        // A kind not served yet has no CRs to find.
+        let Ok((ar, namespaced)) = kinds::served(kube, &mk).await else {
+            found.push(Vec::new());
+            continue;
+        };
+        let api: Api<DynamicObject> = match &r.namespace {
+            Some(ns) if namespaced => Api::namespaced_with(kube.client.clone(), ns, &ar),
+            _ => Api::all_with(kube.client.clone(), &ar),
+        };
+        let what = format!("cross read {} ({})", r.alias, r.api.kind);
+        let objects = match &r.name {
+            Some(name) => api
+                .get_opt(name)
+                .await
+                .map_err(|e| explain(e, &format!("{what} {name}"), &kube.server))?
+                .into_iter()
+                .collect(),
+            None => {
+                let params = kube::api::ListParams::default()
+                    .labels(&r.label_selector())
+                    .limit(r.list_limit());
+                api.list(&params)
+                    .await
+                    .map_err(|e| explain(e, &what, &kube.server))?
+                    .items
+            }
+        };
+        found.push(objects);
+    }
+    Ok(Some(orkestra_engine::cross::with_found(
+        cr, &requests, &found,
+    )))
 }
 
 /// What was looked at of one child: where it is written and the live object, if any.
