@@ -90,10 +90,27 @@ async fn the_middle_layout_runs_with_its_crd_file_and_upstream_names() {
     assert_eq!(cr["status"]["readyReplicas"], 2, "{}", cr["status"]);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), ns.name());
     let d = deployments.get("hello-deployment").await.unwrap();
-    assert_eq!(d.spec.unwrap().replicas, Some(2));
+    assert_eq!(d.spec.as_ref().unwrap().replicas, Some(2));
     let services: Api<Service> = Api::namespaced(client.clone(), ns.name());
-    let s = services.get("hello-svc").await.unwrap();
-    assert_eq!(s.spec.unwrap().ports.unwrap()[0].port, 8080);
+    let s = services.get("hello-svc").await.unwrap().spec.unwrap();
+    assert_eq!(s.ports.unwrap()[0].port, 8080);
+    // It routes to the Deployment's pods, though the two are named apart.
+    let pods = d
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .metadata
+        .as_ref()
+        .unwrap()
+        .labels
+        .clone()
+        .unwrap();
+    let selector = s.selector.unwrap();
+    assert!(!selector.is_empty());
+    for (k, v) in &selector {
+        assert_eq!(pods.get(k), Some(v), "{k}");
+    }
     // Upstream's random Secret value, made once by the agent from the OS's randomness.
     let secrets: Api<k8s_openapi::api::core::v1::Secret> =
         Api::namespaced(client.clone(), ns.name());

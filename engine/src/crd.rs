@@ -7,14 +7,14 @@ use serde_json::{json, Value};
 
 use crate::katalog::{CrdEntry, Scope};
 
-/// Append the entry's `deny` validation rules to the root of `schema` (`self` is the whole
-/// CR); `warn` rules have no place in a CRD and go to a policy
-/// ([`crate::validation::admission_policies`]).
+/// Append the entry's `deny` validation rules on declared fields to the root of `schema` (`self`
+/// is the whole CR); `warn` rules, and rules on fields the schema keeps unknown, have no place
+/// in a CRD and go to a policy ([`crate::validation::admission_policies`]).
 fn add_validations(schema: &mut Value, entry: &CrdEntry) {
     let deny: Vec<&crate::validation::Rule> = entry
         .validation
         .iter()
-        .filter(|r| r.action == crate::validation::Action::Deny)
+        .filter(|r| r.action == crate::validation::Action::Deny && r.in_crd)
         .collect();
     if deny.is_empty() {
         return;

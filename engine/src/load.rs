@@ -1052,6 +1052,7 @@ impl Loader<'_> {
         if let Some(s) = m.get("status") {
             self.entry_status(s, &p.key("status"), &mut entry);
         }
+        select_the_only_workload(&mut entry, &mut self.set);
         entry.graph = self.graph();
         Some(entry)
     }
@@ -1162,14 +1163,21 @@ impl Loader<'_> {
             let Some(field) = self.rule_field(&field, &ip) else {
                 continue;
             };
-            if let Some(missing) = undeclared(schema, &field) {
-                self.err_at_value(
-                    "invalid-value",
-                    &ip.key("field"),
-                    format!("`{missing}` is not declared in the CR's schema (`schema:` or the crdFile's): the API server compiles the rule against it"),
-                );
-                continue;
-            }
+            // A field the CRD's schema declares is checked in the CRD itself; one it keeps
+            // unknown (no schema, `x-kubernetes-preserve-unknown-fields`), or metadata beyond
+            // the name, only a policy can read; one it prunes never reaches the API server.
+            let in_crd = match declared(schema, &field) {
+                Declared::Yes => true,
+                Declared::Kept => false,
+                Declared::Pruned(missing) => {
+                    self.err_at_value(
+                        "invalid-value",
+                        &ip.key("field"),
+                        format!("`{missing}` is not declared in the CR's schema (`schema:` or the crdFile's), which drops unknown fields: no CR can carry it"),
+                    );
+                    continue;
+                }
+            };
             let [(key, value, kp)] = checks.as_slice() else {
                 self.err_at_key(
                     "invalid-value",
@@ -1184,6 +1192,7 @@ impl Loader<'_> {
                     check,
                     message,
                     action,
+                    in_crd,
                 }),
                 Err(e) => self.err_at_value("invalid-value", kp, e),
             }
@@ -2549,17 +2558,38 @@ fn random_keys_to_generate(m: &Map<String, Value>, out: &mut Option<Map<String, 
 
 /// The first step of `field` the schema does not declare (a step under an object that keeps
 /// unknown fields, or with no schema at all, is not declared), if any.
-fn undeclared(schema: Option<&Value>, field: &[String]) -> Option<String> {
-    let mut cur = schema;
+/// How a CR schema holds a field a validation rule names.
+enum Declared {
+    /// Declared: a CEL rule in the CRD can read it.
+    Yes,
+    /// Kept without being declared (no schema, `x-kubernetes-preserve-unknown-fields`, or
+    /// metadata other than `name`): only a ValidatingAdmissionPolicy can read it.
+    Kept,
+    /// Dropped by the schema (pruned): the step that is missing.
+    Pruned(String),
+}
+
+fn declared(schema: Option<&Value>, field: &[String]) -> Declared {
+    if field.first().map(String::as_str) == Some("metadata") {
+        return if field.len() == 2 && matches!(field[1].as_str(), "name" | "generateName") {
+            Declared::Yes
+        } else {
+            Declared::Kept
+        };
+    }
+    let Some(mut cur) = schema else {
+        return Declared::Kept;
+    };
     for (i, step) in field.iter().enumerate() {
-        cur = cur
-            .and_then(|s| s.get("properties"))
-            .and_then(|p| p.get(step));
-        if cur.is_none() {
-            return Some(field[..=i].join("."));
+        match cur.get("properties").and_then(|p| p.get(step)) {
+            Some(next) => cur = next,
+            None if cur.get("x-kubernetes-preserve-unknown-fields") == Some(&Value::Bool(true)) => {
+                return Declared::Kept
+            }
+            None => return Declared::Pruned(field[..=i].join(".")),
         }
     }
-    None
+    Declared::Yes
 }
 
 /// `doc` (the Katalog document `katalog` was loaded from) with the apiTypes read from each
@@ -2614,6 +2644,53 @@ pub fn with_api_types(doc: &Value, katalog: &Katalog) -> Value {
         }
     }
     out
+}
+
+/// A Service written without `selector` selects the pods of the entry's only workload (a
+/// Deployment or StatefulSet), whatever the two are named: upstream names them apart by default
+/// (`<cr>-svc`, `<cr>-deployment`), and a Service selecting by its own name would route to no
+/// pod. With several workloads (or none) it keeps selecting by its own name.
+fn select_the_only_workload(entry: &mut CrdEntry, set: &mut TemplateSet) {
+    let workloads: Vec<&KubeEntry> = entry
+        .kube
+        .iter()
+        .filter(|k| matches!(k.block, KubeBlock::Deployments | KubeBlock::StatefulSets))
+        .filter(|k| k.for_each.is_none())
+        .collect();
+    let [workload] = workloads.as_slice() else {
+        return;
+    };
+    let Tv::Map(fields) = &workload.fields else {
+        return;
+    };
+    let Some((_, name)) = fields.iter().find(|(k, _)| k == "name") else {
+        return;
+    };
+    let Ok(instance) = set.compile("{{ .metadata.name }}") else {
+        return;
+    };
+    // The workload's pod labels (objects::Owner::selector), as templates.
+    let selector = Tv::Map(vec![
+        (crate::objects::labels::NAME.to_string(), name.clone()),
+        (
+            crate::objects::labels::INSTANCE.to_string(),
+            Tv::Tpl(instance),
+        ),
+    ]);
+    for k in entry
+        .kube
+        .iter_mut()
+        .filter(|k| k.block == KubeBlock::Services)
+    {
+        if let Tv::Map(f) = &mut k.fields {
+            let external = f.iter().any(|(k, v)| {
+                k == "type" && matches!(v, Tv::Lit(Value::String(t)) if t == "ExternalName")
+            });
+            if !external && !f.iter().any(|(k, _)| k == "selector") {
+                f.push(("selector".into(), selector.clone()));
+            }
+        }
+    }
 }
 
 /// One note of an included notes file.

@@ -89,6 +89,15 @@ fn the_middle_layout_reads_its_crd_file_and_names_children_as_upstream() {
             ("Secret".to_string(), "hello-secret".to_string()),
         ]
     );
+    // The Service, written without a selector, selects the pods of the entry's one Deployment,
+    // whose name differs from its own.
+    let d = render(&k, e, &cr("operatorbox-map"), &[]).unwrap();
+    let selector = &d.children[1].object["spec"]["selector"];
+    let pods = &d.children[0].object["spec"]["template"]["metadata"]["labels"];
+    assert_eq!(selector["app.kubernetes.io/name"], "hello-deployment");
+    for (key, v) in selector.as_object().unwrap() {
+        assert_eq!(&pods[key], v, "{key}");
+    }
     // `randomAlphanumeric` in a Secret's data becomes a generated key; `once` makes it create-only.
     let secret = &e.kube[2];
     assert!(!secret.enforce);

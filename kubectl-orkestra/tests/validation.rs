@@ -52,6 +52,11 @@ fn create(
             .to_string();
         text = text.replace(&line, &format!("  {k}: {v}"));
     }
+    kubectl_create(env, &text)
+}
+
+/// `kubectl create -f -` of `text`: (exit ok, stderr).
+fn kubectl_create(env: &TestEnv, text: &str) -> (bool, String) {
     let mut c = env.kubectl();
     c.args(["create", "-f", "-"])
         .stdin(std::process::Stdio::piped())
@@ -263,6 +268,88 @@ async fn crd_file_rules_become_admission_policies_that_refuse_warn_and_ratchet()
     );
     assert!(!ok, "the warn binding is gone");
 
+    remove_applied_katalog(env, &format!("k-{id}"));
+    let _ = kubectl_ok(
+        env,
+        &[
+            "delete",
+            "--ignore-not-found",
+            "--wait=false",
+            &format!("validatingadmissionpolicybinding/orkestra-deny.{crd_name}"),
+            &format!("validatingadmissionpolicy/orkestra-deny.{crd_name}"),
+        ],
+    );
+    ns.cleanup().await.unwrap();
+    let _ = kubectl_ok(
+        env,
+        &[
+            "delete",
+            "--ignore-not-found",
+            "--wait=false",
+            &format!("crd/{crd_name}"),
+        ],
+    );
+}
+
+/// An entry with only `apiTypes` (no schema: its CRD keeps `spec` unknown) and rules on `spec`
+/// and on metadata labels: fields a CRD rule cannot read, so `apply` puts them into a policy,
+/// and the API server enforces them.
+#[tokio::test]
+async fn rules_on_fields_the_crd_keeps_unknown_are_enforced_by_a_policy() {
+    let env = orkestra_testsupport::cluster().await;
+    install_katalog_crd(env);
+    let ns = env.namespace("cli-validation-open").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let id = id("vo");
+    let group = format!("{id}.open.orkestra.io");
+    let katalog = labelled(
+        &format!(
+            r#"apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata:
+  name: k-{id}
+spec:
+  crds:
+    site:
+      apiTypes: {{group: {group}, version: v1, kind: Site, plural: sites}}
+      validation:
+        rules:
+          - {{field: spec.image, prefix: "ghcr.io/", message: "images come from ghcr.io"}}
+          - {{field: metadata.labels.team, exists: true, message: "a Site names its team"}}
+      operatorBox: {{onCreate: {{}}}}
+"#
+        ),
+        &id,
+    );
+    write(dir.path(), "katalog.yaml", &katalog);
+    let err = apply(env, dir.path());
+    let crd_name = format!("sites.{group}");
+    assert!(
+        err.contains(&format!(
+            "orkestra-deny.{crd_name} applied (2 rule(s), Deny)"
+        )),
+        "{err}"
+    );
+    let o = env
+        .kubectl()
+        .args(["get", "crd", &crd_name, "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("x-kubernetes-validations"));
+    let site = |name: &str, image: &str, team: bool| {
+        let labels = if team { "\n  labels: {team: web}" } else { "" };
+        format!("apiVersion: {group}/v1\nkind: Site\nmetadata:\n  name: {name}\n  namespace: {}{labels}\nspec: {{image: {image}}}\n", ns.name())
+    };
+    until_in_effect("the deny policy", |n| {
+        let (ok, err) = kubectl_create(env, &site(&format!("probe-{n}"), "docker.io/x", true));
+        assert!(ok || err.contains("images come from ghcr.io"), "{err}");
+        !ok
+    })
+    .await;
+    let (ok, err) = kubectl_create(env, &site("no-team", "ghcr.io/x", false));
+    assert!(!ok && err.contains("a Site names its team"), "{err}");
+    let (ok, err) = kubectl_create(env, &site("good", "ghcr.io/x", true));
+    assert!(ok, "{err}");
     remove_applied_katalog(env, &format!("k-{id}"));
     let _ = kubectl_ok(
         env,
