@@ -58,7 +58,9 @@ async fn every_block_is_accepted_by_the_api_server_with_strict_validation() {
         "jobs": [{"name": "b-job", "image": SHELL_IMAGE, "command": ["sh", "-c", "true"],
             "backoffLimit": 1, "ttlSecondsAfterFinished": 600}],
         "cronJobs": [{"name": "b-cron", "image": SHELL_IMAGE, "schedule": "0 0 * * *",
-            "command": ["sh", "-c", "true"], "concurrencyPolicy": "Forbid", "suspend": true}],
+            "command": ["sh", "-c", "true"], "concurrencyPolicy": "Forbid", "suspend": true,
+            "successfulJobsHistoryLimit": 2, "failedJobsHistoryLimit": 1,
+            "startingDeadlineSeconds": 60, "timeZone": "Etc/UTC"}],
         "statefulSets": [{"name": "b-sts", "image": WEB_IMAGE, "serviceName": "b-svc",
             "storage": "1Mi", "mountPath": "/data", "replicas": 1}],
         "ingresses": [{"name": "b-ingress", "host": "b.example.com", "path": "/",
@@ -85,7 +87,17 @@ async fn every_block_is_accepted_by_the_api_server_with_strict_validation() {
     let _: ServiceAccount = exists(&client, n, "b-sa").await;
     let _: Job = exists(&client, n, "b-job").await;
     let cj: CronJob = exists(&client, n, "b-cron").await;
-    assert_eq!(cj.spec.suspend, Some(true));
+    let spec = cj.spec;
+    assert_eq!(spec.suspend, Some(true));
+    assert_eq!(
+        (
+            spec.successful_jobs_history_limit,
+            spec.failed_jobs_history_limit
+        ),
+        (Some(2), Some(1))
+    );
+    assert_eq!(spec.starting_deadline_seconds, Some(60));
+    assert_eq!(spec.time_zone.as_deref(), Some("Etc/UTC"));
     let sts: StatefulSet = exists(&client, n, "b-sts").await;
     let claims = sts.spec.unwrap().volume_claim_templates.unwrap();
     assert_eq!(claims[0].metadata.name.as_deref(), Some("data"));

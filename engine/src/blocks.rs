@@ -170,6 +170,10 @@ impl KubeBlock {
                         F::new("concurrencyPolicy", T::String)
                             .validate(Validator::OneOf(&["Allow", "Forbid", "Replace"])),
                         F::new("suspend", T::Boolean),
+                        F::new("successfulJobsHistoryLimit", T::Integer),
+                        F::new("failedJobsHistoryLimit", T::Integer),
+                        F::new("startingDeadlineSeconds", T::Integer),
+                        F::new("timeZone", T::String),
                     ]);
                 }
             }

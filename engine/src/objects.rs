@@ -198,7 +198,14 @@ pub fn build(block: KubeBlock, f: &Map<String, Value>, owner: &Owner) -> Value {
                 "schedule": f.get("schedule").cloned().unwrap_or(Value::Null),
                 "jobTemplate": {"spec": job_spec(f, owner, name)},
             });
-            for k in ["concurrencyPolicy", "suspend"] {
+            for k in [
+                "concurrencyPolicy",
+                "suspend",
+                "successfulJobsHistoryLimit",
+                "failedJobsHistoryLimit",
+                "startingDeadlineSeconds",
+                "timeZone",
+            ] {
                 if let Some(v) = f.get(k) {
                     spec[k] = v.clone();
                 }

@@ -102,6 +102,22 @@ async fn until_in_effect(what: &str, mut attempt: impl FnMut(usize) -> bool) {
     }
 }
 
+/// Remove what a test applied: the Katalog and its RBAC, the deny policy and binding, the CRD.
+fn remove_all(env: &TestEnv, katalog: &str, crd_name: &str) {
+    remove_applied_katalog(env, katalog);
+    let _ = kubectl_ok(
+        env,
+        &[
+            "delete",
+            "--ignore-not-found",
+            "--wait=false",
+            &format!("validatingadmissionpolicybinding/orkestra-deny.{crd_name}"),
+            &format!("validatingadmissionpolicy/orkestra-deny.{crd_name}"),
+            &format!("crd/{crd_name}"),
+        ],
+    );
+}
+
 fn kubectl_ok(env: &TestEnv, args: &[&str]) -> (bool, String) {
     let o = env.kubectl().args(args).output().expect("kubectl");
     (
@@ -268,27 +284,8 @@ async fn crd_file_rules_become_admission_policies_that_refuse_warn_and_ratchet()
     );
     assert!(!ok, "the warn binding is gone");
 
-    remove_applied_katalog(env, &format!("k-{id}"));
-    let _ = kubectl_ok(
-        env,
-        &[
-            "delete",
-            "--ignore-not-found",
-            "--wait=false",
-            &format!("validatingadmissionpolicybinding/orkestra-deny.{crd_name}"),
-            &format!("validatingadmissionpolicy/orkestra-deny.{crd_name}"),
-        ],
-    );
+    remove_all(env, &format!("k-{id}"), &crd_name);
     ns.cleanup().await.unwrap();
-    let _ = kubectl_ok(
-        env,
-        &[
-            "delete",
-            "--ignore-not-found",
-            "--wait=false",
-            &format!("crd/{crd_name}"),
-        ],
-    );
 }
 
 /// An entry with only `apiTypes` (no schema: its CRD keeps `spec` unknown) and rules on `spec`
@@ -350,25 +347,6 @@ spec:
     assert!(!ok && err.contains("a Site names its team"), "{err}");
     let (ok, err) = kubectl_create(env, &site("good", "ghcr.io/x", true));
     assert!(ok, "{err}");
-    remove_applied_katalog(env, &format!("k-{id}"));
-    let _ = kubectl_ok(
-        env,
-        &[
-            "delete",
-            "--ignore-not-found",
-            "--wait=false",
-            &format!("validatingadmissionpolicybinding/orkestra-deny.{crd_name}"),
-            &format!("validatingadmissionpolicy/orkestra-deny.{crd_name}"),
-        ],
-    );
+    remove_all(env, &format!("k-{id}"), &crd_name);
     ns.cleanup().await.unwrap();
-    let _ = kubectl_ok(
-        env,
-        &[
-            "delete",
-            "--ignore-not-found",
-            "--wait=false",
-            &format!("crd/{crd_name}"),
-        ],
-    );
 }

@@ -260,6 +260,13 @@ pub static FUNCTIONS: &[Func] = &[
         job_succeeded,
         "jobSucceeded OBJECT",
     ),
+    f(
+        "cronJobLastScheduleTime",
+        1,
+        Some(1),
+        cron_last_schedule,
+        "cronJobLastScheduleTime CRONJOB",
+    ),
 ];
 
 /// A table row (the upstream functions are many; one line each).
@@ -319,6 +326,7 @@ pub const UPSTREAM_NOT_SUPPORTED: &[&str] = &[
     "containerImage",
     "containerEnv",
     "containerPort",
+    "cronJobNextScheduleTime",
     "cronFromAny",
     "cronFromMap",
     "cronNormalize",
@@ -781,6 +789,13 @@ fn all_replicas_ready(a: &[Value]) -> Result<Value, String> {
         as_int(at(&a[0], "/status/readyReplicas"))? >= desired,
     ))
 }
+/// When a CronJob last started a Job (its status), or empty.
+fn cron_last_schedule(a: &[Value]) -> Result<Value, String> {
+    Ok(match at(&a[0], "/status/lastScheduleTime") {
+        Value::Null => Value::String(String::new()),
+        v => v.clone(),
+    })
+}
 fn job_succeeded(a: &[Value]) -> Result<Value, String> {
     Ok(Value::Bool(as_int(at(&a[0], "/status/succeeded"))? > 0))
 }
@@ -900,6 +915,15 @@ mod tests {
         assert_eq!(
             call("jobSucceeded", vec![json!({"status": {"succeeded": 1}})]).unwrap(),
             json!(true)
+        );
+        let cron = json!({"status": {"lastScheduleTime": "2026-12-04T10:00:00Z"}});
+        assert_eq!(
+            call("cronJobLastScheduleTime", vec![cron]).unwrap(),
+            json!("2026-12-04T10:00:00Z")
+        );
+        assert_eq!(
+            call("cronJobLastScheduleTime", vec![json!(null)]).unwrap(),
+            json!("")
         );
     }
 

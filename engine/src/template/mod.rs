@@ -429,7 +429,7 @@ fn check(e: &Expr) -> Result<(), CompileError> {
                 offset: *offset,
                 code: "not-supported",
                 message: format!(
-                    "`{name}` is one of upstream Orkestra's notes that orkestra does not support yet (most read pods or events through upstream's enrich)"
+                    "`{name}` is one of upstream Orkestra's notes that orkestra does not support yet (most read pods or events through upstream's enrich); if a Motif of yours defines it, define it under the Katalog's `notes:`"
                 ),
             });
         }
