@@ -128,10 +128,13 @@ async fn sync_one(
             .is_some_and(|l| orkestra_engine::generate::rotation_due(l, secs, now))
     });
     let kept = live_json.as_ref().filter(|_| !rotate);
+    let copied = copy_source(ctx, child, &resolved, &what).await?;
     let (mut desired, generated) =
-        orkestra_engine::apply::body(child, placement, kept).map_err(|e| Error::Invalid {
-            what: what.clone(),
-            message: e.to_string(),
+        orkestra_engine::apply::body(child, placement, kept, copied.as_ref()).map_err(|e| {
+            Error::Invalid {
+                what: what.clone(),
+                message: e.to_string(),
+            }
         })?;
     if child.rotate_after_seconds.is_some() && (rotate || live_json.is_none()) {
         orkestra_engine::generate::stamp_generated_at(&mut desired, now);
@@ -197,6 +200,42 @@ async fn sync_one(
         Change::Created
     };
     Ok(synced(to_json(&applied), change))
+}
+
+/// A copy's source as it is now (read each cycle: the copy follows it), `None` for a child that
+/// is no copy. A missing source is an error naming it, never its values.
+async fn copy_source(
+    ctx: &AgentContext,
+    child: &Child,
+    resolved: &ResolvedApi,
+    what: &str,
+) -> Result<Option<Value>, Error> {
+    let Some(from) = &child.copy_from else {
+        return Ok(None);
+    };
+    let source = Api::<DynamicObject>::namespaced_with(
+        ctx.client.clone(),
+        &from.namespace,
+        &resolved.resource,
+    )
+    .get_opt(&from.name)
+    .await
+    .ctx(|| {
+        format!(
+            "reading {} {}/{}, the source of {what}",
+            child.kind, from.namespace, from.name
+        )
+    })?;
+    match source {
+        Some(s) => Ok(Some(to_json(&s))),
+        None => Err(Error::Invalid {
+            what: what.to_string(),
+            message: format!(
+                "it copies {} {}/{}, which does not exist",
+                child.kind, from.namespace, from.name
+            ),
+        }),
+    }
 }
 
 /// Create `obj` with the agent's field manager and strict field validation (kube's

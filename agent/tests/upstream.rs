@@ -346,6 +346,93 @@ async fn cross_reads_bring_another_crs_spec_and_status_into_the_children() {
     ns.cleanup().await.unwrap();
 }
 
+/// Copy blocks: the platform namespace's Secret and ConfigMap are copied into the Team's
+/// namespace with their data and type, follow a change of the source, and a missing source is
+/// the CR's error naming it.
+#[tokio::test]
+async fn copies_carry_their_sources_data_and_follow_it() {
+    init_logs();
+    let env = cluster().await;
+    let client = env.client().await;
+    let ns = env.namespace("upstream-copy").await.unwrap();
+    let platform = env.namespace("upstream-platform").await.unwrap();
+    let (f, object) = stored("copy", "copied.orkestra.io", "upstream-copied");
+    // The source namespace of the fixture, made this test's own.
+    let object: Value = serde_json::from_str(&object.to_string().replace(
+        "\"fromNamespace\":\"platform\"",
+        &format!("\"fromNamespace\":\"{}\"", platform.name()),
+    ))
+    .unwrap();
+    install(&client, &f, &object).await;
+    create(
+        &client,
+        &json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+            "metadata": {"name": "registry-creds", "namespace": platform.name()},
+            "data": {".dockerconfigjson": "eyJhdXRocyI6e319"}}),
+    )
+    .await;
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
+    let crs = cr_api(&client, &f, ns.name());
+    create(&client, &f.cr_in(ns.name(), "payments")).await;
+    // The ConfigMap's source is missing: the CR says which.
+    let cr = wait_cr(
+        &crs,
+        "payments",
+        "Team failing on its missing source",
+        |v| {
+            ready_of(v).is_some_and(|r| {
+                r.0 == "False" && v.to_string().contains("shared-ca, which does not exist")
+            })
+        },
+    )
+    .await;
+    assert!(
+        !cr.to_string().contains("eyJhdXRocyI6e319"),
+        "no copied value in status"
+    );
+    create(
+        &client,
+        &json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "shared-ca", "namespace": platform.name()},
+            "data": {"ca.crt": "v1"}}),
+    )
+    .await;
+    wait_cr(&crs, "payments", "Team Ready", ready).await;
+    let copies: Api<k8s_openapi::api::core::v1::Secret> =
+        Api::namespaced(client.clone(), ns.name());
+    let copy = copies.get("registry-creds").await.unwrap();
+    assert_eq!(
+        copy.type_.as_deref(),
+        Some("kubernetes.io/dockerconfigjson")
+    );
+    assert_eq!(copy.data.unwrap()[".dockerconfigjson"].0, b"{\"auths\":{}}");
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns.name());
+    assert_eq!(
+        cms.get("payments-ca").await.unwrap().data.unwrap()["ca.crt"],
+        "v1"
+    );
+    // The source changes: the copy follows on the next cycle.
+    let sources: Api<ConfigMap> = Api::namespaced(client.clone(), platform.name());
+    sources
+        .patch(
+            "shared-ca",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"data": {"ca.crt": "v2"}})),
+        )
+        .await
+        .unwrap();
+    wait_for("the copy following its source", TIMEOUT, || async {
+        let d = cms.get("payments-ca").await.ok()?.data?;
+        (d.get("ca.crt").map(String::as_str) == Some("v2")).then_some(())
+    })
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    agent.stop().await;
+    strip_finalizers(&crs).await;
+    ns.cleanup().await.unwrap();
+    platform.cleanup().await.unwrap();
+}
+
 /// The entry of Katalog status `k` named `name`.
 fn entry_row(k: &Value, name: &str) -> Value {
     k["status"]["crds"]

@@ -35,8 +35,27 @@ pub fn body(
     child: &Child,
     placement: Placement<'_>,
     live: Option<&Value>,
+    copied: Option<&Value>,
 ) -> Result<(Value, Vec<String>), RandomUnavailable> {
     let mut desired = child.object.clone();
+    // A copy carries its source's data (and a Secret's type) as they are now.
+    if let (Some(src), Some(o)) = (
+        copied.filter(|_| child.copy_from.is_some()),
+        desired.as_object_mut(),
+    ) {
+        for k in ["data", "binaryData", "type"] {
+            match src.get(k) {
+                Some(v) => {
+                    o.insert(k.into(), v.clone());
+                }
+                None => {
+                    o.remove(k);
+                }
+            }
+        }
+        // The copy is the source's data only: no `stringData` of the Katalog's on top of it.
+        o.remove("stringData");
+    }
     if let Some(meta) = desired.get_mut("metadata").and_then(Value::as_object_mut) {
         match placement {
             Placement::Namespaced(Some(ns)) => {
@@ -81,16 +100,23 @@ mod tests {
             generate: Vec::new(),
             reads_others: false,
             rotate_after_seconds: None,
+            copy_from: None,
         }
     }
 
     #[test]
     fn enforced_children_are_stamped_and_namespaced() {
-        let (b, made) = body(&child(true), Placement::Namespaced(Some("team-a")), None).unwrap();
+        let (b, made) = body(
+            &child(true),
+            Placement::Namespaced(Some("team-a")),
+            None,
+            None,
+        )
+        .unwrap();
         assert!(made.is_empty());
         assert_eq!(b["metadata"]["namespace"], "team-a");
         assert!(b["metadata"]["annotations"][labels::APPLIED_HASH].is_string());
-        let (b, _) = body(&child(false), Placement::Namespaced(None), None).unwrap();
+        let (b, _) = body(&child(false), Placement::Namespaced(None), None, None).unwrap();
         assert!(b["metadata"].get("annotations").is_none());
         assert!(b["metadata"].get("namespace").is_none());
     }
@@ -104,14 +130,14 @@ mod tests {
         let placement = Placement::Cluster {
             owner_namespaced: true,
         };
-        let (b, _) = body(&c, placement, None).unwrap();
+        let (b, _) = body(&c, placement, None, None).unwrap();
         assert!(b["metadata"].get("namespace").is_none(), "{b}");
         assert!(b["metadata"].get("ownerReferences").is_none(), "{b}");
         // A cluster-scoped CR may own it.
         let placement = Placement::Cluster {
             owner_namespaced: false,
         };
-        let (b, _) = body(&c, placement, None).unwrap();
+        let (b, _) = body(&c, placement, None, None).unwrap();
         assert!(b["metadata"]["ownerReferences"].is_array(), "{b}");
     }
 }

@@ -229,7 +229,24 @@ pub struct KubeEntry {
     pub for_each: Option<ForEach>,
     /// `rotateAfter:` on a create-only Secret: how old it may get before it is made again.
     pub rotate_after: Option<Duration>,
+    /// `fromSecret`/`fromConfigMap` + `fromNamespace` (+ `toNamespaces`): a copy of another
+    /// namespace's object, kept in sync every cycle.
+    pub copy: Option<CopyBlock>,
 }
+
+/// Upstream's copy blocks. The source is written out in the Katalog (never templated), so a CR
+/// cannot pick which Secret of which namespace is copied; a namespaced CR's copies go into its
+/// own namespace only.
+#[derive(Debug, Clone)]
+pub struct CopyBlock {
+    pub from_namespace: String,
+    pub from_name: String,
+    /// `toNamespaces`: names or templates (one may render a list); `None`: the CR's namespace.
+    pub to: Option<crate::value::Tv>,
+}
+
+/// The most namespaces one copy block writes into.
+pub const MAX_COPY_TARGETS: usize = 256;
 
 /// `forEach: {field, as}` on a Kubernetes entry.
 #[derive(Debug, Clone, PartialEq, Eq)]

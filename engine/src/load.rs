@@ -73,13 +73,6 @@ const NOT_SUPPORTED: &[(&str, &str)] = &[
     ("policy", "policies"),
     ("crossAccess", "cross-namespace access settings"),
     ("events", "custom events"),
-    ("fromSecret", "copies of a Secret from another namespace"),
-    (
-        "fromConfigMap",
-        "copies of a ConfigMap from another namespace",
-    ),
-    ("fromNamespace", "copies from another namespace"),
-    ("toNamespaces", "copies into other namespaces"),
     ("sleep", "pauses between children"),
 ];
 
@@ -1598,6 +1591,22 @@ impl Loader<'_> {
     ) -> Option<KubeEntry> {
         let what = format!("a `{}` entry", block.key());
         let m = self.map(v, p, &what)?;
+        // A copy is named as its source unless it says otherwise.
+        let copy_key = match block {
+            KubeBlock::Secrets => Some("fromSecret"),
+            KubeBlock::ConfigMaps => Some("fromConfigMap"),
+            _ => None,
+        };
+        let named;
+        let m = match copy_key.and_then(|k| m.get(k)).and_then(Value::as_str) {
+            Some(source) if !m.contains_key("name") => {
+                let mut with = m.clone();
+                with.insert("name".into(), Value::String(source.to_string()));
+                named = with;
+                &named
+            }
+            _ => m,
+        };
         // Upstream's spellings: a default name when the entry gives none (`<cr>-deployment`),
         // labels and annotations as a list of `{key, value}`, random
         // Secret values as `generate:`.
@@ -1617,6 +1626,9 @@ impl Loader<'_> {
             .chain((block == KubeBlock::Secrets).then_some("generate"))
             .chain((block == KubeBlock::Secrets).then_some("once"))
             .chain((block == KubeBlock::Secrets).then_some("rotateAfter"))
+            .chain(copy_key)
+            .chain(copy_key.map(|_| "fromNamespace"))
+            .chain(copy_key.map(|_| "toNamespaces"))
             .collect();
         // A custom object's top-level fields are its kind's (a RuntimeClass's `handler`, a
         // StorageClass's `provisioner`): the API server checks them, with strict validation.
@@ -1669,7 +1681,9 @@ impl Loader<'_> {
         }
         let fields = self.fields(m, p, schema, &what);
         self.loop_vars.clear();
-        let mut enforce = hook == HookKind::OnReconcile;
+        let copy = copy_key.and_then(|k| self.copy(m, p, k));
+        // A copy stays in sync with its source: written every cycle.
+        let mut enforce = hook == HookKind::OnReconcile || copy.is_some();
         if let Some(r) = m.get("reconcile") {
             enforce |= self.boolean(r, &p.key("reconcile"));
         }
@@ -1740,6 +1754,42 @@ impl Loader<'_> {
             generate,
             for_each,
             rotate_after,
+            copy,
+        })
+    }
+
+    /// `fromSecret`/`fromConfigMap` (`key`), `fromNamespace` and `toNamespaces`, or `None`
+    /// when the entry is no copy. The source must be written out: a CR must not choose what
+    /// another namespace gives away.
+    fn copy(&mut self, m: &Map<String, Value>, p: &Path, key: &str) -> Option<CopyBlock> {
+        let (from, ns, to) = (m.get(key), m.get("fromNamespace"), m.get("toNamespaces"));
+        if from.is_none() && ns.is_none() && to.is_none() {
+            return None;
+        }
+        let literal = |l: &mut Self, v: Option<&Value>, k: &str| -> Option<String> {
+            match v.and_then(Value::as_str) {
+                Some(s) if !s.contains("{{") && !s.is_empty() => Some(s.to_string()),
+                Some(_) => {
+                    l.err_at_value("invalid-value", &p.key(k), format!("`{k}` is written out, not templated: a CR must not choose which object of which namespace is copied"));
+                    None
+                }
+                None => {
+                    l.err_at_key("missing-field", p, format!("a copy needs `{key}` and `fromNamespace` (the object copied and where it lives)"));
+                    None
+                }
+            }
+        };
+        let from_name = literal(self, from, key);
+        let from_namespace = if from_name.is_some() {
+            literal(self, ns, "fromNamespace")
+        } else {
+            None
+        };
+        let to = to.map(|t| self.tv(t, &p.key("toNamespaces")));
+        Some(CopyBlock {
+            from_namespace: from_namespace?,
+            from_name: from_name?,
+            to,
         })
     }
 

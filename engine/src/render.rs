@@ -77,6 +77,16 @@ pub struct Child {
     /// [`crate::generate::rotation_due`]).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub rotate_after_seconds: Option<u64>,
+    /// A copy: the object (of the same kind) whose data it carries, read when it is written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copy_from: Option<CopyFrom>,
+}
+
+/// Where a copy's data comes from.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct CopyFrom {
+    pub namespace: String,
+    pub name: String,
 }
 
 /// The hook name, serializable.
@@ -401,9 +411,14 @@ pub fn walk(
                     skipped.insert(n);
                     continue;
                 }
-                let made = match &k.for_each {
-                    None => vec![render_child(katalog, k, scope, &owner, blocked.is_some())?],
-                    Some(f) => render_for_each(katalog, k, f, scope, &owner, blocked.is_some())?,
+                let made = match (&k.for_each, &k.copy) {
+                    (_, Some(c)) => render_copies(katalog, k, c, scope, &owner, blocked.is_some())?,
+                    (None, None) => {
+                        vec![render_child(katalog, k, scope, &owner, blocked.is_some())?]
+                    }
+                    (Some(f), None) => {
+                        render_for_each(katalog, k, f, scope, &owner, blocked.is_some())?
+                    }
                 };
                 for mut child in made {
                     child.reads_others = !node.deps.is_empty();
@@ -505,6 +520,81 @@ fn render_for_each(
                 ),
             });
         }
+        out.push(child);
+    }
+    Ok(out)
+}
+
+/// A copy block's children: one per target namespace, each naming its source for the agent to
+/// read (`copy_from`). A namespaced CR's copies go into its own namespace only; a
+/// cluster-scoped CR names where they go.
+fn render_copies(
+    katalog: &Katalog,
+    k: &KubeEntry,
+    c: &crate::katalog::CopyBlock,
+    scope: &Scope,
+    owner: &Owner,
+    placeholders: bool,
+) -> Result<Vec<Child>, RenderError> {
+    let field = format!("{}.toNamespaces", k.source);
+    let own = scope
+        .data()
+        .pointer("/metadata/namespace")
+        .and_then(Value::as_str)
+        .map(str::to_string);
+    let mut targets: Vec<String> = Vec::new();
+    match &c.to {
+        None => targets.extend(own.clone()),
+        Some(tv) => {
+            let v = tv
+                .render(&katalog.templates, scope)
+                .map_err(|e| RenderError::at(&field, e))?;
+            let mut push = |v: &Value| match v {
+                Value::String(s) if !s.trim().is_empty() => targets.push(s.trim().to_string()),
+                _ => {}
+            };
+            match &v {
+                Value::Array(items) => items.iter().for_each(|i| match i {
+                    Value::Array(inner) => inner.iter().for_each(&mut push),
+                    other => push(other),
+                }),
+                other => push(other),
+            }
+        }
+    }
+    targets.sort();
+    targets.dedup();
+    if targets.is_empty() {
+        return Err(RenderError {
+            field,
+            message: "renders no namespace to copy into".into(),
+        });
+    }
+    if targets.len() > crate::katalog::MAX_COPY_TARGETS {
+        return Err(RenderError {
+            field,
+            message: format!(
+                "renders {} namespaces, over the limit of {}",
+                targets.len(),
+                crate::katalog::MAX_COPY_TARGETS
+            ),
+        });
+    }
+    if let (Some(own), Some(other)) = (&own, targets.iter().find(|t| Some(*t) != own.as_ref())) {
+        return Err(RenderError {
+            field,
+            message: format!("renders namespace {other:?}: a namespaced CR's copies go into its own namespace ({own}); copies into other namespaces come from a cluster-scoped CR"),
+        });
+    }
+    let mut out = Vec::with_capacity(targets.len());
+    for ns in targets {
+        let mut child = render_child(katalog, k, scope, owner, placeholders)?;
+        child.object["metadata"]["namespace"] = Value::String(ns.clone());
+        child.namespace = Some(ns);
+        child.copy_from = Some(CopyFrom {
+            namespace: c.from_namespace.clone(),
+            name: c.from_name.clone(),
+        });
         out.push(child);
     }
     Ok(out)
@@ -670,6 +760,7 @@ fn render_child(
         generate: k.generate.clone(),
         reads_others: false,
         rotate_after_seconds: k.rotate_after.map(|d| d.as_secs()),
+        copy_from: None,
     })
 }
 

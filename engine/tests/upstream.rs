@@ -385,3 +385,83 @@ fn cross_reads_render_found_and_missing_crs_and_gate_children() {
     assert_eq!(d.children[1].object["data"]["host"], "pg.internal");
     assert_eq!(d.children[1].object["data"]["phase"], "Available");
 }
+
+#[test]
+fn copy_blocks_name_their_source_and_stay_in_a_namespaced_crs_namespace() {
+    let (k, _) = load("copy");
+    let e = &k.entries[0];
+    assert!(
+        e.kube.iter().all(|k| k.enforce),
+        "copies follow their source"
+    );
+    let d = render(&k, e, &cr("copy"), &[]).unwrap();
+    let copies: Vec<(String, String, String)> = d
+        .children
+        .iter()
+        .map(|c| {
+            let from = c.copy_from.as_ref().unwrap();
+            (
+                c.name.clone(),
+                c.namespace.clone().unwrap(),
+                format!("{}/{}", from.namespace, from.name),
+            )
+        })
+        .collect();
+    assert_eq!(
+        copies,
+        [
+            (
+                "registry-creds".into(),
+                "default".into(),
+                "platform/registry-creds".into()
+            ),
+            (
+                "payments-ca".into(),
+                "default".into(),
+                "platform/shared-ca".into()
+            ),
+        ]
+    );
+    // The body carries the source's data, not the Katalog's.
+    let source = serde_json::json!({"type": "kubernetes.io/dockerconfigjson", "data": {".dockerconfigjson": "e30="}});
+    let (body, _) = orkestra_engine::apply::body(
+        &d.children[0],
+        orkestra_engine::apply::Placement::Namespaced(Some("default")),
+        None,
+        Some(&source),
+    )
+    .unwrap();
+    assert_eq!(body["type"], "kubernetes.io/dockerconfigjson");
+    assert_eq!(body["data"][".dockerconfigjson"], "e30=");
+    let base = std::fs::read_to_string(dir("copy").join("katalog.yaml")).unwrap();
+    // Into another namespace: refused at render, naming the field.
+    let other = base.replace(
+        "[\"{{ .metadata.namespace }}\"]",
+        "[\"{{ .metadata.namespace }}\", kube-system]",
+    );
+    let mut file = SourceFile::new("katalog.yaml", other);
+    file.dir = Some(dir("copy"));
+    let k2 = load_file(&file, &[]).katalog.unwrap();
+    let err = render(&k2, &k2.entries[0], &cr("copy"), &[]).unwrap_err();
+    assert!(err.field.ends_with("secrets[0].toNamespaces"), "{err:?}");
+    assert!(
+        err.message.contains(
+            "\"kube-system\": a namespaced CR's copies go into its own namespace (default)"
+        ),
+        "{err:?}"
+    );
+    // A templated source: a load error.
+    let templated = broken(
+        "copy",
+        base.replace(
+            "fromSecret: registry-creds",
+            "fromSecret: \"{{ .spec.owner }}\"",
+        ),
+    );
+    assert!(
+        templated
+            .iter()
+            .any(|d| d.contains("`fromSecret` is written out, not templated")),
+        "{templated:#?}"
+    );
+}

@@ -116,12 +116,13 @@ pub(super) fn by_name(ext: &External, name_field: &str, owner: Owner) -> Declara
 
 /// A child's change before its diff is known (a no-op on it, with what generating its body
 /// made), and the body the agent writes ([`orkestra_engine::apply::body`]) at `placement` over
-/// `live`; `namespace` is the one it is shown in.
+/// `live` (a copy with its source's data, `copied`); `namespace` is the one it is shown in.
 pub(super) fn child_change(
     child: &Child,
     namespace: Option<&str>,
     placement: Placement<'_>,
     live: Option<&Value>,
+    copied: Option<&Value>,
     waiting: Option<&Waiting>,
 ) -> anyhow::Result<(Change, Value)> {
     let mut change = Change {
@@ -129,7 +130,7 @@ pub(super) fn child_change(
         ..Change::noop("kubernetes", None, &child.kind, namespace, &child.name)
     };
     let what = format!("{} {}", child.kind, child.name);
-    let (body, made) = orkestra_engine::apply::body(child, placement, live)
+    let (body, made) = orkestra_engine::apply::body(child, placement, live, copied)
         .map_err(|e| anyhow::anyhow!("{what}: {e}"))?;
     if !made.is_empty() {
         change.notes.push(format!(

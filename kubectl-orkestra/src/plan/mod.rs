@@ -209,6 +209,7 @@ async fn plan_child(
         look.namespace.as_deref(),
         look.placement(),
         look.live.as_ref(),
+        look.copied.as_ref(),
         waiting,
     )?;
     match waiting {

@@ -179,6 +179,8 @@ pub(super) struct ChildLook {
     /// Its CR lives in a namespace.
     owner_namespaced: bool,
     pub(super) live: Option<Value>,
+    /// A copy's source (what its data will be).
+    pub(super) copied: Option<Value>,
 }
 
 impl ChildLook {
@@ -602,11 +604,43 @@ async fn look_child(
             })?
             .map(|o| serde_json::to_value(o).unwrap_or(Value::Null))
     };
+    // A copy's source, as the agent reads it when it writes the copy.
+    let copied = match &child.copy_from {
+        None => None,
+        Some(from) => {
+            let source =
+                Api::<DynamicObject>::namespaced_with(kube.client.clone(), &from.namespace, &ar)
+                    .get_opt(&from.name)
+                    .await
+                    .map_err(|e| {
+                        explain(
+                            e,
+                            &format!(
+                                "get {} {}/{} (copied into {})",
+                                child.kind, from.namespace, from.name, child.name
+                            ),
+                            &kube.server,
+                        )
+                    })?;
+            match source {
+                Some(o) => Some(serde_json::to_value(o).unwrap_or(Value::Null)),
+                None => bail!(
+                    "{} {} copies {} {}/{}, which does not exist",
+                    child.kind,
+                    child.name,
+                    child.kind,
+                    from.namespace,
+                    from.name
+                ),
+            }
+        }
+    };
     Ok(ChildLook {
         api,
         namespace,
         namespaced,
         owner_namespaced: cr_namespace.is_some(),
         live,
+        copied,
     })
 }
