@@ -578,3 +578,89 @@ async fn plan_reads_cross_crs_as_the_agent_does() {
         .arg(format!("crd/databases.{group}"))
         .output();
 }
+
+/// Copy blocks: plan reads each copy's source as the agent does, so a copy to be created shows
+/// the source's data (a Secret's masked, as every Secret value is).
+#[tokio::test]
+async fn plan_shows_copies_with_their_sources_data() {
+    let env = orkestra_testsupport::cluster().await;
+    let ns = env.namespace("plan-copy").await.unwrap();
+    let platform = env.namespace("plan-copy-src").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let id = id("c").replace('-', "");
+    let group = format!("{id}.copied.orkestra.io");
+    let src = repo().join("katalogs/upstream/copy");
+    for f in ["katalog.yaml", "crd.yaml", "cr.yaml"] {
+        let text = std::fs::read_to_string(src.join(f))
+            .unwrap()
+            .replace("copied.orkestra.io", &group)
+            .replace(
+                "fromNamespace: platform",
+                &format!("fromNamespace: {}", platform.name()),
+            )
+            .replace("namespace: default", &format!("namespace: {}", ns.name()));
+        write(dir.path(), f, &text);
+    }
+    let crd = dir.path().join("crd.yaml");
+    kubectl(env, &["create", "-f", crd.to_str().unwrap()]);
+    kubectl(
+        env,
+        &[
+            "wait",
+            "--for=condition=Established",
+            "--timeout=30s",
+            &format!("crd/teams.{group}"),
+        ],
+    );
+    let p = platform.name();
+    kubectl(
+        env,
+        &[
+            "-n",
+            p,
+            "create",
+            "secret",
+            "generic",
+            "registry-creds",
+            "--from-literal=token=s3cr3t-copy-value",
+        ],
+    );
+    kubectl(
+        env,
+        &[
+            "-n",
+            p,
+            "create",
+            "configmap",
+            "shared-ca",
+            "--from-literal=ca.crt=the-ca",
+        ],
+    );
+    let cr = dir.path().join("cr.yaml");
+    let (j, text) = plan_json(
+        env,
+        &dir.path().join("katalog.yaml"),
+        &["--cr", cr.to_str().unwrap(), "--detailed-exitcode"],
+        2,
+    );
+    assert_eq!(
+        field(change(&j, "ConfigMap", "payments-ca"), "data[\"ca.crt\"]"),
+        "the-ca"
+    );
+    let secret = change(&j, "Secret", "registry-creds");
+    assert!(
+        secret["diff"].to_string().contains("data.token"),
+        "{secret:#}"
+    );
+    assert!(
+        !text.contains("s3cr3t-copy-value") && !text.contains("czNjcjN0"),
+        "{text}"
+    );
+    ns.cleanup().await.unwrap();
+    platform.cleanup().await.unwrap();
+    let _ = env
+        .kubectl()
+        .args(["delete", "--ignore-not-found", "--wait=false"])
+        .arg(format!("crd/teams.{group}"))
+        .output();
+}
