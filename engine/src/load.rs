@@ -761,13 +761,7 @@ impl Loader<'_> {
         let start = out.len();
         let mut add = |l: &mut Self, n: Note, at: &Path| {
             let builtin = crate::template::functions::lookup(&n.name).is_some();
-            let ident = {
-                let mut c = n.name.chars();
-                c.next()
-                    .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
-                    && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-            };
-            if !ident {
+            if !crate::validation::is_ident(&n.name) {
                 l.err_at_value(
                     "invalid-value",
                     &at.key("name"),

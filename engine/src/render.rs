@@ -586,18 +586,21 @@ fn render_copies(
             message: format!("renders namespace {other:?}: a namespaced CR's copies go into its own namespace ({own}); copies into other namespaces come from a cluster-scoped CR"),
         });
     }
-    let mut out = Vec::with_capacity(targets.len());
-    for ns in targets {
-        let mut child = render_child(katalog, k, scope, owner, placeholders)?;
-        child.object["metadata"]["namespace"] = Value::String(ns.clone());
-        child.namespace = Some(ns);
-        child.copy_from = Some(CopyFrom {
-            namespace: c.from_namespace.clone(),
-            name: c.from_name.clone(),
-        });
-        out.push(child);
-    }
-    Ok(out)
+    // Rendered once; the copies differ only in their namespace.
+    let mut copy = render_child(katalog, k, scope, owner, placeholders)?;
+    copy.copy_from = Some(CopyFrom {
+        namespace: c.from_namespace.clone(),
+        name: c.from_name.clone(),
+    });
+    Ok(targets
+        .into_iter()
+        .map(|ns| {
+            let mut child = copy.clone();
+            child.object["metadata"]["namespace"] = Value::String(ns.clone());
+            child.namespace = Some(ns);
+            child
+        })
+        .collect())
 }
 
 /// The state a waiting message gives a node that waits itself.

@@ -376,17 +376,19 @@ fn literal(v: &Value) -> String {
     }
 }
 
+/// A name CEL and Go templates both accept: a letter or `_`, then letters, digits and `_`.
+pub fn is_ident(t: &str) -> bool {
+    let mut c = t.chars();
+    c.next()
+        .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
+        && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
+}
+
 /// A field path a rule may name: dotted CEL identifiers, at most 16 steps.
 pub fn parse_field(s: &str) -> Result<Vec<String>, String> {
     let s = s.trim().trim_start_matches('.');
     let steps: Vec<String> = s.split('.').map(str::to_string).collect();
-    let ident = |t: &str| {
-        let mut c = t.chars();
-        c.next()
-            .is_some_and(|f| f.is_ascii_alphabetic() || f == '_')
-            && c.all(|x| x.is_ascii_alphanumeric() || x == '_')
-    };
-    if steps.is_empty() || steps.len() > 16 || !steps.iter().all(|t| ident(t)) {
+    if steps.is_empty() || steps.len() > 16 || !steps.iter().all(|t| is_ident(t)) {
         return Err(format!(
             "field {s:?} must be a dotted path of names (like spec.image); templates and list indexes are not supported in validation"
         ));

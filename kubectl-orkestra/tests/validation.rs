@@ -102,6 +102,16 @@ async fn until_in_effect(what: &str, mut attempt: impl FnMut(usize) -> bool) {
     }
 }
 
+/// The CRD `crd_name` carries no `x-kubernetes-validations`: its rules are in policies.
+fn assert_no_crd_rules(env: &TestEnv, crd_name: &str) {
+    let o = env
+        .kubectl()
+        .args(["get", "crd", crd_name, "-o", "json"])
+        .output()
+        .unwrap();
+    assert!(!String::from_utf8_lossy(&o.stdout).contains("x-kubernetes-validations"));
+}
+
 /// Remove what a test applied: the Katalog and its RBAC, the deny policy and binding, the CRD.
 fn remove_all(env: &TestEnv, katalog: &str, crd_name: &str) {
     remove_applied_katalog(env, katalog);
@@ -177,12 +187,7 @@ async fn crd_file_rules_become_admission_policies_that_refuse_warn_and_ratchet()
         "{err}"
     );
     // The user's CRD is left as written.
-    let o = env
-        .kubectl()
-        .args(["get", "crd", &crd_name, "-o", "json"])
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&o.stdout).contains("x-kubernetes-validations"));
+    assert_no_crd_rules(env, &crd_name);
 
     // The API server enforces a new policy once its informer has it: wait for the first refusal.
     until_in_effect("the deny policy", |n| {
@@ -327,12 +332,7 @@ spec:
         )),
         "{err}"
     );
-    let o = env
-        .kubectl()
-        .args(["get", "crd", &crd_name, "-o", "json"])
-        .output()
-        .unwrap();
-    assert!(!String::from_utf8_lossy(&o.stdout).contains("x-kubernetes-validations"));
+    assert_no_crd_rules(env, &crd_name);
     let site = |name: &str, image: &str, team: bool| {
         let labels = if team { "\n  labels: {team: web}" } else { "" };
         format!("apiVersion: {group}/v1\nkind: Site\nmetadata:\n  name: {name}\n  namespace: {}{labels}\nspec: {{image: {image}}}\n", ns.name())
