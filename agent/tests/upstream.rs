@@ -456,14 +456,13 @@ async fn depends_on_holds_an_entry_until_the_other_runs_healthy() {
     let katalogs = katalog_api(&client);
     let status = wait_for("app waiting for database", TIMEOUT, || async {
         let k = serde_json::to_value(katalogs.get(&f.katalog_name).await.ok()?).ok()?;
-        (entry_row(&k, "app")["controller"] == "WaitingForDependency").then_some(k)
+        // Both rows are written by their own controllers, in either order: wait for both.
+        (entry_row(&k, "app")["controller"] == "WaitingForDependency"
+            && entry_row(&k, "database")["controller"] == "WaitingForCRD")
+            .then_some(k)
     })
     .await
     .unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(
-        entry_row(&status, "database")["controller"],
-        "WaitingForCRD"
-    );
     let why = entry_row(&status, "app")["message"].to_string();
     assert!(
         why.contains("waits for entry database to be healthy"),
