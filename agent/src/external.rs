@@ -160,11 +160,13 @@ fn context(
 pub fn journal(
     api: &Api<DynamicObject>,
     cr: &Value,
+    meta: &kube::api::ObjectMeta,
     written: &Arc<crate::status::LastWritten>,
 ) -> Arc<StatusJournal> {
     Arc::new(StatusJournal::new(
         api.clone(),
         Arc::new(cr.clone()),
+        meta,
         written.clone(),
     ))
 }

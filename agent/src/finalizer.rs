@@ -1,7 +1,8 @@
-//! The `orkestra.orkspace.io/cleanup` finalizer: added before anything is created, removed only
-//! after every deletion step finished.
+//! The `orkestra.orkspace.io/cleanup` finalizer: added before anything is created that owner
+//! references cannot clean up (an external resource, a cluster-scoped child), and in any case
+//! within the CR's first reconcile; removed only after every deletion step finished.
 
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, ObjectMeta, Patch, PatchParams};
 use serde_json::json;
 
 use crate::error::{is_status, Error, KubeContext};
@@ -11,8 +12,12 @@ pub const FINALIZER: &str = "orkestra.orkspace.io/cleanup";
 
 /// Whether `obj` carries the finalizer.
 pub fn has(obj: &DynamicObject) -> bool {
-    obj.metadata
-        .finalizers
+    in_meta(&obj.metadata)
+}
+
+/// Whether metadata `meta` lists the finalizer.
+pub fn in_meta(meta: &ObjectMeta) -> bool {
+    meta.finalizers
         .as_ref()
         .is_some_and(|f| f.iter().any(|x| x == FINALIZER))
 }
@@ -22,9 +27,27 @@ pub async fn add(
     api: &Api<DynamicObject>,
     obj: &DynamicObject,
 ) -> Result<Option<DynamicObject>, Error> {
-    let mut list = obj.metadata.finalizers.clone().unwrap_or_default();
+    add_to(api, &obj.metadata, None).await
+}
+
+/// Add the finalizer to the object of `meta` and, in the same request, set the annotation
+/// `note` (key, value) when given. `Ok(None)` when the object changed meanwhile.
+pub async fn add_to(
+    api: &Api<DynamicObject>,
+    meta: &ObjectMeta,
+    note: Option<(&str, String)>,
+) -> Result<Option<DynamicObject>, Error> {
+    let mut list = meta.finalizers.clone().unwrap_or_default();
     list.push(FINALIZER.to_string());
-    patch(api, obj, list, "adding").await
+    let name = meta.name.clone().unwrap_or_default();
+    let mut body =
+        json!({"metadata": {"finalizers": list, "resourceVersion": meta.resource_version}});
+    if let Some((key, value)) = note {
+        body["metadata"]["annotations"] = json!({ key: value });
+    }
+    send(api, &name, &body)
+        .await
+        .ctx(|| format!("adding finalizer {FINALIZER} on {name}"))
 }
 
 /// Remove the finalizer. `Ok(None)` when the object changed meanwhile.
@@ -50,17 +73,28 @@ async fn patch(
     verb: &str,
 ) -> Result<Option<DynamicObject>, Error> {
     let name = obj.metadata.name.clone().unwrap_or_default();
-    // resourceVersion in a merge patch is a precondition: a concurrent change answers 409
-    // instead of one writer's finalizer list silently replacing the other's.
     let body = json!({"metadata": {"finalizers": finalizers, "resourceVersion": obj.metadata.resource_version}});
+    match send(api, &name, &body).await {
+        // Already gone: nothing left to finalize.
+        Err(e) if is_status(&e, 404) => Ok(Some(obj.clone())),
+        other => other.ctx(|| format!("{verb} finalizer {FINALIZER} on {name}")),
+    }
+}
+
+/// Send a merge patch of the finalizer list. resourceVersion in it is a precondition: a
+/// concurrent change answers 409 (`Ok(None)`) instead of one writer's finalizer list silently
+/// replacing the other's.
+async fn send(
+    api: &Api<DynamicObject>,
+    name: &str,
+    body: &serde_json::Value,
+) -> Result<Option<DynamicObject>, kube::Error> {
     match api
-        .patch(&name, &PatchParams::default(), &Patch::Merge(&body))
+        .patch(name, &PatchParams::default(), &Patch::Merge(body))
         .await
     {
         Ok(o) => Ok(Some(o)),
         Err(e) if is_status(&e, 409) => Ok(None),
-        // Already gone: nothing left to finalize.
-        Err(e) if is_status(&e, 404) && verb == "removing" => Ok(Some(obj.clone())),
-        Err(e) => Err(e).ctx(|| format!("{verb} finalizer {FINALIZER} on {name}")),
+        Err(e) => Err(e),
     }
 }

@@ -1,26 +1,40 @@
-//! The agent's [`Journal`]: create intents written onto the CR's status (server-side apply,
-//! the status field manager) before the provider runtime makes a create call, so a crash between
-//! creating a resource and tagging it cannot lock the resource out (see
-//! [`orkestra_provider::journal`]).
+//! The agent's [`Journal`]: create intents written onto the CR before the provider runtime makes
+//! a create call, so a crash between creating a resource and tagging it cannot lock the resource
+//! out (see [`orkestra_provider::journal`]).
+//!
+//! Where they are written depends on the finalizer. A CR that carries it gets its intents on
+//! `status.external` (server-side apply, the status field manager). A CR that does not yet (its
+//! first reconcile) gets the finalizer and the intents in one request, the intents in the
+//! annotation [`INTENTS_ANNOTATION`]: the finalizer must be there before anything external exists,
+//! and joining the two saves a write per CR.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use kube::api::{Api, DynamicObject};
+use kube::api::{Api, DynamicObject, ObjectMeta};
+use orkestra_provider::journal::INTENTS_ANNOTATION;
 use orkestra_provider::{Journal, ProviderError, StatusRow};
 use serde_json::Value;
 use tokio::sync::Mutex;
 
+use crate::error::Error;
+use crate::finalizer;
 use crate::status::{self, Body, LastWritten, Ready};
 
-/// Writes intents into one CR's `status.external`, keeping the rows it has written so far in
-/// this reconcile (one CR can create several resources in one pass). Nothing is copied until the
-/// first intent: most reconciles create nothing.
+/// Writes intents for one CR, keeping the rows it has written so far in this reconcile (one CR
+/// can create several resources in one pass). Nothing is copied until the first intent: most
+/// reconciles create nothing.
 pub struct StatusJournal {
     api: Api<DynamicObject>,
     cr: Arc<Value>,
     written: Arc<LastWritten>,
-    rows: Mutex<Option<Vec<Value>>>,
+    state: Mutex<State>,
+}
+
+struct State {
+    rows: Option<Vec<Value>>,
+    /// The CR's metadata while it does not carry the finalizer; `None` once it does.
+    unfinalized: Option<ObjectMeta>,
 }
 
 impl std::fmt::Debug for StatusJournal {
@@ -32,15 +46,43 @@ impl std::fmt::Debug for StatusJournal {
 }
 
 impl StatusJournal {
-    /// A journal for `cr` (as read at the start of the reconcile), written through `api` and
-    /// remembered in `written`.
-    pub fn new(api: Api<DynamicObject>, cr: Arc<Value>, written: Arc<LastWritten>) -> Self {
+    /// A journal for `cr` (as read at the start of the reconcile, `meta` its metadata), written
+    /// through `api` and remembered in `written`.
+    pub fn new(
+        api: Api<DynamicObject>,
+        cr: Arc<Value>,
+        meta: &ObjectMeta,
+        written: Arc<LastWritten>,
+    ) -> Self {
+        let unfinalized = (!finalizer::in_meta(meta)).then(|| meta.clone());
         Self {
             api,
             cr,
             written,
-            rows: Mutex::new(None),
+            state: Mutex::new(State {
+                rows: None,
+                unfinalized,
+            }),
         }
+    }
+
+    /// Whether the CR carries the finalizer now (it had it, or this journal added it).
+    pub async fn finalized(&self) -> bool {
+        self.state.lock().await.unfinalized.is_none()
+    }
+
+    /// Add the finalizer on its own, if it is missing (for what must not exist without it:
+    /// children owner references cannot reach). `Ok(false)`: the CR changed meanwhile.
+    pub async fn finalize(&self) -> Result<bool, Error> {
+        let mut state = self.state.lock().await;
+        let Some(meta) = &state.unfinalized else {
+            return Ok(true);
+        };
+        let added = finalizer::add_to(&self.api, meta, None).await?.is_some();
+        if added {
+            state.unfinalized = None;
+        }
+        Ok(added)
     }
 }
 
@@ -58,12 +100,45 @@ pub fn upsert(rows: &mut Vec<Value>, row: &StatusRow) {
     }
 }
 
+/// The rows a CR starts a reconcile with: its status rows or, before it has any, the rows of
+/// its intents annotation (an earlier first reconcile that stopped before its status write).
+fn recorded(cr: &Value) -> Vec<Value> {
+    if cr.pointer("/status/external").is_some() {
+        return Body::from_live(cr).external;
+    }
+    Body::rows(&orkestra_provider::journal::rows_of(cr))
+}
+
 #[async_trait]
 impl Journal for StatusJournal {
     async fn record(&self, row: &StatusRow) -> Result<(), ProviderError> {
-        let mut guard = self.rows.lock().await;
-        let rows = guard.get_or_insert_with(|| Body::from_live(&self.cr).external);
+        let mut guard = self.state.lock().await;
+        let state = &mut *guard;
+        let rows = state.rows.get_or_insert_with(|| recorded(&self.cr));
         upsert(rows, row);
+        if let Some(meta) = &state.unfinalized {
+            let intents = Value::Array(rows.clone()).to_string();
+            let added = finalizer::add_to(&self.api, meta, Some((INTENTS_ANNOTATION, intents)))
+                .await
+                .map_err(|e| {
+                    ProviderError::api(
+                        "RecordCreateIntent",
+                        None,
+                        format!("could not record the create on the CR first: {e}"),
+                        true,
+                    )
+                })?;
+            if added.is_none() {
+                return Err(ProviderError::api(
+                    "RecordCreateIntent",
+                    None,
+                    "the CR changed while its finalizer and create intent were being added; the create waits for the next reconcile".to_string(),
+                    true,
+                ));
+            }
+            state.unfinalized = None;
+            return Ok(());
+        }
         let ready = Ready::no(
             "Creating",
             format!("creating {} {} {}", row.provider, row.kind, row.name),

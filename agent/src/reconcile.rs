@@ -60,6 +60,18 @@ pub fn render_error(who: &str, e: orkestra_engine::RenderError) -> Error {
     }
 }
 
+/// Whether the entry's finalizer may wait for its first create intent: it makes external
+/// resources (an intent is likely) and has no onDelete step (which must run even for a CR deleted
+/// right after it was made).
+fn joins_first_intent(ctx: &EntryCtx) -> bool {
+    !ctx.entry.external.is_empty()
+        && !ctx
+            .entry
+            .kube
+            .iter()
+            .any(|k| k.hook == orkestra_engine::katalog::HookKind::OnDelete)
+}
+
 /// Reconcile one CR. A `drift_check` (released by the drift schedule) observes every external
 /// resource; another reconcile may reuse the last full pass (see `freshness`).
 pub async fn reconcile(
@@ -87,7 +99,10 @@ pub async fn reconcile(
         status::write(&api, &cr, status, &ctx.written).await?;
         return Ok(Action::await_change());
     }
-    let obj = if finalizer::has(&obj) {
+    // The finalizer comes first unless the entry makes external resources: then it joins the
+    // first create intent (see `journal`), or comes as soon as a child needs it, or after the
+    // walk (below).
+    let obj = if finalizer::has(&obj) || joins_first_intent(&ctx) {
         obj
     } else {
         match finalizer::add(&api, &obj).await? {
@@ -114,6 +129,9 @@ pub async fn reconcile(
         Ok(w) => w,
         Err(e) => return fail(&ctx, &api, &obj, &cr, e).await,
     };
+    if !walked.finalized && finalizer::add(&api, &obj).await?.is_none() {
+        return Ok(Action::requeue(RACE_REQUEUE));
+    }
     let mut report = walked.external;
     for e in &report.errors {
         ctx.agent
@@ -253,6 +271,14 @@ pub async fn reconcile(
             })
             .collect(),
     };
+    // A young CR that waits only on its children: its first status can be the Ready one.
+    let only_children = !ready.ready && ready.reason == WAITING && waiting.is_empty();
+    if let Some(left) = only_children
+        .then(|| status::first_status_hold(&cr, chrono::Utc::now()))
+        .flatten()
+    {
+        return Ok(Action::requeue(left));
+    }
     status::write(&api, &cr, status::build(&cr, &ready, body), &ctx.written).await?;
 
     let mut next = ctx.entry.reconciler.resync;

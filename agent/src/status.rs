@@ -11,6 +11,7 @@ use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Mutex;
+use std::time::Duration;
 
 use kube::api::{Api, DynamicObject, Patch, PatchParams};
 use orkestra_provider::cr_status::READY;
@@ -97,6 +98,30 @@ impl Body {
             .map(|r| serde_json::to_value(r).unwrap_or(Value::Null))
             .collect()
     }
+}
+
+/// How long after its creation a CR's first status may wait while the CR waits only on its
+/// children (a Deployment turning Available): most are ready by then, and their first status is
+/// then the Ready one, one write instead of two. The CR is looked at again when it is over.
+pub const FIRST_STATUS_HOLD: Duration = Duration::from_secs(5);
+
+/// How much longer `cr`'s first status may be held at `now` (see [`FIRST_STATUS_HOLD`]): `None`
+/// once it has a status, or is older than the hold, or has no creation time.
+pub fn first_status_hold(cr: &Value, now: chrono::DateTime<chrono::Utc>) -> Option<Duration> {
+    if cr.get("status").is_some_and(|s| !s.is_null()) {
+        return None;
+    }
+    let created = cr
+        .pointer("/metadata/creationTimestamp")
+        .and_then(Value::as_str)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())?;
+    let age = now
+        .signed_duration_since(created)
+        .to_std()
+        .unwrap_or_default();
+    FIRST_STATUS_HOLD
+        .checked_sub(age)
+        .filter(|left| !left.is_zero())
 }
 
 /// The full status object for `cr`.
@@ -424,5 +449,23 @@ mod tests {
             table["ns/a"].versions.last().map(String::as_str),
             Some("100")
         );
+    }
+
+    #[test]
+    fn a_first_status_is_held_only_while_the_cr_is_young_and_has_none() {
+        let now = chrono::DateTime::parse_from_rfc3339("2026-12-06T10:00:03Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        let young = json!({"metadata": {"creationTimestamp": "2026-12-06T10:00:00Z"}});
+        assert_eq!(first_status_hold(&young, now), Some(Duration::from_secs(2)));
+        let old = json!({"metadata": {"creationTimestamp": "2026-12-06T09:59:50Z"}});
+        assert_eq!(first_status_hold(&old, now), None);
+        let mut written = young.clone();
+        written["status"] = json!({"conditions": []});
+        assert_eq!(first_status_hold(&written, now), None);
+        // A clock behind the API server's: held for the whole hold, not longer.
+        let ahead = json!({"metadata": {"creationTimestamp": "2026-12-06T10:00:09Z"}});
+        assert_eq!(first_status_hold(&ahead, now), Some(FIRST_STATUS_HOLD));
+        assert_eq!(first_status_hold(&json!({"metadata": {}}), now), None);
     }
 }

@@ -39,6 +39,8 @@ pub struct Walked {
     pub external_sources: Vec<String>,
     /// What was seen of each node.
     pub observed: Observed,
+    /// The CR carries the finalizer now (it had it, or the walk added it).
+    pub finalized: bool,
 }
 
 /// What kind of reconcile a walk is part of.
@@ -62,7 +64,7 @@ pub async fn run(
 ) -> Result<Walked, Error> {
     let mut out = Walked::default();
     let mut done: HashSet<String> = HashSet::new();
-    let journal = external::journal(api, cr, &ctx.written);
+    let journal = external::journal(api, cr, &obj.metadata, &ctx.written);
     let ready = |child: &orkestra_engine::Child, live: &Value| {
         child_readiness(&ctx.katalog, &ctx.entry, &child.source, &child.kind, live)
     };
@@ -92,6 +94,15 @@ pub async fn run(
         if !progressed {
             out.desired = desired;
             break;
+        }
+        if !journal.finalized().await
+            && needs_finalizer_first(ctx, obj, &children).await?
+            && !journal.finalize().await?
+        {
+            return Err(Error::Step {
+                cr: who.to_string(),
+                message: "the CR changed while its finalizer was being added; trying again".into(),
+            });
         }
         // Nothing is written for a CR whose templates fail, so no child is ever half-rendered.
         let synced = children::sync(
@@ -143,7 +154,41 @@ pub async fn run(
         }
         out.desired = desired;
     }
+    out.finalized = journal.finalized().await;
     Ok(out)
+}
+
+/// Whether `children` include one that must not exist before the CR's finalizer: one owner
+/// references cannot remove (cluster-scoped, or in another namespace) or one deletion removes
+/// in graph order (it reads another node). The others are the garbage collector's if the CR goes
+/// before its finalizer is added.
+async fn needs_finalizer_first(
+    ctx: &EntryCtx,
+    obj: &DynamicObject,
+    children: &[&orkestra_engine::Child],
+) -> Result<bool, Error> {
+    for child in children {
+        if child.reads_others {
+            return Ok(true);
+        }
+        // A cluster-scoped CR owns whatever it makes; a namespaced one only what is in its
+        // own namespace.
+        let Some(own) = obj.metadata.namespace.as_deref() else {
+            continue;
+        };
+        if child.namespace.as_deref().is_some_and(|ns| ns != own) {
+            return Ok(true);
+        }
+        let resolved = ctx
+            .agent
+            .apis
+            .resolve(&child.api_version, &child.kind)
+            .await?;
+        if !resolved.namespaced {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Reconcile one wave's external resources or, outside a drift check, reuse the last full pass

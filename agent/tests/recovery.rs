@@ -78,7 +78,25 @@ async fn an_interrupted_create_is_claimed_and_an_unrecorded_untagged_bucket_is_n
     )
     .await
     .unwrap();
-    for b in [&crashed_bucket, &stranger_bucket] {
+    // "early" crashed in its very first reconcile: its intent is in the annotation that came
+    // with the finalizer, and it has no status at all.
+    let early = create(&client, &stack_cr(&f, ns.name(), "early")).await;
+    let early_bucket = format!("early-{}-assets", ns.name());
+    let intents = json!([{
+        "provider": "aws", "kind": "s3", "name": early_bucket, "state": "Creating",
+        "intent": "Create", "lastSyncTime": "2026-11-30T10:00:00Z",
+    }]);
+    crs.patch(
+        "early",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"metadata": {
+            "finalizers": ["orkestra.orkspace.io/cleanup"],
+            "annotations": {"orkestra.orkspace.io/create-intents": intents.to_string()},
+        }})),
+    )
+    .await
+    .unwrap();
+    for b in [&crashed_bucket, &stranger_bucket, &early_bucket] {
         s3.create_bucket().bucket(b).send().await.unwrap();
     }
 
@@ -97,6 +115,16 @@ async fn an_interrupted_create_is_claimed_and_an_unrecorded_untagged_bucket_is_n
         "the claimed bucket carries the CR's owner tags: {tags:?}"
     );
     assert_eq!(cr["status"]["external"][0]["state"], "Ready");
+    wait_cr(&crs, "early", "early CR Ready on its claimed bucket", |v| {
+        ready_of(v).is_some_and(|r| r.0 == "True")
+    })
+    .await;
+    let tags = bucket_tags(&s3, &early_bucket).await;
+    assert_eq!(
+        tags.get(OWNER_UID_TAG).map(String::as_str),
+        early.metadata.uid.as_deref(),
+        "the bucket of the annotation's intent is claimed: {tags:?}"
+    );
 
     let cr = wait_cr(
         &crs,
@@ -111,11 +139,13 @@ async fn an_interrupted_create_is_claimed_and_an_unrecorded_untagged_bucket_is_n
     assert!(message.contains("not created by orkestra"), "{message}");
     assert!(bucket_tags(&s3, &stranger_bucket).await.is_empty());
 
-    // Deleting: the claimed bucket goes with its CR, the stranger's stays.
-    for n in ["crashed", "stranger"] {
+    // Deleting: the claimed buckets go with their CRs, the stranger's stays.
+    for n in ["crashed", "stranger", "early"] {
         crs.delete(n, &DeleteParams::default()).await.unwrap();
     }
     wait_gone(&crs, "crashed", "crashed CR gone").await;
+    wait_gone(&crs, "early", "early CR gone").await;
+    assert!(s3.head_bucket().bucket(&early_bucket).send().await.is_err());
     wait_gone(&crs, "stranger", "stranger CR gone").await;
     assert!(s3
         .head_bucket()
@@ -137,6 +167,67 @@ async fn an_interrupted_create_is_claimed_and_an_unrecorded_untagged_bucket_is_n
 
     agent.stop().await;
     strip_finalizers(&crs).await;
+    ns.cleanup().await.unwrap();
+}
+
+/// A new CR's finalizer comes in the request that records its bucket's create intent (the
+/// annotation), so the agent writes the CR object itself once; its status after that.
+#[tokio::test]
+async fn a_new_crs_finalizer_comes_with_its_first_create_intent() {
+    init_logs();
+    let env = cluster().await;
+    require_node(env);
+    let client = env.client().await;
+    let ns = env.namespace("agent-first-write").await.unwrap();
+    install_katalog_crd(&client).await;
+    let f = stack();
+    install_crd(&client, &f.crd).await;
+    create(&client, &f.katalog).await;
+    let crs = cr_api(&client, &f, ns.name());
+    let agent = start_agent(env, client.clone(), config(&f.id, ns.name())).await;
+    create(&client, &stack_cr(&f, ns.name(), "first")).await;
+    let cr = wait_cr(&crs, "first", "first Ready", |v| {
+        ready_of(v).is_some_and(|r| r.0 == "True")
+    })
+    .await;
+    let bucket = format!("first-{}-assets", ns.name());
+    assert_eq!(
+        cr["metadata"]["finalizers"],
+        json!(["orkestra.orkspace.io/cleanup"])
+    );
+    let intents: Value = serde_json::from_str(
+        cr["metadata"]["annotations"]["orkestra.orkspace.io/create-intents"]
+            .as_str()
+            .expect("the intents annotation"),
+    )
+    .unwrap();
+    assert_eq!(intents[0]["name"], bucket.as_str(), "{intents}");
+    assert_eq!(intents[0]["intent"], "Create");
+    // The status that followed records the bucket without the intent.
+    assert_eq!(cr["status"]["external"][0]["state"], "Ready");
+    assert!(cr["status"]["external"][0].get("intent").is_none(), "{cr}");
+    let writes: Vec<_> = env
+        .audit_events()
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.namespace == ns.name() && e.name == "first" && e.verb == "patch")
+        .collect();
+    let on_object = writes
+        .iter()
+        .filter(|e| {
+            !e.request_uri
+                .split('?')
+                .next()
+                .unwrap_or_default()
+                .ends_with("/status")
+        })
+        .count();
+    assert_eq!(on_object, 1, "one write to the CR object: {writes:#?}");
+    assert!(writes.len() > on_object, "and its status: {writes:#?}");
+
+    crs.delete("first", &DeleteParams::default()).await.unwrap();
+    wait_gone(&crs, "first", "first CR gone").await;
+    agent.stop().await;
     ns.cleanup().await.unwrap();
 }
 
