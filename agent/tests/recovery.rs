@@ -210,7 +210,12 @@ async fn a_new_crs_finalizer_comes_with_its_first_create_intent() {
         .audit_events()
         .unwrap()
         .into_iter()
-        .filter(|e| e.namespace == ns.name() && e.name == "first" && e.verb == "patch")
+        .filter(|e| {
+            e.namespace == ns.name()
+                && e.resource == "applicationstacks"
+                && e.name == "first"
+                && e.verb == "patch"
+        })
         .collect();
     let on_object = writes
         .iter()
