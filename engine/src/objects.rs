@@ -129,10 +129,10 @@ fn merged(base: Map<String, Value>, extra: Option<&Value>) -> Value {
     Value::Object(m)
 }
 
-/// Build the object for one entry of a Kubernetes block.
-pub fn build(block: KubeBlock, f: &Map<String, Value>, owner: &Owner) -> Value {
+/// Build the object for one entry of a Kubernetes block (`scopes`: where custom kinds live).
+pub fn build(block: KubeBlock, f: &Map<String, Value>, owner: &Owner, scopes: &Scopes) -> Value {
     if block == KubeBlock::Custom {
-        return custom(f, owner);
+        return custom(f, owner, scopes);
     }
     let (api_version, kind) = block.type_meta().expect("not custom");
     let name = str_of(f, "name").unwrap_or_default();
@@ -424,7 +424,7 @@ fn job_spec(f: &Map<String, Value>, owner: &Owner, name: &str) -> Value {
     spec
 }
 
-fn custom(f: &Map<String, Value>, owner: &Owner) -> Value {
+fn custom(f: &Map<String, Value>, owner: &Owner, scopes: &Scopes) -> Value {
     let mut obj = Map::new();
     for (k, v) in f {
         if k != "labels" && k != "annotations" && k != "name" {
@@ -447,12 +447,17 @@ fn custom(f: &Map<String, Value>, owner: &Owner) -> Value {
         }
         m.insert("labels".into(), merged(lbl, None));
         let kind = f.get("kind").and_then(Value::as_str).unwrap_or_default();
-        if !m.contains_key("namespace") && !is_cluster_scoped(kind) {
+        let api_version = f
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let cluster = scopes.is_cluster_scoped(api_version, kind);
+        if !m.contains_key("namespace") && !cluster {
             if let Some(ns) = &owner.namespace {
                 m.insert("namespace".into(), ns.clone().into());
             }
         }
-        if !is_cluster_scoped(kind) || owner.namespace.is_none() {
+        if !cluster || owner.namespace.is_none() {
             if let Some(r) = owner.reference() {
                 m.insert("ownerReferences".into(), json!([r]));
             }
@@ -461,19 +466,85 @@ fn custom(f: &Map<String, Value>, owner: &Owner) -> Value {
     Value::Object(obj)
 }
 
-/// Built-in kinds that live outside namespaces. (For other custom kinds the agent asks discovery.)
-pub fn is_cluster_scoped(kind: &str) -> bool {
-    matches!(
-        kind,
-        "Namespace"
-            | "ClusterRole"
-            | "ClusterRoleBinding"
-            | "StorageClass"
-            | "PersistentVolume"
-            | "CustomResourceDefinition"
-            | "PriorityClass"
-            | "IngressClass"
-            | "ValidatingWebhookConfiguration"
-            | "MutatingWebhookConfiguration"
-    )
+/// Built-in kinds that live outside namespaces (Kubernetes 1.36), by API group (`""`: core).
+/// Kinds only ever created, never stored (reviews), are left out: no Katalog makes them.
+const CLUSTER_SCOPED: &[(&str, &[&str])] = &[
+    ("", &["Namespace", "Node", "PersistentVolume"]),
+    (
+        "admissionregistration.k8s.io",
+        &[
+            "MutatingWebhookConfiguration",
+            "ValidatingWebhookConfiguration",
+            "ValidatingAdmissionPolicy",
+            "ValidatingAdmissionPolicyBinding",
+            "MutatingAdmissionPolicy",
+            "MutatingAdmissionPolicyBinding",
+        ],
+    ),
+    ("apiextensions.k8s.io", &["CustomResourceDefinition"]),
+    ("apiregistration.k8s.io", &["APIService"]),
+    (
+        "certificates.k8s.io",
+        &["CertificateSigningRequest", "ClusterTrustBundle"],
+    ),
+    (
+        "flowcontrol.apiserver.k8s.io",
+        &["FlowSchema", "PriorityLevelConfiguration"],
+    ),
+    ("internal.apiserver.k8s.io", &["StorageVersion"]),
+    (
+        "networking.k8s.io",
+        &["IngressClass", "IPAddress", "ServiceCIDR"],
+    ),
+    ("node.k8s.io", &["RuntimeClass"]),
+    (
+        "rbac.authorization.k8s.io",
+        &["ClusterRole", "ClusterRoleBinding"],
+    ),
+    ("resource.k8s.io", &["DeviceClass", "ResourceSlice"]),
+    ("scheduling.k8s.io", &["PriorityClass"]),
+    (
+        "storage.k8s.io",
+        &[
+            "CSIDriver",
+            "CSINode",
+            "StorageClass",
+            "VolumeAttachment",
+            "VolumeAttributesClass",
+        ],
+    ),
+    ("storagemigration.k8s.io", &["StorageVersionMigration"]),
+];
+
+/// Where objects of a kind live, as far as rendering can tell without a cluster: built-in kinds
+/// from [`CLUSTER_SCOPED`], the Katalog's own kinds from their CRDs (`apiTypes.scope` or the
+/// crdFile's `spec.scope`). Anything else counts as namespaced here; the agent and `plan` ask
+/// discovery and place every object by what the API server says.
+#[derive(Debug, Clone, Default)]
+pub struct Scopes {
+    /// `(group, kind)` of the Katalog's cluster-scoped kinds.
+    own: Vec<(String, String)>,
+}
+
+impl Scopes {
+    /// The scopes `katalog` knows of.
+    pub fn of(katalog: &crate::katalog::Katalog) -> Self {
+        let own = katalog
+            .entries
+            .iter()
+            .filter(|e| e.api.scope == crate::katalog::Scope::Cluster)
+            .map(|e| (e.api.group.clone(), e.api.kind.clone()))
+            .collect();
+        Self { own }
+    }
+
+    /// Whether objects of `kind` in `api_version` (`group/version`, or `v1` for core) live
+    /// outside namespaces.
+    pub fn is_cluster_scoped(&self, api_version: &str, kind: &str) -> bool {
+        let group = api_version.rsplit_once('/').map_or("", |(g, _)| g);
+        CLUSTER_SCOPED
+            .iter()
+            .any(|(g, kinds)| *g == group && kinds.contains(&kind))
+            || self.own.iter().any(|(g, k)| g == group && k == kind)
+    }
 }

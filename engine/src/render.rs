@@ -729,7 +729,7 @@ fn render_child(
         &k.source,
         placeholders,
     )?;
-    let object = objects::build(k.block, &fields, owner);
+    let object = objects::build(k.block, &fields, owner, &objects::Scopes::of(katalog));
     let api_version = object["apiVersion"]
         .as_str()
         .unwrap_or_default()

@@ -409,3 +409,62 @@ fn generated_crd_matches_the_example() {
     let spec = &crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
     assert_eq!(spec["x-kubernetes-preserve-unknown-fields"], json!(true));
 }
+
+/// Offline, a custom child's scope comes from the built-in kinds and from the Katalog's own
+/// CRDs: a Tenant (this Katalog's cluster-scoped kind) gets no namespace and no owner reference
+/// to the namespaced CR; a Widget of a group outside both is namespaced.
+#[test]
+fn custom_children_are_placed_by_the_katalogs_own_crd_scopes() {
+    let text = r#"
+apiVersion: orkestra.orkspace.io/v1
+kind: Katalog
+metadata:
+  name: scopes
+spec:
+  crds:
+    - name: tenant
+      apiTypes: {group: scopes.example.io, version: v1, kind: Tenant, plural: tenants, scope: Cluster}
+      operatorBox:
+        default: true
+    - name: team
+      apiTypes: {group: scopes.example.io, version: v1, kind: Team, plural: teams}
+      operatorBox:
+        onCreate:
+          custom:
+            - apiVersion: scopes.example.io/v1
+              kind: Tenant
+              metadata: {name: "{{ .metadata.name }}"}
+            - apiVersion: other.example.io/v1
+              kind: Tenant
+              metadata: {name: "{{ .metadata.name }}-other"}
+            - apiVersion: rbac.authorization.k8s.io/v1
+              kind: ClusterRole
+              metadata: {name: "{{ .metadata.name }}-reader"}
+              rules: []
+"#;
+    let loaded = load_file(&SourceFile::new("scopes.yaml", text), &schemas());
+    let k = loaded
+        .katalog
+        .unwrap_or_else(|| panic!("{:#?}", loaded.diagnostics));
+    let cr = json!({"apiVersion": "scopes.example.io/v1", "kind": "Team",
+        "metadata": {"name": "blue", "namespace": "team-a", "uid": "u-1"}, "spec": {}});
+    let d = render_cr(&k, &cr).unwrap();
+    let by_name = |n: &str| {
+        &d.children
+            .iter()
+            .find(|c| c.name == n)
+            .unwrap_or_else(|| panic!("no {n}"))
+            .object
+    };
+    let tenant = by_name("blue");
+    assert!(tenant.pointer("/metadata/namespace").is_none(), "{tenant}");
+    assert!(
+        tenant.pointer("/metadata/ownerReferences").is_none(),
+        "{tenant}"
+    );
+    let role = by_name("blue-reader");
+    assert!(role.pointer("/metadata/namespace").is_none(), "{role}");
+    let other = by_name("blue-other");
+    assert_eq!(other["metadata"]["namespace"], "team-a");
+    assert_eq!(other["metadata"]["ownerReferences"][0]["uid"], "u-1");
+}
